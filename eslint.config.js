@@ -16,7 +16,19 @@ export default tseslint.config(
     rules: {
       // Codecs index Buffers and typed arrays constantly; bitwise ops are the point of them.
       'no-bitwise': 'off',
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBigInt: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allow: [{ from: 'lib', name: 'BigInt' }, { from: 'lib', name: 'bigint' }] },
+      ],
+      // node:test's describe/it return promises the runner itself awaits
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', name: ['describe', 'it', 'test', 'suite'], package: 'node:test' },
+          ],
+        },
+      ],
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/prefer-literal-enum-member': 'off',
       '@typescript-eslint/no-unnecessary-condition': ['error', { allowConstantLoopConditions: true }],

@@ -1,0 +1,216 @@
+/**
+ * Incremental binary frame parser for one connection direction (requests or responses), resumable at any
+ * byte boundary. Its checks and their order follow memcached 1.6.18's try_read_command_binary and
+ * dispatch_bin_command, including swallowing oversized values without buffering them.
+ */
+import { InputBuffer } from '../../util/input-buffer.ts';
+import { createHeader, decodeHeader, HEADER_LENGTH, type BinaryHeader } from './header.ts';
+
+export interface BinaryParserOptions {
+  /** The magic byte every frame must start with: 0x80 to read requests, 0x81 to read responses. */
+  readonly magic: 0x80 | 0x81;
+  /**
+   * Largest value (bodyLength - extras - key) returned whole. A larger one is returned early with
+   * `valueTruncated` and its bytes are then dropped as they arrive. Default: no limit.
+   */
+  readonly maxBodyLength?: number;
+}
+
+/**
+ * One parsed frame. Every `next()` returns a new object that the caller may keep. The Buffers are views
+ * (no copy) into the chunks given to `push()`, or into one joined copy when the frame straddled chunks,
+ * so they stay valid as long as those chunks are not modified — but a kept view also keeps its whole
+ * chunk alive: copy `value` before storing it for long.
+ */
+export interface BinaryPacket extends Readonly<BinaryHeader> {
+  /** The whole frame as received; when `valueTruncated`, only header + extras + key. */
+  readonly frame: Buffer;
+  readonly extras: Buffer;
+  readonly key: Buffer;
+  /** Empty when `valueTruncated`. */
+  readonly value: Buffer;
+  /** bodyLength - extrasLength - keyLength, also when the value was not kept. */
+  readonly valueLength: number;
+  /** The value exceeded `maxBodyLength`; the parser is discarding its bytes. */
+  readonly valueTruncated: boolean;
+}
+
+export type BinaryParseErrorCode = 'bad-magic' | 'bad-lengths';
+
+/**
+ * A stream that cannot be parsed further. memcached closes on 'bad-magic' without answering, and answers
+ * 'bad-lengths' (keyLength + extrasLength > bodyLength) with UNKNOWN_COMMAND echoing the opcode and
+ * opaque carried here, then closes.
+ */
+export class BinaryParseError extends Error {
+  override readonly name = 'BinaryParseError';
+  readonly code: BinaryParseErrorCode;
+  readonly magic: number;
+  readonly opcode: number;
+  readonly opaque: number;
+  readonly keyLength: number;
+  readonly extrasLength: number;
+  readonly bodyLength: number;
+
+  constructor(code: BinaryParseErrorCode, message: string, h: Readonly<BinaryHeader>) {
+    super(message);
+    this.code = code;
+    this.magic = h.magic;
+    this.opcode = h.opcode;
+    this.opaque = h.opaque;
+    this.keyLength = h.keyLength;
+    this.extrasLength = h.extrasLength;
+    this.bodyLength = h.bodyLength;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+// What next() is waiting for.
+const HEADER = 0;
+const PREFIX = 1; // header + extras + key: memcached checks lengths only once these are all in
+const FRAME = 2;
+const DISCARD = 3;
+const DEAD = 4;
+type State = typeof HEADER | typeof PREFIX | typeof FRAME | typeof DISCARD | typeof DEAD;
+
+export class BinaryParser {
+  private readonly input = new InputBuffer();
+  private readonly magic: number;
+  private readonly maxBodyLength: number;
+  private readonly header: BinaryHeader = createHeader();
+  private state: State = HEADER;
+  /** Bytes still to drop, from a truncated value or `swallow()`. */
+  private toDiscard = 0;
+  private error: BinaryParseError | null = null;
+
+  constructor(options: BinaryParserOptions) {
+    this.magic = options.magic;
+    this.maxBodyLength = options.maxBodyLength ?? Infinity;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.state === DEAD) return;
+    if (this.toDiscard > 0) {
+      // Drop before buffering so a huge swallowed body never accumulates, even if next() is not called.
+      // Anything held was already dropped when discarding began, so the chunk is next in line.
+      const n = Math.min(this.toDiscard, chunk.length);
+      this.toDiscard -= n;
+      if (n === chunk.length) return;
+      chunk = chunk.subarray(n);
+    }
+    this.input.push(chunk);
+  }
+
+  /** Unconsumed bytes held (excluding any being discarded). */
+  get bufferedLength(): number {
+    return this.input.length;
+  }
+
+  /** Bytes of a truncated value or a `swallow()` not yet received and dropped. */
+  get discardingLength(): number {
+    return this.toDiscard;
+  }
+
+  /**
+   * Drops the next `n` input bytes, held or yet to come, before the next frame — memcached's
+   * conn_swallow. Call it right after `next()` returned a packet, before asking for the next one; mid-frame
+   * it throws, since dropping bytes there would desynchronise the stream.
+   */
+  swallow(n: number): void {
+    if (this.state === DEAD || n <= 0) return;
+    if (this.state === PREFIX || this.state === FRAME)
+      throw new Error('BinaryParser.swallow() called mid-frame');
+    this.toDiscard += n - this.input.discard(n);
+    if (this.state === HEADER && this.toDiscard > 0) this.state = DISCARD;
+  }
+
+  /** The next frame, null when more bytes are needed, or the error that ended the stream (again and again). */
+  next(): BinaryPacket | BinaryParseError | null {
+    const input = this.input;
+    const h = this.header;
+    for (;;) {
+      switch (this.state) {
+        case HEADER: {
+          if (input.length < HEADER_LENGTH) return null;
+          input.ensure(HEADER_LENGTH);
+          decodeHeader(input.buffer, input.offset, h);
+          if (h.magic !== this.magic) {
+            return this.fail('bad-magic', `invalid magic byte 0x${h.magic.toString(16)}`);
+          }
+          this.state = PREFIX;
+          continue;
+        }
+        case PREFIX: {
+          const prefixLength = HEADER_LENGTH + h.extrasLength + h.keyLength;
+          if (input.length < prefixLength) return null;
+          if (h.extrasLength + h.keyLength > h.bodyLength) {
+            return this.fail(
+              'bad-lengths',
+              `key length ${h.keyLength} + extras length ${h.extrasLength} exceed body length ${h.bodyLength}`,
+            );
+          }
+          const valueLength = h.bodyLength - h.extrasLength - h.keyLength;
+          if (valueLength <= this.maxBodyLength) {
+            this.state = FRAME;
+            continue;
+          }
+          input.ensure(prefixLength);
+          const prefix = input.take(prefixLength);
+          this.toDiscard = valueLength - input.discard(valueLength);
+          this.state = this.toDiscard > 0 ? DISCARD : HEADER;
+          return this.packet(prefix, EMPTY, valueLength, true);
+        }
+        case FRAME: {
+          const frameLength = HEADER_LENGTH + h.bodyLength;
+          if (input.length < frameLength) return null;
+          input.ensure(frameLength);
+          const frame = input.take(frameLength);
+          this.state = HEADER;
+          const valueLength = h.bodyLength - h.extrasLength - h.keyLength;
+          return this.packet(frame, frame.subarray(frameLength - valueLength), valueLength, false);
+        }
+        case DISCARD: {
+          // push() drops the bytes as they come, so there is nothing held to drop here.
+          if (this.toDiscard > 0) return null;
+          this.state = HEADER;
+          continue;
+        }
+        case DEAD:
+          return this.error;
+      }
+    }
+  }
+
+  private packet(frame: Buffer, value: Buffer, valueLength: number, valueTruncated: boolean): BinaryPacket {
+    const h = this.header;
+    const keyStart = HEADER_LENGTH + h.extrasLength;
+    return {
+      magic: h.magic,
+      opcode: h.opcode,
+      keyLength: h.keyLength,
+      extrasLength: h.extrasLength,
+      dataType: h.dataType,
+      vbucket: h.vbucket,
+      status: h.status,
+      bodyLength: h.bodyLength,
+      opaque: h.opaque,
+      cas: h.cas,
+      frame,
+      extras: frame.subarray(HEADER_LENGTH, keyStart),
+      key: frame.subarray(keyStart, keyStart + h.keyLength),
+      value,
+      valueLength,
+      valueTruncated,
+    };
+  }
+
+  private fail(code: BinaryParseErrorCode, message: string): BinaryParseError {
+    const error = new BinaryParseError(code, message, this.header);
+    this.error = error;
+    this.state = DEAD;
+    this.toDiscard = 0;
+    this.input.clear();
+    return error;
+  }
+}

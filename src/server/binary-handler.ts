@@ -1,0 +1,370 @@
+/**
+ * The embedded server's answers to binary-protocol requests, as memcached 1.6.18's dispatch_bin_command:
+ * per-opcode shape checks (a bad shape or a key over 250 bytes is EINVAL and the connection closes),
+ * quiet opcodes that suppress only successful replies (GETQ/GETKQ hits are still sent), error bodies
+ * with memcached's texts, and unknown opcodes answered UNKNOWN_COMMAND with memcached's own swallow.
+ */
+import { KEY_MAX_LENGTH } from '../protocol/ascii/request-parser.ts';
+import { HEADER_LENGTH, writeHeader } from '../protocol/binary/header.ts';
+import { DataType, Magic, Opcode, Status, defaultErrorText } from '../protocol/binary/opcodes.ts';
+import type { BinaryPacket } from '../protocol/binary/parser.ts';
+import { SERVER_VERSION } from '../version.ts';
+import { After, type ReplyTarget, type ServerContext } from './context.ts';
+import { generalStats, settingsStats, type StatLine } from './stats.ts';
+import { DeltaResult, type Item, StoreMode, StoreResult } from './store.ts';
+import { itemsStats } from './text-handler.ts';
+
+/** Where a handler reports that memcached would skip bytes after this packet (conn_swallow). */
+export interface BinaryReplyTarget extends ReplyTarget {
+  swallow(n: number): void;
+}
+
+const NO_CREATE = 0xffffffff;
+
+/** The loud opcode each quiet one stands for. */
+const LOUD: Partial<Record<number, number>> = {
+  [Opcode.SETQ]: Opcode.SET,
+  [Opcode.ADDQ]: Opcode.ADD,
+  [Opcode.REPLACEQ]: Opcode.REPLACE,
+  [Opcode.DELETEQ]: Opcode.DELETE,
+  [Opcode.INCREMENTQ]: Opcode.INCREMENT,
+  [Opcode.DECREMENTQ]: Opcode.DECREMENT,
+  [Opcode.QUITQ]: Opcode.QUIT,
+  [Opcode.FLUSHQ]: Opcode.FLUSH,
+  [Opcode.APPENDQ]: Opcode.APPEND,
+  [Opcode.PREPENDQ]: Opcode.PREPEND,
+  [Opcode.GETQ]: Opcode.GET,
+  [Opcode.GETKQ]: Opcode.GETK,
+  [Opcode.GATQ]: Opcode.GAT,
+  [Opcode.GATKQ]: Opcode.GATK,
+};
+
+/** The request fields a response echoes. */
+type Echo = Pick<BinaryPacket, 'opcode' | 'opaque'>;
+
+/** Writes a response header into the queue and returns the offset after it in the scratch buffer. */
+function header(
+  target: ReplyTarget,
+  p: Echo,
+  status: number,
+  extrasLength: number,
+  keyLength: number,
+  bodyLength: number,
+  cas: number,
+  extraBytes: number,
+): number {
+  const at = target.out.reserve(HEADER_LENGTH + extraBytes);
+  return writeHeader(
+    target.out.scratchBuffer,
+    at,
+    Magic.Response,
+    p.opcode,
+    keyLength,
+    extrasLength,
+    DataType.RAW_BYTES,
+    status,
+    bodyLength,
+    p.opaque,
+    cas === 0 ? 0n : BigInt(cas),
+  );
+}
+
+/** memcached's write_bin_error: status plus a text body; always sent, quiet or not. */
+export function binaryError(target: ReplyTarget, p: Echo, status: number, text?: string): void {
+  const body = text ?? defaultErrorText(status) ?? '';
+  header(target, p, status, 0, 0, body.length, 0, 0);
+  target.out.latin1(body);
+}
+
+/** memcached's write_bin_response: suppressed for quiet commands, except GET/GETK hits. */
+function success(target: ReplyTarget, p: BinaryPacket, cas: number, body?: Buffer | string, alwaysSend = false): void {
+  if (target.noreply && !alwaysSend) return;
+  const length = body === undefined ? 0 : body.length;
+  header(target, p, Status.SUCCESS, 0, 0, length, cas, 0);
+  if (body === undefined) return;
+  if (typeof body === 'string') target.out.latin1(body);
+  else target.out.bytes(body);
+}
+
+/** EINVAL and close: memcached's handle_binary_protocol_error. */
+function protocolError(target: ReplyTarget, p: BinaryPacket): After {
+  binaryError(target, p, Status.EINVAL);
+  return After.Close;
+}
+
+export function handleBinary(ctx: ServerContext, target: BinaryReplyTarget, p: BinaryPacket): After {
+  const extlen = p.extrasLength;
+  const keylen = p.keyLength;
+  const bodylen = p.bodyLength;
+  if (keylen > KEY_MAX_LENGTH) {
+    target.noreply = true;
+    return protocolError(target, p);
+  }
+  const loud = LOUD[p.opcode];
+  target.noreply = loud !== undefined;
+  const cmd = loud ?? p.opcode;
+  switch (cmd) {
+    case Opcode.VERSION:
+      if (extlen !== 0 || keylen !== 0 || bodylen !== 0) return protocolError(target, p);
+      success(target, p, 0, SERVER_VERSION);
+      return After.Continue;
+    case Opcode.FLUSH:
+      if (keylen !== 0 || bodylen !== extlen || (extlen !== 0 && extlen !== 4)) return protocolError(target, p);
+      ctx.store.flushAll(extlen === 4 ? p.extras.readUInt32BE(0) : 0);
+      ctx.counters.cmdFlush++;
+      success(target, p, 0);
+      return After.Continue;
+    case Opcode.NOOP:
+      if (extlen !== 0 || keylen !== 0 || bodylen !== 0) return protocolError(target, p);
+      success(target, p, 0);
+      return After.Continue;
+    case Opcode.SET:
+    case Opcode.ADD:
+    case Opcode.REPLACE:
+      if (extlen !== 8 || keylen === 0 || bodylen < keylen + 8) return protocolError(target, p);
+      update(ctx, target, p, cmd);
+      return After.Continue;
+    case Opcode.GET:
+    case Opcode.GETK:
+      if (extlen !== 0 || bodylen !== keylen || keylen === 0) return protocolError(target, p);
+      getOrTouch(ctx, target, p, cmd);
+      return After.Continue;
+    case Opcode.DELETE:
+      if (keylen === 0 || extlen !== 0 || bodylen !== keylen) return protocolError(target, p);
+      del(ctx, target, p);
+      return After.Continue;
+    case Opcode.INCREMENT:
+    case Opcode.DECREMENT:
+      if (keylen === 0 || extlen !== 20 || bodylen !== keylen + extlen) return protocolError(target, p);
+      arithmetic(ctx, target, p, cmd === Opcode.INCREMENT);
+      return After.Continue;
+    case Opcode.APPEND:
+    case Opcode.PREPEND:
+      if (keylen === 0 || extlen !== 0) return protocolError(target, p);
+      update(ctx, target, p, cmd);
+      return After.Continue;
+    case Opcode.STAT:
+      if (extlen !== 0) return protocolError(target, p);
+      stat(ctx, target, p);
+      return After.Continue;
+    case Opcode.QUIT:
+      if (keylen !== 0 || extlen !== 0 || bodylen !== 0) return protocolError(target, p);
+      success(target, p, 0);
+      return After.Close;
+    case Opcode.SASL_LIST_MECHS:
+      if (extlen !== 0 || keylen !== 0 || bodylen !== 0) return protocolError(target, p);
+      // SASL is not enabled: memcached answers as for an unknown command
+      binaryError(target, p, Status.UNKNOWN_COMMAND);
+      return After.Continue;
+    case Opcode.SASL_AUTH:
+    case Opcode.SASL_STEP:
+      if (extlen !== 0 || keylen === 0) return protocolError(target, p);
+      binaryError(target, p, Status.UNKNOWN_COMMAND);
+      return After.Continue;
+    case Opcode.TOUCH:
+    case Opcode.GAT:
+    case Opcode.GATK:
+      if (extlen !== 4 || keylen === 0) return protocolError(target, p);
+      getOrTouch(ctx, target, p, cmd);
+      return After.Continue;
+    default:
+      binaryError(target, p, Status.UNKNOWN_COMMAND);
+      // memcached read extras and key, then swallows bodylen more bytes: it over-reads by extras + key
+      target.swallow(extlen + keylen);
+      return After.Continue;
+  }
+}
+
+function keyString(p: BinaryPacket): string {
+  return p.key.toString('latin1');
+}
+
+function getOrTouch(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket, cmd: number): void {
+  const { store, counters } = ctx;
+  const touch = cmd === Opcode.TOUCH || cmd === Opcode.GAT || cmd === Opcode.GATK;
+  const withKey = cmd === Opcode.GETK || cmd === Opcode.GATK;
+  const withValue = cmd !== Opcode.TOUCH;
+  const key = keyString(p);
+  const item = touch ? store.touch(key, store.clock.realtime(p.extras.readUInt32BE(0))) : store.get(key);
+  if (touch) counters.cmdTouch++;
+  else counters.cmdGet++;
+  if (item === undefined) {
+    if (touch) counters.touchMisses++;
+    else counters.getMisses++;
+    if (target.noreply) return;
+    if (withKey) {
+      const at = header(target, p, Status.KEY_ENOENT, 0, p.keyLength, p.keyLength, 0, p.keyLength);
+      p.key.copy(target.out.scratchBuffer, at);
+    } else {
+      binaryError(target, p, Status.KEY_ENOENT);
+    }
+    return;
+  }
+  if (touch) counters.touchHits++;
+  else counters.getHits++;
+  const keyLength = withKey ? item.keyBytes.length : 0;
+  const valueLength = withValue ? item.value.length : 0;
+  const at = header(target, p, Status.SUCCESS, 4, keyLength, 4 + keyLength + valueLength, item.cas, 4 + keyLength);
+  const scratch = target.out.scratchBuffer;
+  scratch.writeUInt32BE(item.flags, at);
+  if (withKey) item.keyBytes.copy(scratch, at + 4);
+  if (withValue) target.out.bytes(item.value);
+}
+
+const MODE_OF: Partial<Record<number, StoreMode>> = {
+  [Opcode.SET]: StoreMode.Set,
+  [Opcode.ADD]: StoreMode.Add,
+  [Opcode.REPLACE]: StoreMode.Replace,
+  [Opcode.APPEND]: StoreMode.Append,
+  [Opcode.PREPEND]: StoreMode.Prepend,
+};
+
+function update(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket, cmd: number): void {
+  const { store, counters } = ctx;
+  const isConcat = cmd === Opcode.APPEND || cmd === Opcode.PREPEND;
+  const flags = isConcat ? 0 : p.extras.readUInt32BE(0);
+  const exptime = isConcat ? 0 : store.clock.realtime(p.extras.readUInt32BE(4));
+  const key = keyString(p);
+  if (p.valueTruncated || !store.itemSizeOk(p.keyLength, flags, p.valueLength)) {
+    binaryError(target, p, Status.E2BIG);
+    counters.storeTooLarge++;
+    if (cmd === Opcode.SET) {
+      const old = store.peek(key);
+      if (old !== undefined) store.remove(old);
+    }
+    return;
+  }
+  let mode = MODE_OF[cmd]!;
+  // any store with a cas in the header is a compare-and-swap, even ADD (memcached's NREAD_CAS)
+  if (p.cas !== 0n && !isConcat) mode = StoreMode.Cas;
+  counters.cmdSet++;
+  const outcome = store.store(mode, key, Buffer.from(p.key), flags, exptime, p.value, p.cas);
+  switch (outcome.result) {
+    case StoreResult.Stored:
+      if (mode === StoreMode.Cas) counters.casHits++;
+      success(target, p, outcome.item!.cas);
+      return;
+    case StoreResult.Exists:
+      if (mode === StoreMode.Cas) counters.casBadval++;
+      binaryError(target, p, Status.KEY_EEXISTS);
+      return;
+    case StoreResult.NotFound:
+      if (mode === StoreMode.Cas) counters.casMisses++;
+      binaryError(target, p, Status.KEY_ENOENT);
+      return;
+    case StoreResult.OutOfMemory:
+      counters.storeNoMemory++;
+      binaryError(target, p, Status.ENOMEM, 'Out of memory allocating item');
+      return;
+    default:
+      if (cmd === Opcode.ADD) binaryError(target, p, Status.KEY_EEXISTS);
+      else if (cmd === Opcode.REPLACE) binaryError(target, p, Status.KEY_ENOENT);
+      else binaryError(target, p, Status.NOT_STORED);
+  }
+}
+
+function del(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket): void {
+  const { store, counters } = ctx;
+  const item = store.peek(keyString(p));
+  if (item === undefined) {
+    binaryError(target, p, Status.KEY_ENOENT);
+    counters.deleteMisses++;
+    return;
+  }
+  if (p.cas !== 0n && p.cas !== BigInt(item.cas)) {
+    binaryError(target, p, Status.KEY_EEXISTS);
+    return;
+  }
+  counters.deleteHits++;
+  store.remove(item);
+  success(target, p, 0);
+}
+
+function arithmetic(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket, incr: boolean): void {
+  const { store, counters } = ctx;
+  const delta = p.extras.readBigUInt64BE(0);
+  const initial = p.extras.readBigUInt64BE(8);
+  const expiration = p.extras.readUInt32BE(16);
+  const key = keyString(p);
+  const outcome = store.delta(key, incr, delta, p.cas);
+  switch (outcome.result) {
+    case DeltaResult.Ok:
+      if (incr) counters.incrHits++;
+      else counters.decrHits++;
+      arithValue(target, p, outcome.value, outcome.item!);
+      return;
+    case DeltaResult.NonNumeric:
+      binaryError(target, p, Status.DELTA_BADVAL);
+      return;
+    case DeltaResult.OutOfMemory:
+      binaryError(target, p, Status.ENOMEM, 'Out of memory incrementing value');
+      return;
+    case DeltaResult.CasMismatch:
+      binaryError(target, p, Status.KEY_EEXISTS);
+      return;
+    case DeltaResult.NotFound:
+      break;
+  }
+  if (expiration === NO_CREATE) {
+    if (incr) counters.incrMisses++;
+    else counters.decrMisses++;
+    binaryError(target, p, Status.KEY_ENOENT);
+    return;
+  }
+  const created = store.store(
+    StoreMode.Add,
+    key,
+    Buffer.from(p.key),
+    0,
+    store.clock.realtime(expiration),
+    Buffer.from(initial.toString(), 'latin1'),
+    0n,
+  );
+  if (created.result === StoreResult.Stored) arithValue(target, p, initial, created.item!);
+  else if (created.result === StoreResult.OutOfMemory) {
+    binaryError(target, p, Status.ENOMEM, 'Out of memory allocating new item');
+  } else binaryError(target, p, Status.NOT_STORED);
+}
+
+function arithValue(target: ReplyTarget, p: BinaryPacket, value: bigint, item: Item): void {
+  if (target.noreply) return;
+  const at = header(target, p, Status.SUCCESS, 0, 0, 8, item.cas, 8);
+  target.out.scratchBuffer.writeBigUInt64BE(value, at);
+}
+
+function stat(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket): void {
+  const { store, counters, settings } = ctx;
+  const sub = p.key.toString('latin1');
+  let lines: readonly StatLine[];
+  if (sub.length === 0) lines = generalStats(counters, store, settings, ctx.accepting());
+  else if (sub.startsWith('reset')) {
+    counters.reset();
+    lines = [];
+  } else if (sub.startsWith('settings')) lines = settingsStats(settings, store, store.oldestLiveTime);
+  else if (sub.startsWith('detail')) {
+    const arg = sub.slice(6);
+    if (arg.startsWith(' dump')) lines = [['detailed', '']];
+    else if (arg.startsWith(' on')) {
+      settings.detailEnabled = true;
+      lines = [];
+    } else if (arg.startsWith(' off')) {
+      settings.detailEnabled = false;
+      lines = [];
+    } else {
+      binaryError(target, p, Status.KEY_ENOENT);
+      return;
+    }
+  } else if (sub === 'items') lines = itemsStats(ctx);
+  else if (sub === 'slabs') lines = [['active_slabs', store.size > 0 ? 1 : 0], ['total_malloced', store.usedBytes]];
+  else if (sub === 'sizes') lines = [['sizes_status', 'disabled']];
+  else {
+    binaryError(target, p, Status.KEY_ENOENT);
+    return;
+  }
+  for (const [name, value] of lines) {
+    const text = String(value);
+    header(target, p, Status.SUCCESS, 0, name.length, name.length + text.length, 0, 0);
+    target.out.latin1(name + text);
+  }
+  header(target, p, Status.SUCCESS, 0, 0, 0, 0, 0);
+}

@@ -1,0 +1,36 @@
+/**
+ * What every connection of the embedded server shares: the store, the counters, the settings, and the
+ * logger; plus the small interface the protocol handlers use to answer one connection.
+ */
+import type { Logger } from '../util/log.ts';
+import type { OutputQueue } from '../util/output-queue.ts';
+import type { Store } from './store.ts';
+import type { ServerCounters, ServerSettings } from './stats.ts';
+
+export interface ServerContext {
+  readonly store: Store;
+  readonly counters: ServerCounters;
+  readonly settings: ServerSettings;
+  readonly log: Logger;
+  /** Whether the listener currently accepts connections (stats accepting_conns). */
+  accepting(): boolean;
+  /** Lines for `stats conns`. */
+  connectionStats(): Array<readonly [string, string | number]>;
+}
+
+/** What a protocol handler may do to the connection it answers. */
+export interface ReplyTarget {
+  readonly out: OutputQueue;
+  /** memcached's c->noreply: replies are dropped while set; reset before every command. */
+  noreply: boolean;
+  /** Seconds of relative time of the last command, for stats conns. */
+  lastCommandTime: number;
+}
+
+/** What a handler wants done with the connection after its reply. */
+export const After = {
+  Continue: 0,
+  /** Flush what is queued, then close (quit, protocol errors memcached closes on). */
+  Close: 1,
+} as const;
+export type After = (typeof After)[keyof typeof After];
