@@ -16,21 +16,41 @@ import {
 
 /** The flag table: one row per option, the same rows drive parseArgs and the usage text. */
 export const OPTIONS = {
-  p: { type: 'string', arg: '<num>', help: 'TCP port of the embedded memcached server (default: 11211 without -z)' },
-  U: { type: 'string', arg: '<num>', help: 'UDP port (accepted for compatibility; only 0 = off is supported)' },
-  l: { type: 'string', arg: '<addr>', help: 'interface to listen on (default: all); applies to proxy ports too' },
+  p: {
+    type: 'string',
+    arg: '<num>',
+    help: 'TCP port of the embedded memcached server (default: 11211 without -z)',
+  },
+  U: {
+    type: 'string',
+    arg: '<num>',
+    help: 'UDP port (accepted for compatibility; only 0 = off is supported)',
+  },
+  l: {
+    type: 'string',
+    arg: '<addr>',
+    help: 'interface to listen on (default: all); applies to proxy ports too',
+  },
   t: { type: 'string', arg: '<num>', help: 'number of event loops to use (default: 1)' },
   c: { type: 'string', arg: '<num>', help: 'max simultaneous connections (default: 1024)' },
   m: { type: 'string', arg: '<num>', help: 'item memory in megabytes (default: 64)' },
   M: { type: 'boolean', help: 'return error on memory exhausted (rather than removing items)' },
-  I: { type: 'string', arg: '<size>', help: 'max item size, e.g. 1m or 512k (default: 1m, min: 1k, max: 1024m)' },
+  I: {
+    type: 'string',
+    arg: '<size>',
+    help: 'max item size, e.g. 1m or 512k (default: 1m, min: 1k, max: 1024m)',
+  },
   B: { type: 'string', arg: '<proto>', help: 'binding protocol: ascii, binary, or auto (default)' },
   R: { type: 'string', arg: '<num>', help: 'max requests per event (default: 20)' },
   b: { type: 'string', arg: '<num>', help: 'listen backlog (default: 1024)' },
   C: { type: 'boolean', help: 'disable use of CAS (accepted; CAS stays on)' },
   f: { type: 'string', arg: '<factor>', help: 'chunk size growth factor, reported in stats (default: 1.25)' },
   n: { type: 'string', arg: '<bytes>', help: 'minimum item chunk size, reported in stats (default: 48)' },
-  D: { type: 'string', arg: '<char>', help: 'delimiter between key prefixes and IDs in stats detail (default: ":")' },
+  D: {
+    type: 'string',
+    arg: '<char>',
+    help: 'delimiter between key prefixes and IDs in stats detail (default: ":")',
+  },
   z: { type: 'string', multiple: true, arg: '<cfg>', help: 'cluster configuration (see below)' },
   Z: { type: 'string', multiple: true, arg: '<k=v,...>', help: 'proxy behaviors (see below)' },
   v: { type: 'boolean', multiple: true, help: 'verbose; -vv more verbose; -vvv internal state transitions' },
@@ -80,7 +100,7 @@ export type ParsedCommandLine =
 export function atoi(text: string): number {
   const m = /^[\s]*([+-]?\d+)/.exec(text);
   if (m === null) return 0;
-  return Number(BigInt.asIntN(32, BigInt(m[1]!)));
+  return Number(BigInt.asIntN(32, BigInt(m[1])));
 }
 
 /** memcached's -I parser: a number with an optional k/m suffix. */
@@ -109,7 +129,7 @@ export function parseCommandLine(
           name,
           { type: o.type, short: name, ...('multiple' in o ? { multiple: true } : {}) },
         ]),
-      ) as Record<string, { type: 'string' | 'boolean'; short: string; multiple?: boolean }>,
+      ),
       allowPositionals: true,
       strict: true,
     });
@@ -157,11 +177,13 @@ export function parseCommandLine(
   }
   if (str('c') !== undefined) {
     options.maxConns = atoi(str('c')!);
-    if (options.maxConns <= 0) return { kind: 'exit', code: 1, message: 'Maximum connections must be greater than 0' };
+    if (options.maxConns <= 0)
+      return { kind: 'exit', code: 1, message: 'Maximum connections must be greater than 0' };
   }
   if (str('t') !== undefined) {
     options.threads = atoi(str('t')!);
-    if (options.threads <= 0) return { kind: 'exit', code: 1, message: 'Number of threads must be greater than 0' };
+    if (options.threads <= 0)
+      return { kind: 'exit', code: 1, message: 'Number of threads must be greater than 0' };
   }
   if (str('m') !== undefined) options.maxBytes = atoi(str('m')!) * 1024 * 1024;
   if (str('R') !== undefined) {
@@ -173,11 +195,13 @@ export function parseCommandLine(
   if (str('b') !== undefined) options.backlog = atoi(str('b')!);
   if (str('f') !== undefined) {
     options.growthFactor = Number.parseFloat(str('f')!) || 0;
-    if (options.growthFactor <= 1.0) return { kind: 'exit', code: 1, message: 'Factor must be greater than 1' };
+    if (options.growthFactor <= 1.0)
+      return { kind: 'exit', code: 1, message: 'Factor must be greater than 1' };
   }
   if (str('n') !== undefined) {
     options.chunkSize = atoi(str('n')!);
-    if (options.chunkSize === 0) return { kind: 'exit', code: 1, message: 'Chunk size must be greater than 0' };
+    if (options.chunkSize === 0)
+      return { kind: 'exit', code: 1, message: 'Chunk size must be greater than 0' };
   }
   if (str('D') !== undefined) {
     const d = str('D')!;
@@ -207,14 +231,18 @@ export function parseCommandLine(
     }
   }
   if (options.itemSizeMax > options.maxBytes / 2) {
-    return { kind: 'exit', code: EX_USAGE, message: 'Cannot set item size limit higher than 1/2 of memory max.' };
+    return {
+      kind: 'exit',
+      code: EX_USAGE,
+      message: 'Cannot set item size limit higher than 1/2 of memory max.',
+    };
   }
 
   // -z / -Z: the last occurrence wins (getopt overwrites), values naming files are read.
   try {
     const zList = (v.z as string[] | undefined) ?? [];
     const zList2 = (v.Z as string[] | undefined) ?? [];
-    let clusterText = zList.length > 0 ? zList[zList.length - 1]! : undefined;
+    let clusterText = zList.length > 0 ? zList[zList.length - 1] : undefined;
     if (clusterText === undefined) clusterText = positionalConfig(parsed.positionals);
     if (clusterText !== undefined) {
       options.clusterText = resolveConfigArgument(clusterText, readFile, 'cfg');
@@ -223,7 +251,7 @@ export function parseCommandLine(
     }
     const base = options.cluster !== null ? proxyDefaults() : defaultBehaviors();
     if (zList2.length > 0) {
-      const text = resolveConfigArgument(zList2[zList2.length - 1]!, readFile, 'behavior');
+      const text = resolveConfigArgument(zList2[zList2.length - 1], readFile, 'behavior');
       const result = parseBehaviors(text, base, { verbose: options.verbosity });
       options.behaviors = result.behaviors;
       warnings.push(...result.errors);

@@ -21,13 +21,21 @@ export function usageText(): string {
   }
   lines.push('');
   lines.push('Cluster configuration (-z):');
-  lines.push('  -z 11211=mc1:11222,mc2:11333        listen on 11211, ketama over the servers (default port 11211)');
+  lines.push(
+    '  -z 11211=mc1:11222,mc2:11333        listen on 11211, ketama over the servers (default port 11211)',
+  );
   lines.push('  -z 11211=mc1:11211:2,mc2            a third field is the server weight');
   lines.push('  -z "11211=a,b;11311=c"              several pools, one listen port each');
-  lines.push('  -z ./vbucket1.cfg                   read the configuration from a file ("./" or "/" required);');
-  lines.push('                                      a pool whose value starts with "{" is a vBucket server map');
+  lines.push(
+    '  -z ./vbucket1.cfg                   read the configuration from a file ("./" or "/" required);',
+  );
+  lines.push(
+    '                                      a pool whose value starts with "{" is a vBucket server map',
+  );
   lines.push('  -z url=http://host:8091/pools/default/bucketsStreamingConfig/default');
-  lines.push('                                      follow a cluster\'s streaming REST config ("|" separates URLs)');
+  lines.push(
+    '                                      follow a cluster\'s streaming REST config ("|" separates URLs)',
+  );
   lines.push('  -z auth=USER%PASS,url=http://...    the same with HTTP basic auth');
   lines.push('');
   lines.push('Proxy behaviors (-Z key=value,key=value,... or -Z ./file), with their defaults:');

@@ -77,7 +77,13 @@ export function binaryError(target: ReplyTarget, p: Echo, status: number, text?:
 }
 
 /** memcached's write_bin_response: suppressed for quiet commands, except GET/GETK hits. */
-function success(target: ReplyTarget, p: BinaryPacket, cas: number, body?: Buffer | string, alwaysSend = false): void {
+function success(
+  target: ReplyTarget,
+  p: BinaryPacket,
+  cas: number,
+  body?: Buffer | string,
+  alwaysSend = false,
+): void {
   if (target.noreply && !alwaysSend) return;
   const length = body === undefined ? 0 : body.length;
   header(target, p, Status.SUCCESS, 0, 0, length, cas, 0);
@@ -109,7 +115,8 @@ export function handleBinary(ctx: ServerContext, target: BinaryReplyTarget, p: B
       success(target, p, 0, SERVER_VERSION);
       return After.Continue;
     case Opcode.FLUSH:
-      if (keylen !== 0 || bodylen !== extlen || (extlen !== 0 && extlen !== 4)) return protocolError(target, p);
+      if (keylen !== 0 || bodylen !== extlen || (extlen !== 0 && extlen !== 4))
+        return protocolError(target, p);
       ctx.store.flushAll(extlen === 4 ? p.extras.readUInt32BE(0) : 0);
       ctx.counters.cmdFlush++;
       success(target, p, 0);
@@ -204,7 +211,16 @@ function getOrTouch(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket, cm
   else counters.getHits++;
   const keyLength = withKey ? item.keyBytes.length : 0;
   const valueLength = withValue ? item.value.length : 0;
-  const at = header(target, p, Status.SUCCESS, 4, keyLength, 4 + keyLength + valueLength, item.cas, 4 + keyLength);
+  const at = header(
+    target,
+    p,
+    Status.SUCCESS,
+    4,
+    keyLength,
+    4 + keyLength + valueLength,
+    item.cas,
+    4 + keyLength,
+  );
   const scratch = target.out.scratchBuffer;
   scratch.writeUInt32BE(item.flags, at);
   if (withKey) item.keyBytes.copy(scratch, at + 4);
@@ -355,7 +371,11 @@ function stat(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket): void {
       return;
     }
   } else if (sub === 'items') lines = itemsStats(ctx);
-  else if (sub === 'slabs') lines = [['active_slabs', store.size > 0 ? 1 : 0], ['total_malloced', store.usedBytes]];
+  else if (sub === 'slabs')
+    lines = [
+      ['active_slabs', store.size > 0 ? 1 : 0],
+      ['total_malloced', store.usedBytes],
+    ];
   else if (sub === 'sizes') lines = [['sizes_status', 'disabled']];
   else {
     binaryError(target, p, Status.KEY_ENOENT);

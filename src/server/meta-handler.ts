@@ -4,7 +4,12 @@
  * win/stale tokens (W X Z) for recache races, and the exact CLIENT_ERROR texts.
  */
 import { Command } from '../protocol/ascii/commands.ts';
-import { DataStatus, KEY_MAX_LENGTH, META_MAX_TOKENS, type TextRequest } from '../protocol/ascii/request-parser.ts';
+import {
+  DataStatus,
+  KEY_MAX_LENGTH,
+  META_MAX_TOKENS,
+  type TextRequest,
+} from '../protocol/ascii/request-parser.ts';
 import { base64DecodeKey } from '../protocol/meta/base64.ts';
 import { MAX_OPAQUE_LENGTH, META_ERRORS, MetaFlags, parseMetaFlags } from '../protocol/meta/flags.ts';
 import { After, type ReplyTarget, type ServerContext } from './context.ts';
@@ -69,10 +74,19 @@ function opaqueOf(req: TextRequest, i: number): string | null {
 
 function metaGet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): void {
   const { store, counters } = ctx;
-  if (req.tokenLength(1) > KEY_MAX_LENGTH) return replyError(target, TEXT.badFormat);
-  if (req.ntokens > META_MAX_TOKENS) return replyError(target, MG_FLAGS_TOO_LONG);
+  if (req.tokenLength(1) > KEY_MAX_LENGTH) {
+    replyError(target, TEXT.badFormat);
+    return;
+  }
+  if (req.ntokens > META_MAX_TOKENS) {
+    replyError(target, MG_FLAGS_TOO_LONG);
+    return;
+  }
   const err = parseMetaFlags(req, 2, flags);
-  if (err !== null) return replyError(target, err);
+  if (err !== null) {
+    replyError(target, err);
+    return;
+  }
   target.noreply = flags.noReply;
   const keyBytes = flags.key;
   const key = keyBytes.toString('latin1');
@@ -93,7 +107,7 @@ function metaGet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
     let line = flags.value ? `VA ${item.value.length}` : 'HD';
     let won = false;
     for (let i = 2; i < req.tokenCount; i++) {
-      switch (req.line[req.tokenStart[i]!]) {
+      switch (req.line[req.tokenStart[i]]) {
         case 0x54 /* T */:
           ttlSet = true;
           item.exptime = store.clock.realtime(positiveExptime(flags.exptime));
@@ -134,7 +148,10 @@ function metaGet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
           break;
         case 0x4f /* O */: {
           const opaque = opaqueOf(req, i);
-          if (opaque === null) return replyError(target, META_ERRORS.opaqueTooLong);
+          if (opaque === null) {
+            replyError(target, META_ERRORS.opaqueTooLong);
+            return;
+          }
           line += opaque;
           break;
         }
@@ -172,12 +189,13 @@ function metaGet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
   counters.getMisses++;
   let line = 'EN';
   for (let i = 2; i < req.tokenCount; i++) {
-    const f = req.line[req.tokenStart[i]!];
+    const f = req.line[req.tokenStart[i]];
     if (f === 0x4f /* O */) {
       const opaque = opaqueOf(req, i);
       if (opaque === null) {
         out.truncate(mark);
-        return replyError(target, META_ERRORS.opaqueTooLong);
+        replyError(target, META_ERRORS.opaqueTooLong);
+        return;
       }
       line += opaque;
     } else if (f === 0x6b /* k */) {
@@ -198,18 +216,33 @@ const MODES: Record<number, StoreMode | undefined> = {
 
 function metaSet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): void {
   const { store, counters } = ctx;
-  if (req.tokenLength(1) > KEY_MAX_LENGTH) return replyError(target, TEXT.badFormat);
-  if (req.ntokens === 3) return replyError(target, TEXT.badFormat);
-  if (req.ntokens > META_MAX_TOKENS) return replyError(target, FLAGS_TOO_LONG);
-  if (!req.storageValid) return replyError(target, TEXT.badFormat);
+  if (req.tokenLength(1) > KEY_MAX_LENGTH) {
+    replyError(target, TEXT.badFormat);
+    return;
+  }
+  if (req.ntokens === 3) {
+    replyError(target, TEXT.badFormat);
+    return;
+  }
+  if (req.ntokens > META_MAX_TOKENS) {
+    replyError(target, FLAGS_TOO_LONG);
+    return;
+  }
+  if (!req.storageValid) {
+    replyError(target, TEXT.badFormat);
+    return;
+  }
   // From here on a data block follows the line; the parser has read or is discarding it.
   const err = parseMetaFlags(req, 3, flags);
-  if (err !== null) return replyError(target, err);
+  if (err !== null) {
+    replyError(target, err);
+    return;
+  }
   target.noreply = flags.noReply;
   let suffixError: string | null = null;
   let suffix = '';
   for (let i = 2; i < req.tokenCount; i++) {
-    const f = req.line[req.tokenStart[i]!];
+    const f = req.line[req.tokenStart[i]];
     if (f === 0x4f /* O */) {
       const opaque = opaqueOf(req, i);
       if (opaque === null) suffixError = META_ERRORS.opaqueTooLong;
@@ -218,19 +251,32 @@ function metaSet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
     else if (f === 0x63 /* c */) suffix += '\0c';
   }
   let mode = MODES[flags.mode];
-  if (mode === undefined) return replyError(target, 'CLIENT_ERROR invalid mode for ms M token');
+  if (mode === undefined) {
+    replyError(target, 'CLIENT_ERROR invalid mode for ms M token');
+    return;
+  }
   if (flags.hasCas && (mode === StoreMode.Set || mode === StoreMode.Replace)) mode = StoreMode.Cas;
-  if (suffixError !== null) return replyError(target, suffixError);
+  if (suffixError !== null) {
+    replyError(target, suffixError);
+    return;
+  }
   const keyBytes = flags.key;
   const key = keyBytes.toString('latin1');
-  if (req.dataStatus === DataStatus.Swallowed || !store.itemSizeOk(keyBytes.length, flags.clientFlags, req.dataLength)) {
+  if (
+    req.dataStatus === DataStatus.Swallowed ||
+    !store.itemSizeOk(keyBytes.length, flags.clientFlags, req.dataLength)
+  ) {
     counters.storeTooLarge++;
     const old = store.peek(key);
     if (old !== undefined) store.remove(old);
-    return replyError(target, TEXT.tooLarge);
+    replyError(target, TEXT.tooLarge);
+    return;
   }
   counters.cmdSet++;
-  if (req.dataStatus === DataStatus.BadChunk) return replyError(target, TEXT.badDataChunk);
+  if (req.dataStatus === DataStatus.BadChunk) {
+    replyError(target, TEXT.badDataChunk);
+    return;
+  }
   const exptime = flags.newTtl ? store.clock.realtime(positiveExptime(flags.exptime)) : 0;
   const outcome = store.store(
     mode,
@@ -262,7 +308,10 @@ function metaSet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
       break;
     default:
       counters.storeNoMemory++;
-      return replyError(target, TEXT.outOfMemoryStoring);
+      {
+        replyError(target, TEXT.outOfMemoryStoring);
+        return;
+      }
   }
   if (code === 'HD' && target.noreply) return;
   target.noreply = false;
@@ -275,17 +324,29 @@ function metaSet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
 
 function metaDelete(ctx: ServerContext, target: ReplyTarget, req: TextRequest): void {
   const { store, counters } = ctx;
-  if (req.tokenLength(1) > KEY_MAX_LENGTH) return reply(target, TEXT.badFormat);
-  if (req.ntokens > META_MAX_TOKENS) return reply(target, FLAGS_TOO_LONG);
-  if (parseMetaFlags(req, 2, flags) !== null) return replyError(target, INVALID_OR_DUPLICATE);
+  if (req.tokenLength(1) > KEY_MAX_LENGTH) {
+    reply(target, TEXT.badFormat);
+    return;
+  }
+  if (req.ntokens > META_MAX_TOKENS) {
+    reply(target, FLAGS_TOO_LONG);
+    return;
+  }
+  if (parseMetaFlags(req, 2, flags) !== null) {
+    replyError(target, INVALID_OR_DUPLICATE);
+    return;
+  }
   target.noreply = flags.noReply;
   const keyBytes = flags.key;
   let suffix = '';
   for (let i = 2; i < req.tokenCount; i++) {
-    const f = req.line[req.tokenStart[i]!];
+    const f = req.line[req.tokenStart[i]];
     if (f === 0x4f /* O */) {
       const opaque = opaqueOf(req, i);
-      if (opaque === null) return replyError(target, META_ERRORS.opaqueTooLong);
+      if (opaque === null) {
+        replyError(target, META_ERRORS.opaqueTooLong);
+        return;
+      }
       suffix += opaque;
     } else if (f === 0x6b /* k */) suffix += keyFlag(keyBytes, flags.keyBinary);
   }
@@ -315,9 +376,18 @@ function metaDelete(ctx: ServerContext, target: ReplyTarget, req: TextRequest): 
 
 function metaArithmetic(ctx: ServerContext, target: ReplyTarget, req: TextRequest): void {
   const { store, counters } = ctx;
-  if (req.tokenLength(1) > KEY_MAX_LENGTH) return reply(target, TEXT.badFormat);
-  if (req.ntokens > META_MAX_TOKENS) return reply(target, FLAGS_TOO_LONG);
-  if (parseMetaFlags(req, 2, flags) !== null) return replyError(target, INVALID_OR_DUPLICATE);
+  if (req.tokenLength(1) > KEY_MAX_LENGTH) {
+    reply(target, TEXT.badFormat);
+    return;
+  }
+  if (req.ntokens > META_MAX_TOKENS) {
+    reply(target, FLAGS_TOO_LONG);
+    return;
+  }
+  if (parseMetaFlags(req, 2, flags) !== null) {
+    replyError(target, INVALID_OR_DUPLICATE);
+    return;
+  }
   target.noreply = flags.noReply;
   let incr = true;
   switch (flags.mode) {
@@ -329,8 +399,10 @@ function metaArithmetic(ctx: ServerContext, target: ReplyTarget, req: TextReques
     case 0x2d /* - */:
       incr = false;
       break;
-    default:
-      return replyError(target, 'CLIENT_ERROR invalid mode for ma M token');
+    default: {
+      replyError(target, 'CLIENT_ERROR invalid mode for ma M token');
+      return;
+    }
   }
   const keyBytes = flags.key;
   const key = keyBytes.toString('latin1');
@@ -351,14 +423,26 @@ function metaArithmetic(ctx: ServerContext, target: ReplyTarget, req: TextReques
       digits = outcome.value.toString();
       silent = target.noreply;
       break;
-    case DeltaResult.NonNumeric:
-      return replyError(target, TEXT.nonNumeric);
-    case DeltaResult.OutOfMemory:
-      return replyError(target, TEXT.outOfMemory);
+    case DeltaResult.NonNumeric: {
+      replyError(target, TEXT.nonNumeric);
+      return;
+    }
+    case DeltaResult.OutOfMemory: {
+      replyError(target, TEXT.outOfMemory);
+      return;
+    }
     case DeltaResult.NotFound:
       if (flags.vivify) {
         digits = flags.initial.toString();
-        const stored = store.store(StoreMode.Add, key, Buffer.from(keyBytes), 0, 0, Buffer.from(digits, 'latin1'), 0n);
+        const stored = store.store(
+          StoreMode.Add,
+          key,
+          Buffer.from(keyBytes),
+          0,
+          0,
+          Buffer.from(digits, 'latin1'),
+          0n,
+        );
         if (stored.item !== null) {
           item = ttlTarget = stored.item;
           created = true;
@@ -377,10 +461,13 @@ function metaArithmetic(ctx: ServerContext, target: ReplyTarget, req: TextReques
   const now = store.clock.current();
   if (item !== null) line = flags.value ? `VA ${digits.length}` : 'HD';
   for (let i = 2; i < req.tokenCount; i++) {
-    const f = req.line[req.tokenStart[i]!];
+    const f = req.line[req.tokenStart[i]];
     if (f === 0x4f /* O */) {
       const opaque = opaqueOf(req, i);
-      if (opaque === null) return replyError(target, META_ERRORS.opaqueTooLong);
+      if (opaque === null) {
+        replyError(target, META_ERRORS.opaqueTooLong);
+        return;
+      }
       line += opaque;
     } else if (f === 0x6b /* k */) {
       line += keyFlag(keyBytes, flags.keyBinary);
@@ -401,21 +488,33 @@ function metaArithmetic(ctx: ServerContext, target: ReplyTarget, req: TextReques
 
 function metaDebug(ctx: ServerContext, target: ReplyTarget, req: TextRequest): void {
   const { store, counters } = ctx;
-  if (req.ntokens < 3 || req.tokenLength(1) > KEY_MAX_LENGTH) return reply(target, TEXT.badFormat);
+  if (req.ntokens < 3 || req.tokenLength(1) > KEY_MAX_LENGTH) {
+    reply(target, TEXT.badFormat);
+    return;
+  }
   let keyBytes = req.token(1);
-  if (req.ntokens >= 4 && req.tokenLength(2) === 1 && req.line[req.tokenStart[2]!] === 0x62 /* b */) {
-    const decoded = base64DecodeKey(req.line, req.tokenStart[1]!, req.tokenEnd[1]!);
-    if (decoded === null) return reply(target, TEXT.badFormat);
+  if (req.ntokens >= 4 && req.tokenLength(2) === 1 && req.line[req.tokenStart[2]] === 0x62 /* b */) {
+    const decoded = base64DecodeKey(req.line, req.tokenStart[1], req.tokenEnd[1]);
+    if (decoded === null) {
+      reply(target, TEXT.badFormat);
+      return;
+    }
     keyBytes = decoded;
   }
   const item = store.peek(keyBytes.toString('latin1'));
   counters.cmdMeta++;
-  if (item === undefined) return reply(target, 'EN');
+  if (item === undefined) {
+    reply(target, 'EN');
+    return;
+  }
   const now = store.clock.current();
   const key = item.keyBinary ? item.keyBytes.toString('base64') : item.keyBytes.toString('latin1');
   const exp = item.exptime === 0 ? -1 : (now - item.exptime) | 0;
   const la = (now - item.time) >>> 0;
   const fetch = item.fetched ? 'yes' : 'no';
   const ntotal = item.ntotal;
-  reply(target, `ME ${key} exp=${exp} la=${la} cas=${item.cas} fetch=${fetch} cls=${slabs.classOf(ntotal)} size=${ntotal}`);
+  reply(
+    target,
+    `ME ${key} exp=${exp} la=${la} cas=${item.cas} fetch=${fetch} cls=${slabs.classOf(ntotal)} size=${ntotal}`,
+  );
 }

@@ -98,7 +98,8 @@ export class EmbeddedServer {
     const now = this.store.clock.current();
     const lines: Array<readonly [string, string | number]> = [];
     const address = this.server.address();
-    const listenAddr = typeof address === 'object' && address !== null ? `tcp:${address.address}:${address.port}` : '';
+    const listenAddr =
+      typeof address === 'object' && address !== null ? `tcp:${address.address}:${address.port}` : '';
     lines.push(['0:addr', listenAddr], ['0:state', 'conn_listening']);
     for (const s of this.sessions) {
       lines.push(

@@ -72,7 +72,7 @@ export class ServerSession implements BinaryReplyTarget {
   private onData(chunk: Buffer): void {
     if (this.closing) return;
     this.ctx.counters.bytesRead += chunk.length;
-    if (this.mode === Mode.Negotiating) this.negotiate(chunk[0]!);
+    if (this.mode === Mode.Negotiating) this.negotiate(chunk[0]);
     if (this.text !== null) this.text.push(chunk);
     else this.binary!.push(chunk);
     this.process();

@@ -33,7 +33,7 @@ export class SlabClasses {
   /** memcached's slabs_clsid for an item's total size (items above the largest class are chunked). */
   classOf(ntotal: number): number {
     if (ntotal === 0) return 0;
-    for (let i = 1; i < this.sizes.length; i++) if (ntotal <= this.sizes[i]!) return i;
+    for (let i = 1; i < this.sizes.length; i++) if (ntotal <= this.sizes[i]) return i;
     return this.largest;
   }
 }

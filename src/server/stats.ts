@@ -60,9 +60,9 @@ export class ServerCounters {
 
   reset(): void {
     const fresh = new ServerCounters();
-    for (const key of Object.keys(fresh) as Array<keyof ServerCounters>) {
-      if (key === 'currConnections') continue;
-      (this as Record<string, unknown>)[key] = fresh[key];
+    const self = this as unknown as Record<string, number>;
+    for (const [key, value] of Object.entries(fresh as unknown as Record<string, number>)) {
+      if (key !== 'currConnections') self[key] = value;
     }
   }
 }

@@ -310,12 +310,14 @@ export class Store {
   delta(key: string, incr: boolean, delta: bigint, compareCas: bigint): DeltaOutcome {
     const item = this.peek(key);
     if (item === undefined) return { result: DeltaResult.NotFound, value: 0n, item: null, inPlace: false };
-    if (item.value.length === 0) return { result: DeltaResult.NonNumeric, value: 0n, item: null, inPlace: false };
+    if (item.value.length === 0)
+      return { result: DeltaResult.NonNumeric, value: 0n, item: null, inPlace: false };
     if (compareCas !== 0n && BigInt(item.cas) !== compareCas) {
       return { result: DeltaResult.CasMismatch, value: 0n, item: null, inPlace: false };
     }
     const current = parseDecimal(item.value);
-    if (current === undefined) return { result: DeltaResult.NonNumeric, value: 0n, item: null, inPlace: false };
+    if (current === undefined)
+      return { result: DeltaResult.NonNumeric, value: 0n, item: null, inPlace: false };
     let next: bigint;
     if (incr) next = BigInt.asUintN(64, current + delta);
     else next = delta > current ? 0n : current - delta;
@@ -330,8 +332,16 @@ export class Store {
       this.touchAccess(item);
       return { result: DeltaResult.Ok, value: next, item, inPlace: true };
     }
-    const outcome = this.link(key, item.keyBytes, item.flags, item.exptime, Buffer.from(digits, 'latin1'), item.keyBinary);
-    if (outcome.item === null) return { result: DeltaResult.OutOfMemory, value: 0n, item: null, inPlace: false };
+    const outcome = this.link(
+      key,
+      item.keyBytes,
+      item.flags,
+      item.exptime,
+      Buffer.from(digits, 'latin1'),
+      item.keyBinary,
+    );
+    if (outcome.item === null)
+      return { result: DeltaResult.OutOfMemory, value: 0n, item: null, inPlace: false };
     return { result: DeltaResult.Ok, value: next, item: outcome.item, inPlace: false };
   }
 
@@ -491,16 +501,16 @@ function copy(value: Buffer): Buffer {
 function parseDecimal(value: Buffer): bigint | undefined {
   let i = 0;
   const n = value.length;
-  while (i < n && isCSpace(value[i]!)) i++;
+  while (i < n && isCSpace(value[i])) i++;
   let negative = false;
   if (i < n && (value[i] === 0x2b || value[i] === 0x2d)) {
     negative = value[i] === 0x2d;
     i++;
   }
   const start = i;
-  while (i < n && value[i]! >= 0x30 && value[i]! <= 0x39) i++;
+  while (i < n && value[i] >= 0x30 && value[i] <= 0x39) i++;
   if (i === start) return undefined;
-  if (i < n && !isCSpace(value[i]!) && value[i] !== 0) return undefined;
+  if (i < n && !isCSpace(value[i]) && value[i] !== 0) return undefined;
   const magnitude = BigInt(value.toString('latin1', start, i));
   if (magnitude > 0xffffffffffffffffn) return undefined;
   const v = negative ? BigInt.asUintN(64, -magnitude) : magnitude;

@@ -82,7 +82,9 @@ export function handleText(ctx: ServerContext, target: ReplyTarget, req: TextReq
       return nt !== 7 && nt !== 8 ? error(target) : update(ctx, target, req);
     case Command.Incr:
     case Command.Decr:
-      return nt !== 4 && nt !== 5 ? error(target) : arithmetic(ctx, target, req, req.command === Command.Incr);
+      return nt !== 4 && nt !== 5
+        ? error(target)
+        : arithmetic(ctx, target, req, req.command === Command.Incr);
     case Command.Delete:
       return nt < 3 || nt > 5 ? error(target) : del(ctx, target, req);
     case Command.Touch:
@@ -131,11 +133,15 @@ function error(target: ReplyTarget): After {
  * pointed a browser at it), unless the command word began with a letter of a known command family.
  */
 function unknown(target: ReplyTarget, req: TextRequest): After {
-  const first = req.line[req.tokenStart[0]!]!;
-  const family = 'gsacidt'.includes(String.fromCharCode(first)) || (first === 0x6d && req.tokenLength(0) === 2);
+  const first = req.line[req.tokenStart[0]];
+  const family =
+    'gsacidt'.includes(String.fromCharCode(first)) || (first === 0x6d && req.tokenLength(0) === 2);
   if (!family) {
     const last = req.ntokens - 2;
-    if (req.tokenLength(last) >= HTTP.length && req.line.compare(HTTP, 0, 5, req.tokenStart[last]!, req.tokenStart[last]! + 5) === 0) {
+    if (
+      req.tokenLength(last) >= HTTP.length &&
+      req.line.compare(HTTP, 0, 5, req.tokenStart[last], req.tokenStart[last] + 5) === 0
+    ) {
       return After.Close;
     }
   }
@@ -143,12 +149,18 @@ function unknown(target: ReplyTarget, req: TextRequest): After {
   return After.Continue;
 }
 
-function get(ctx: ServerContext, target: ReplyTarget, req: TextRequest, withCas: boolean, andTouch: boolean): After {
+function get(
+  ctx: ServerContext,
+  target: ReplyTarget,
+  req: TextRequest,
+  withCas: boolean,
+  andTouch: boolean,
+): After {
   const { store, counters } = ctx;
   let first = 1;
   let exptime = 0;
   if (andTouch) {
-    const raw = parseInt32(req.line, req.tokenStart[1]!, req.tokenEnd[1]!);
+    const raw = parseInt32(req.line, req.tokenStart[1], req.tokenEnd[1]);
     if (raw === undefined) {
       reply(target, TEXT.invalidExptime);
       return After.Continue;
@@ -179,7 +191,11 @@ function get(ctx: ServerContext, target: ReplyTarget, req: TextRequest, withCas:
     if (item === undefined) continue;
     out.latin1('VALUE ');
     out.bytes(item.keyBytes);
-    out.latin1(withCas ? ` ${item.flags} ${item.value.length} ${item.cas}\r\n` : ` ${item.flags} ${item.value.length}\r\n`);
+    out.latin1(
+      withCas
+        ? ` ${item.flags} ${item.value.length} ${item.cas}\r\n`
+        : ` ${item.flags} ${item.value.length}\r\n`,
+    );
     out.bytes(item.value);
     out.latin1('\r\n');
   }
@@ -255,7 +271,7 @@ function arithmetic(ctx: ServerContext, target: ReplyTarget, req: TextRequest, i
     reply(target, TEXT.badFormat);
     return After.Continue;
   }
-  const delta = parseUint64(req.line, req.tokenStart[2]!, req.tokenEnd[2]!);
+  const delta = parseUint64(req.line, req.tokenStart[2], req.tokenEnd[2]);
   if (delta === undefined) {
     reply(target, TEXT.invalidDelta);
     return After.Continue;
@@ -316,7 +332,7 @@ function touch(ctx: ServerContext, target: ReplyTarget, req: TextRequest): After
     reply(target, TEXT.badFormat);
     return After.Continue;
   }
-  const raw = parseInt32(req.line, req.tokenStart[2]!, req.tokenEnd[2]!);
+  const raw = parseInt32(req.line, req.tokenStart[2], req.tokenEnd[2]);
   if (raw === undefined) {
     reply(target, TEXT.invalidExptime);
     return After.Continue;
@@ -338,7 +354,7 @@ function flushAll(ctx: ServerContext, target: ReplyTarget, req: TextRequest): Af
   ctx.counters.cmdFlush++;
   let delay = 0;
   if (req.ntokens !== (target.noreply ? 3 : 2)) {
-    const raw = parseInt32(req.line, req.tokenStart[1]!, req.tokenEnd[1]!);
+    const raw = parseInt32(req.line, req.tokenStart[1], req.tokenEnd[1]);
     if (raw === undefined) {
       reply(target, TEXT.invalidExptime);
       return After.Continue;
@@ -352,7 +368,7 @@ function flushAll(ctx: ServerContext, target: ReplyTarget, req: TextRequest): Af
 
 function verbosity(ctx: ServerContext, target: ReplyTarget, req: TextRequest): After {
   noreplyMaybe(target, req);
-  const level = parseUint32(req.line, req.tokenStart[1]!, req.tokenEnd[1]!);
+  const level = parseUint32(req.line, req.tokenStart[1], req.tokenEnd[1]);
   if (level === undefined) {
     reply(target, TEXT.badFormat);
     return After.Continue;
@@ -364,7 +380,7 @@ function verbosity(ctx: ServerContext, target: ReplyTarget, req: TextRequest): A
 
 function memlimit(ctx: ServerContext, target: ReplyTarget, req: TextRequest): After {
   noreplyMaybe(target, req);
-  const megabytes = parseUint32(req.line, req.tokenStart[1]!, req.tokenEnd[1]!);
+  const megabytes = parseUint32(req.line, req.tokenStart[1], req.tokenEnd[1]);
   if (megabytes === undefined) reply(target, TEXT.error);
   else if (megabytes < 8) reply(target, 'MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m');
   else if (megabytes > 1000000000) reply(target, 'MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes');
@@ -409,8 +425,8 @@ function stats(ctx: ServerContext, target: ReplyTarget, req: TextRequest): After
   } else if (req.tokenEquals(1, CACHEDUMP)) {
     if (req.ntokens < 5) reply(target, 'CLIENT_ERROR bad command line');
     else {
-      const id = parseUint32(req.line, req.tokenStart[2]!, req.tokenEnd[2]!);
-      const limit = parseUint32(req.line, req.tokenStart[3]!, req.tokenEnd[3]!);
+      const id = parseUint32(req.line, req.tokenStart[2], req.tokenEnd[2]);
+      const limit = parseUint32(req.line, req.tokenStart[3], req.tokenEnd[3]);
       if (id === undefined || limit === undefined) reply(target, TEXT.badFormat);
       else if (id >= 64) reply(target, 'CLIENT_ERROR Illegal slab id');
       else target.out.latin1('END\r\n');

@@ -77,7 +77,7 @@ export class InputBuffer {
 
   /** The byte at unconsumed offset `i`, which must be below `contiguousLength`. */
   byteAt(i: number): number {
-    return this.head[this.pos + i]!;
+    return this.head[this.pos + i];
   }
 
   /**

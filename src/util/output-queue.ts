@@ -98,7 +98,7 @@ export class OutputQueue {
     this.queuedBytes = 0;
     let ok = true;
     if (chunks.length === 1) {
-      ok = socket.write(chunks[0]!);
+      ok = socket.write(chunks[0]);
     } else {
       socket.cork();
       for (const chunk of chunks) ok = socket.write(chunk);

@@ -85,7 +85,7 @@ const WORDS: ReadonlyArray<readonly [string, Command]> = [
 ];
 
 export const COMMAND_NAMES: Readonly<Record<number, string>> = Object.fromEntries([
-  ...WORDS.map(([w, c]) => [c, w]),
+  ...WORDS.map(([w, c]): [number, string] => [c, w]),
   [Command.MetaGet, 'mg'],
   [Command.MetaSet, 'ms'],
   [Command.MetaDelete, 'md'],
@@ -97,7 +97,7 @@ export const COMMAND_NAMES: Readonly<Record<number, string>> = Object.fromEntrie
 ]);
 
 // Words bucketed by length so a lookup compares at most a handful of candidates byte by byte.
-const BY_LENGTH: Array<Array<readonly [Buffer, Command]>> = [];
+const BY_LENGTH: Array<Array<readonly [Buffer, Command]> | undefined> = [];
 for (const [word, cmd] of WORDS) {
   (BY_LENGTH[word.length] ??= []).push([Buffer.from(word, 'latin1'), cmd]);
 }

@@ -29,7 +29,7 @@ function fastDigits(buf: Buffer, start: number, end: number): number {
   if (len === 0 || len > MAX_FAST_DIGITS) return -1;
   let value = 0;
   for (let i = start; i < end; i++) {
-    const b = buf[i]!;
+    const b = buf[i];
     if (b < 0x30 || b > 0x39) return -1;
     value = value * 10 + (b - 0x30);
   }
@@ -47,18 +47,18 @@ interface StrtolResult {
 /** strtol's scan: whitespace, sign, digits. Returns undefined when no digit was found. */
 function scan(buf: Buffer, start: number, end: number): StrtolResult | undefined {
   let i = start;
-  while (i < end && isCSpace(buf[i]!)) i++;
+  while (i < end && isCSpace(buf[i])) i++;
   let negative = false;
   if (i < end && (buf[i] === 0x2b || buf[i] === 0x2d)) {
     negative = buf[i] === 0x2d;
     i++;
   }
   const digitsStart = i;
-  while (i < end && isDigit(buf[i]!)) i++;
+  while (i < end && isDigit(buf[i])) i++;
   if (i === digitsStart) return undefined;
   const magnitude = BigInt(buf.toString('latin1', digitsStart, i));
   // C strings end at NUL, so a NUL after the digits ends the number like the end of the token does
-  const clean = i === end || isCSpace(buf[i]!) || buf[i] === 0;
+  const clean = i === end || isCSpace(buf[i]) || buf[i] === 0;
   return { value: negative ? -magnitude : magnitude, negative, clean };
 }
 

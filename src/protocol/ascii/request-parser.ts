@@ -82,12 +82,12 @@ export class TextRequest {
   }
 
   tokenLength(i: number): number {
-    return this.tokenEnd[i]! - this.tokenStart[i]!;
+    return this.tokenEnd[i] - this.tokenStart[i];
   }
 
   tokenEquals(i: number, word: Buffer): boolean {
-    const s = this.tokenStart[i]!;
-    const len = this.tokenEnd[i]! - s;
+    const s = this.tokenStart[i];
+    const len = this.tokenEnd[i] - s;
     if (len !== word.length) return false;
     for (let j = 0; j < len; j++) if (this.line[s + j] !== word[j]) return false;
     return true;
@@ -125,7 +125,7 @@ export class TextRequest {
     let tokenBegin = -1;
     let i = start;
     for (; i < end; i++) {
-      const b = buf[i]!;
+      const b = buf[i];
       if (b === 0x20) {
         if (tokenBegin !== -1) {
           if (count === this.tokenStart.length) this.grow();
@@ -246,7 +246,8 @@ export class TextRequestParser {
     req.tokenize(buf, start, end);
     req.rawEnd = start + nl + 1;
     input.consume(nl + 1);
-    req.command = req.tokenCount === 0 ? Command.Unknown : lookupCommand(buf, req.tokenStart[0]!, req.tokenEnd[0]!);
+    req.command =
+      req.tokenCount === 0 ? Command.Unknown : lookupCommand(buf, req.tokenStart[0], req.tokenEnd[0]);
     req.dataStatus = DataStatus.None;
     req.data = null;
     req.storageValid = false;
@@ -271,7 +272,9 @@ export class TextRequestParser {
     const block = this.input.take(blockLength);
     req.data = block.subarray(0, req.dataLength);
     req.dataStatus =
-      block[blockLength - 2] === 0x0d && block[blockLength - 1] === 0x0a ? DataStatus.Ok : DataStatus.BadChunk;
+      block[blockLength - 2] === 0x0d && block[blockLength - 1] === 0x0a
+        ? DataStatus.Ok
+        : DataStatus.BadChunk;
     return req;
   }
 
@@ -290,12 +293,12 @@ export class TextRequestParser {
       const buf = req.line;
       const s = req.tokenStart;
       const e = req.tokenEnd;
-      const flags = parseUint32(buf, s[2]!, e[2]!);
-      const exptime = flags === undefined ? undefined : parseInt32(buf, s[3]!, e[3]!);
-      const vlen = exptime === undefined ? undefined : parseInt32(buf, s[4]!, e[4]!);
+      const flags = parseUint32(buf, s[2], e[2]);
+      const exptime = flags === undefined ? undefined : parseInt32(buf, s[3], e[3]);
+      const vlen = exptime === undefined ? undefined : parseInt32(buf, s[4], e[4]);
       if (flags === undefined || exptime === undefined || vlen === undefined) return -1;
       if (isCas) {
-        const cas = parseUint64(buf, s[5]!, e[5]!);
+        const cas = parseUint64(buf, s[5], e[5]);
         if (cas === undefined) return -1;
         req.casUnique = cas;
       } else {
@@ -312,7 +315,7 @@ export class TextRequestParser {
       const nt = req.ntokens;
       if (nt < 4 || nt > META_MAX_TOKENS) return -1;
       if (req.tokenLength(1) > KEY_MAX_LENGTH) return -1;
-      const vlen = parseInt32(req.line, req.tokenStart[2]!, req.tokenEnd[2]!);
+      const vlen = parseInt32(req.line, req.tokenStart[2], req.tokenEnd[2]);
       if (vlen === undefined || vlen < 0 || vlen > INT_MAX - 2) return -1;
       req.dataLength = vlen;
       req.storageValid = true;

@@ -11,7 +11,7 @@ DECODE[0x3d /* = */] = 0;
 
 export function base64DecodeKey(src: Buffer, start: number, end: number): Buffer | null {
   let count = 0;
-  for (let i = start; i < end; i++) if (DECODE[src[i]!] !== 0x80) count++;
+  for (let i = start; i < end; i++) if (DECODE[src[i]] !== 0x80) count++;
   if (count === 0 || count % 4 !== 0) return null;
   const out = Buffer.allocUnsafe((count / 4) * 3);
   let pos = 0;
@@ -19,15 +19,15 @@ export function base64DecodeKey(src: Buffer, start: number, end: number): Buffer
   let pad = 0;
   const block = [0, 0, 0, 0];
   for (let i = start; i < end; i++) {
-    const c = src[i]!;
-    const v = DECODE[c]!;
+    const c = src[i];
+    const v = DECODE[c];
     if (v === 0x80) continue;
     if (c === 0x3d) pad++;
     block[n++] = v;
     if (n === 4) {
-      out[pos++] = ((block[0]! << 2) | (block[1]! >> 4)) & 0xff;
-      out[pos++] = ((block[1]! << 4) | (block[2]! >> 2)) & 0xff;
-      out[pos++] = ((block[2]! << 6) | block[3]!) & 0xff;
+      out[pos++] = ((block[0] << 2) | (block[1] >> 4)) & 0xff;
+      out[pos++] = ((block[1] << 4) | (block[2] >> 2)) & 0xff;
+      out[pos++] = ((block[2] << 6) | block[3]) & 0xff;
       n = 0;
       if (pad > 0) {
         if (pad === 1) pos -= 1;

@@ -73,14 +73,14 @@ export function parseMetaFlags(req: TextRequest, first: number, out: MetaFlags):
   let error: string | null = null;
   let hasError = false;
   for (let i = first; i < req.tokenCount; i++) {
-    const s = req.tokenStart[i]!;
-    const e = req.tokenEnd[i]!;
-    const flag = buf[s]!;
+    const s = req.tokenStart[i];
+    const e = req.tokenEnd[i];
+    const flag = buf[s];
     if (flag >= 127 || seen[flag] !== 0) return META_ERRORS.duplicateFlag;
     seen[flag] = 1;
     switch (flag) {
       case 0x62 /* b */: {
-        const decoded = base64DecodeKey(buf, req.tokenStart[1]!, req.tokenEnd[1]!);
+        const decoded = base64DecodeKey(buf, req.tokenStart[1], req.tokenEnd[1]);
         if (decoded === null) {
           error = META_ERRORS.decodingKey;
           hasError = true;
