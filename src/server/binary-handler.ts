@@ -69,11 +69,21 @@ function header(
   );
 }
 
-/** memcached's write_bin_error: status plus a text body; always sent, quiet or not. */
-export function binaryError(target: ReplyTarget, p: Echo, status: number, text?: string): void {
+/**
+ * memcached's write_bin_error: status plus a text body; always sent, quiet or not, and sent at once
+ * unless memcached goes on to swallow the rest of the request (`swallowing`).
+ */
+export function binaryError(
+  target: ReplyTarget,
+  p: Echo,
+  status: number,
+  text?: string,
+  swallowing = false,
+): void {
   const body = text ?? defaultErrorText(status) ?? '';
   header(target, p, status, 0, 0, body.length, 0, 0);
   target.out.latin1(body);
+  if (!swallowing) target.out.commit();
 }
 
 /** memcached's write_bin_response: suppressed for quiet commands, except GET/GETK hits. */
@@ -124,6 +134,8 @@ export function handleBinary(ctx: ServerContext, target: BinaryReplyTarget, p: B
     case Opcode.NOOP:
       if (extlen !== 0 || keylen !== 0 || bodylen !== 0) return protocolError(target, p);
       success(target, p, 0);
+      // NOOP forces memcached to send everything queued
+      target.out.commit();
       return After.Continue;
     case Opcode.SET:
     case Opcode.ADD:
@@ -166,7 +178,7 @@ export function handleBinary(ctx: ServerContext, target: BinaryReplyTarget, p: B
     case Opcode.SASL_AUTH:
     case Opcode.SASL_STEP:
       if (extlen !== 0 || keylen === 0) return protocolError(target, p);
-      binaryError(target, p, Status.UNKNOWN_COMMAND);
+      binaryError(target, p, Status.UNKNOWN_COMMAND, undefined, bodylen - keylen > 0);
       return After.Continue;
     case Opcode.TOUCH:
     case Opcode.GAT:
@@ -175,7 +187,7 @@ export function handleBinary(ctx: ServerContext, target: BinaryReplyTarget, p: B
       getOrTouch(ctx, target, p, cmd);
       return After.Continue;
     default:
-      binaryError(target, p, Status.UNKNOWN_COMMAND);
+      binaryError(target, p, Status.UNKNOWN_COMMAND, undefined, bodylen > 0);
       // memcached read extras and key, then swallows bodylen more bytes: it over-reads by extras + key
       target.swallow(extlen + keylen);
       return After.Continue;
@@ -242,7 +254,7 @@ function update(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket, cmd: n
   const exptime = isConcat ? 0 : store.clock.realtime(p.extras.readUInt32BE(4));
   const key = keyString(p);
   if (p.valueTruncated || !store.itemSizeOk(p.keyLength, flags, p.valueLength)) {
-    binaryError(target, p, Status.E2BIG);
+    binaryError(target, p, Status.E2BIG, undefined, p.valueLength > 0);
     counters.storeTooLarge++;
     if (cmd === Opcode.SET) {
       const old = store.peek(key);

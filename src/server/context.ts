@@ -30,7 +30,12 @@ export interface ReplyTarget {
 /** What a handler wants done with the connection after its reply. */
 export const After = {
   Continue: 0,
-  /** Flush what is queued, then close (quit, protocol errors memcached closes on). */
+  /** Send everything queued, then close (quit, binary protocol errors memcached answers and closes on). */
   Close: 1,
+  /**
+   * Close at once, dropping replies not yet released for sending (memcached's conn_closing: a line too
+   * long, an HTTP request, a bad binary magic).
+   */
+  Abort: 2,
 } as const;
 export type After = (typeof After)[keyof typeof After];

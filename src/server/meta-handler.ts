@@ -27,7 +27,9 @@ const INVALID_OR_DUPLICATE = 'CLIENT_ERROR invalid or duplicate flag';
 
 export function handleMeta(ctx: ServerContext, target: ReplyTarget, req: TextRequest): After {
   if (req.command === Command.MetaNoop) {
+    // mn exists to flush: memcached sends everything queued with it
     target.out.latin1('MN\r\n');
+    target.out.commit();
     return After.Continue;
   }
   if (req.command === Command.MetaDebug) {

@@ -36,6 +36,8 @@ export class ServerSession implements BinaryReplyTarget {
   private binary: BinaryParser | null = null;
   private paused = false;
   private closing = false;
+  /** Commands left before memcached would send what is queued (its reqs_per_event budget). */
+  private budget = 0;
   private readonly onClosed: (session: ServerSession) => void;
 
   constructor(ctx: ServerContext, socket: Socket, id: number, onClosed: (session: ServerSession) => void) {
@@ -92,25 +94,51 @@ export class ServerSession implements BinaryReplyTarget {
     this.ctx.log.debug({ conn: this.id, protocol: this.protocolName }, 'client protocol');
   }
 
-  /** Parses and answers everything buffered, unless the socket asks us to wait. */
+  /**
+   * Parses and answers everything buffered, unless the socket asks us to wait.
+   *
+   * Replies leave when memcached would send them: at once for retrievals, mn, NOOP and binary errors;
+   * every reqs_per_event commands; and when the input runs out, unless a value is still arriving (then
+   * memcached sends nothing until it is complete). Replies not yet released are lost if the connection
+   * is closed for bad input, as in memcached.
+   */
   private process(): void {
     if (this.paused || this.closing) return;
+    this.budget = this.ctx.settings.reqsPerEvent;
     const after = this.text !== null ? this.processText(this.text) : this.processBinary(this.binary!);
     if (after === After.Close) {
+      this.out.commit();
       this.close();
       return;
     }
+    if (after === After.Abort) {
+      this.close();
+      return;
+    }
+    const inData = this.text !== null ? this.text.inData : this.binary!.inValue;
+    if (!inData) this.out.commit();
     this.flush();
+  }
+
+  /** After each command: memcached sends what is queued once it has run reqs_per_event commands. */
+  private counted(): boolean {
+    if (--this.budget < 0) {
+      this.ctx.counters.connYields++;
+      this.budget = this.ctx.settings.reqsPerEvent - 1;
+      this.out.commit();
+    }
+    return this.out.length < OUTPUT_HIGH_WATER || this.flush();
   }
 
   private processText(parser: TextRequestParser): After {
     for (;;) {
       const req = parser.next();
       if (req === null) return After.Continue;
-      if (isParseError(req)) return After.Close;
+      if (isParseError(req)) return After.Abort;
       this.lastCommandTime = this.ctx.store.clock.current();
-      if (handleText(this.ctx, this, req) === After.Close) return After.Close;
-      if (this.out.length >= OUTPUT_HIGH_WATER && !this.flush()) return After.Continue;
+      const after = handleText(this.ctx, this, req);
+      if (after !== After.Continue) return after;
+      if (!this.counted()) return After.Continue;
     }
   }
 
@@ -119,20 +147,20 @@ export class ServerSession implements BinaryReplyTarget {
       const packet = parser.next();
       if (packet === null) return After.Continue;
       if (packet instanceof BinaryParseError) {
-        if (packet.code === 'bad-lengths') {
-          binaryError(this, packet, Status.UNKNOWN_COMMAND);
-        }
+        if (packet.code === 'bad-magic') return After.Abort;
+        binaryError(this, packet, Status.UNKNOWN_COMMAND);
         return After.Close;
       }
       this.lastCommandTime = this.ctx.store.clock.current();
-      if (handleBinary(this.ctx, this, packet) === After.Close) return After.Close;
-      if (this.out.length >= OUTPUT_HIGH_WATER && !this.flush()) return After.Continue;
+      const after = handleBinary(this.ctx, this, packet);
+      if (after !== After.Continue) return after;
+      if (!this.counted()) return After.Continue;
     }
   }
 
-  /** Writes what is queued; returns false (and pauses reading) when the socket is full. */
+  /** Writes what is released for sending; returns false (and pauses reading) when the socket is full. */
   private flush(): boolean {
-    const bytes = this.out.length;
+    const bytes = this.out.committedLength;
     if (bytes === 0) return !this.paused;
     this.ctx.counters.bytesWritten += bytes;
     const ok = this.out.flush(this.socket);
@@ -150,11 +178,11 @@ export class ServerSession implements BinaryReplyTarget {
     this.process();
   }
 
-  /** Sends what is queued, then closes (memcached's close_after_write). */
+  /** Sends what is released for sending, then closes; the rest is dropped. */
   close(): void {
     if (this.closing) return;
     this.closing = true;
-    const bytes = this.out.length;
+    const bytes = this.out.committedLength;
     this.ctx.counters.bytesWritten += bytes;
     if (bytes > 0) this.out.flush(this.socket);
     this.socket.end();

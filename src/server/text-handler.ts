@@ -142,7 +142,7 @@ function unknown(target: ReplyTarget, req: TextRequest): After {
       req.tokenLength(last) >= HTTP.length &&
       req.line.compare(HTTP, 0, 5, req.tokenStart[last], req.tokenStart[last] + 5) === 0
     ) {
-      return After.Close;
+      return After.Abort;
     }
   }
   reply(target, TEXT.error);
@@ -169,11 +169,11 @@ function get(
     first = 2;
   }
   const out = target.out;
-  const mark = out.length;
   for (let i = first; i < req.tokenCount; i++) {
     if (req.tokenLength(i) > KEY_MAX_LENGTH) {
-      // memcached drops the VALUEs already built for this command and answers only the error
-      out.truncate(mark);
+      // memcached culls every reply not yet sent (this command's VALUEs and earlier pipelined replies)
+      // and answers only the error
+      out.truncate(0);
       reply(target, TEXT.badFormat);
       return After.Continue;
     }
@@ -200,6 +200,8 @@ function get(
     out.latin1('\r\n');
   }
   out.latin1('END\r\n');
+  // memcached sends retrieval replies at once
+  out.commit();
   return After.Continue;
 }
 

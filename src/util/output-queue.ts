@@ -14,6 +14,12 @@ export class OutputQueue {
   private pos = 0;
   private chunks: Buffer[] = [];
   private queuedBytes = 0;
+  /**
+   * How many of the queued bytes are committed: released for sending. Bytes after this mark can still
+   * be retracted (a server that answers only at certain points, as memcached does, loses them when it
+   * closes the connection or culls pending replies).
+   */
+  private committed = 0;
 
   /** Bytes queued and not yet handed to the socket. */
   get length(): number {
@@ -68,8 +74,19 @@ export class OutputQueue {
     return this.scratch;
   }
 
+  /** Releases everything queued so far for sending. */
+  commit(): void {
+    this.committed = this.length;
+  }
+
+  /** Bytes released for sending and not yet handed to the socket. */
+  get committedLength(): number {
+    return this.committed;
+  }
+
   /** Drops everything queued after `mark` (an earlier `length`): retracts a reply built in part. */
   truncate(mark: number): void {
+    if (mark < this.committed) mark = this.committed;
     if (mark >= this.length) return;
     this.sealScratch();
     let excess = this.queuedBytes - mark;
@@ -87,21 +104,39 @@ export class OutputQueue {
   }
 
   /**
-   * Hands everything to the socket in one syscall-sized batch. Returns false when the socket's buffer is
-   * full (the caller should stop reading until 'drain').
+   * Hands the committed bytes to the socket in one syscall-sized batch (uncommitted bytes stay queued).
+   * Returns false when the socket's buffer is full (the caller should stop reading until 'drain').
    */
   flush(socket: Socket): boolean {
+    if (this.committed === 0) return !socket.writableNeedDrain;
     this.sealScratch();
-    const chunks = this.chunks;
-    if (chunks.length === 0) return !socket.writableNeedDrain;
-    this.chunks = [];
-    this.queuedBytes = 0;
+    let send: Buffer[];
+    if (this.committed === this.queuedBytes) {
+      send = this.chunks;
+      this.chunks = [];
+    } else {
+      send = [];
+      let need = this.committed;
+      while (need > 0) {
+        const chunk = this.chunks.shift()!;
+        if (chunk.length <= need) {
+          send.push(chunk);
+          need -= chunk.length;
+        } else {
+          send.push(chunk.subarray(0, need));
+          this.chunks.unshift(chunk.subarray(need));
+          need = 0;
+        }
+      }
+    }
+    this.queuedBytes -= this.committed;
+    this.committed = 0;
     let ok = true;
-    if (chunks.length === 1) {
-      ok = socket.write(chunks[0]);
+    if (send.length === 1) {
+      ok = socket.write(send[0]!);
     } else {
       socket.cork();
-      for (const chunk of chunks) ok = socket.write(chunk);
+      for (const chunk of send) ok = socket.write(chunk);
       socket.uncork();
     }
     return ok;

@@ -107,6 +107,14 @@ export class BinaryParser {
     return this.input.length;
   }
 
+  /**
+   * True while the parser holds a frame's header, extras and key and waits for (or drops) its value:
+   * memcached, reading a value there, sends no replies until the value is complete.
+   */
+  get inValue(): boolean {
+    return this.state === FRAME || this.state === DISCARD;
+  }
+
   /** Bytes of a truncated value or a `swallow()` not yet received and dropped. */
   get discardingLength(): number {
     return this.toDiscard;
