@@ -18,7 +18,13 @@ export default tseslint.config(
       'no-bitwise': 'off',
       '@typescript-eslint/restrict-template-expressions': [
         'error',
-        { allowNumber: true, allow: [{ from: 'lib', name: 'BigInt' }, { from: 'lib', name: 'bigint' }] },
+        {
+          allowNumber: true,
+          allow: [
+            { from: 'lib', name: 'BigInt' },
+            { from: 'lib', name: 'bigint' },
+          ],
+        },
       ],
       // node:test's describe/it return promises the runner itself awaits
       '@typescript-eslint/no-floating-promises': [

@@ -83,7 +83,7 @@ export function binaryError(
   const body = text ?? defaultErrorText(status) ?? '';
   header(target, p, status, 0, 0, body.length, 0, 0);
   target.out.latin1(body);
-  if (!swallowing) target.out.commit();
+  if (!swallowing) target.commit();
 }
 
 /** memcached's write_bin_response: suppressed for quiet commands, except GET/GETK hits. */
@@ -135,7 +135,7 @@ export function handleBinary(ctx: ServerContext, target: BinaryReplyTarget, p: B
       if (extlen !== 0 || keylen !== 0 || bodylen !== 0) return protocolError(target, p);
       success(target, p, 0);
       // NOOP forces memcached to send everything queued
-      target.out.commit();
+      target.commit();
       return After.Continue;
     case Opcode.SET:
     case Opcode.ADD:
@@ -237,6 +237,7 @@ function getOrTouch(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket, cm
   scratch.writeUInt32BE(item.flags, at);
   if (withKey) item.keyBytes.copy(scratch, at + 4);
   if (withValue) target.out.bytes(item.value);
+  target.hold(item);
 }
 
 const MODE_OF: Partial<Record<number, StoreMode>> = {

@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../util/log.ts';
 import type { OutputQueue } from '../util/output-queue.ts';
-import type { Store } from './store.ts';
+import type { Item, Store } from './store.ts';
 import type { ServerCounters, ServerSettings } from './stats.ts';
 
 export interface ServerContext {
@@ -25,6 +25,13 @@ export interface ReplyTarget {
   noreply: boolean;
   /** Seconds of relative time of the last command, for stats conns. */
   lastCommandTime: number;
+  /** Releases everything queued for sending (one of memcached's transmit points). */
+  commit(): void;
+  /**
+   * Notes that a queued reply refers to `item` until it is sent, as memcached's reference counts do:
+   * incr/decr then cannot rewrite that item in place.
+   */
+  hold(item: Item): void;
 }
 
 /** What a handler wants done with the connection after its reply. */

@@ -29,7 +29,7 @@ export function handleMeta(ctx: ServerContext, target: ReplyTarget, req: TextReq
   if (req.command === Command.MetaNoop) {
     // mn exists to flush: memcached sends everything queued with it
     target.out.latin1('MN\r\n');
-    target.out.commit();
+    target.commit();
     return After.Continue;
   }
   if (req.command === Command.MetaDebug) {
@@ -176,6 +176,7 @@ function metaGet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
       out.bytes(item.value);
       out.latin1('\r\n');
     }
+    target.hold(item);
     // l and h report the state before this fetch, so a locked fetch bumps afterwards
     if (flags.locked && !flags.noUpdate) store.bump(item);
     if (ttlSet) {

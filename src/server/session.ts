@@ -14,6 +14,7 @@ import { OutputQueue } from '../util/output-queue.ts';
 import { binaryError, handleBinary, type BinaryReplyTarget } from './binary-handler.ts';
 import { After, type ServerContext } from './context.ts';
 import { handleText } from './text-handler.ts';
+import type { Item } from './store.ts';
 
 /** Flush mid-batch once this much output is queued, to bound memory for long pipelines. */
 const OUTPUT_HIGH_WATER = 1024 * 1024;
@@ -38,6 +39,8 @@ export class ServerSession implements BinaryReplyTarget {
   private closing = false;
   /** Commands left before memcached would send what is queued (its reqs_per_event budget). */
   private budget = 0;
+  /** Items that queued, uncommitted replies refer to. */
+  private held: Item[] = [];
   private readonly onClosed: (session: ServerSession) => void;
 
   constructor(ctx: ServerContext, socket: Socket, id: number, onClosed: (session: ServerSession) => void) {
@@ -69,6 +72,21 @@ export class ServerSession implements BinaryReplyTarget {
 
   swallow(n: number): void {
     this.binary?.swallow(n);
+  }
+
+  commit(): void {
+    this.out.commit();
+    if (this.held.length > 0) this.release();
+  }
+
+  hold(item: Item): void {
+    item.refs++;
+    this.held.push(item);
+  }
+
+  private release(): void {
+    for (const item of this.held) item.refs--;
+    this.held = [];
   }
 
   private onData(chunk: Buffer): void {
@@ -107,7 +125,7 @@ export class ServerSession implements BinaryReplyTarget {
     this.budget = this.ctx.settings.reqsPerEvent;
     const after = this.text !== null ? this.processText(this.text) : this.processBinary(this.binary!);
     if (after === After.Close) {
-      this.out.commit();
+      this.commit();
       this.close();
       return;
     }
@@ -116,7 +134,7 @@ export class ServerSession implements BinaryReplyTarget {
       return;
     }
     const inData = this.text !== null ? this.text.inData : this.binary!.inValue;
-    if (!inData) this.out.commit();
+    if (!inData) this.commit();
     this.flush();
   }
 
@@ -125,7 +143,7 @@ export class ServerSession implements BinaryReplyTarget {
     if (--this.budget < 0) {
       this.ctx.counters.connYields++;
       this.budget = this.ctx.settings.reqsPerEvent - 1;
-      this.out.commit();
+      this.commit();
     }
     return this.out.length < OUTPUT_HIGH_WATER || this.flush();
   }
@@ -182,6 +200,7 @@ export class ServerSession implements BinaryReplyTarget {
   close(): void {
     if (this.closing) return;
     this.closing = true;
+    this.release();
     const bytes = this.out.committedLength;
     this.ctx.counters.bytesWritten += bytes;
     if (bytes > 0) this.out.flush(this.socket);
@@ -193,6 +212,7 @@ export class ServerSession implements BinaryReplyTarget {
   /** Closes at once, dropping queued output (server shutdown). */
   destroy(): void {
     this.closing = true;
+    this.release();
     this.socket.destroy();
   }
 }

@@ -69,6 +69,8 @@ export class Item {
   stale = false;
   /** Meta protocol: the key was given base64-encoded and replies re-encode it. */
   keyBinary = false;
+  /** Replies queued but not yet sent that refer to this item (memcached's extra references). */
+  refs = 0;
   /** Bytes counted against the memory budget. */
   cost = 0;
   prev: Item | null = null;
@@ -322,8 +324,9 @@ export class Store {
     if (incr) next = BigInt.asUintN(64, current + delta);
     else next = delta > current ? 0n : current - delta;
     const digits = next.toString();
-    if (digits.length <= item.value.length) {
-      // memcached rewrites in place, padding with spaces, when the new number is not longer. We build a
+    if (digits.length <= item.value.length && item.refs === 0) {
+      // memcached rewrites in place, padding with spaces, when the new number is not longer and nobody
+      // else holds the item (otherwise it stores a new item of the exact length). We build a
       // new buffer of the same length instead: the old one may still sit in a socket's write queue.
       const padded = Buffer.allocUnsafeSlow(item.value.length).fill(0x20);
       padded.write(digits, 0, 'latin1');

@@ -201,7 +201,7 @@ function get(
   }
   out.latin1('END\r\n');
   // memcached sends retrieval replies at once
-  out.commit();
+  target.commit();
   return After.Continue;
 }
 

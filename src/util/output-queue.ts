@@ -133,7 +133,7 @@ export class OutputQueue {
     this.committed = 0;
     let ok = true;
     if (send.length === 1) {
-      ok = socket.write(send[0]!);
+      ok = socket.write(send[0]);
     } else {
       socket.cork();
       for (const chunk of send) ok = socket.write(chunk);

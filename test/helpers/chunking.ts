@@ -37,6 +37,7 @@ export function chunkings(input: Buffer, seeds = 16): Chunking[] {
     { name: 'whole', chunks: [input] },
     { name: 'byte by byte', chunks: byteByByte(input) },
   ];
-  for (let s = 1; s <= seeds; s++) list.push({ name: `random splits #${s}`, chunks: randomSplits(input, s * 7919) });
+  for (let s = 1; s <= seeds; s++)
+    list.push({ name: `random splits #${s}`, chunks: randomSplits(input, s * 7919) });
   return list;
 }

@@ -1,0 +1,213 @@
+/**
+ * The load generator process, started (and pinned) by run.ts once per measured run. It receives one
+ * LoadgenJob over IPC, preloads the key space, runs the engine(s) through warm-up and the measured
+ * window, samples its own and the server's CPU time at the window's edges, and answers one LoadgenReport.
+ * With `threads` > 1 the connections are split over worker threads whose histograms are merged.
+ */
+import { isMainThread, parentPort, workerData, Worker } from 'node:worker_threads';
+import { createHistogram } from 'node:perf_hooks';
+import { absoluteNow, preload, runEngine, type EngineConfig, type EngineResult } from './engine.ts';
+import { machineBusyMicros, treeCpuMicros } from './proc.ts';
+import type { Workload } from './workloads.ts';
+
+export interface LoadgenJob {
+  readonly type: 'job';
+  readonly host: string;
+  readonly port: number;
+  /** Server process whose CPU time is sampled at the window's edges. */
+  readonly serverPid: number;
+  readonly clockTicks: number;
+  readonly workload: Workload;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  readonly threads: number;
+}
+
+export interface LatencySummary {
+  readonly count: number;
+  readonly minNs: number;
+  readonly meanNs: number;
+  readonly p50Ns: number;
+  readonly p90Ns: number;
+  readonly p99Ns: number;
+  readonly p999Ns: number;
+  readonly maxNs: number;
+}
+
+export interface LoadgenReport {
+  readonly type: 'report';
+  readonly ops: number;
+  readonly gets: number;
+  readonly sets: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly errors: number;
+  readonly firstError: string | undefined;
+  readonly unanswered: number;
+  /** Measured window as seen by the load generator, ms. */
+  readonly windowMs: number;
+  readonly latency: LatencySummary;
+  /** CPU time over the window (user + system), µs; the server's is undefined if /proc is unreadable. */
+  readonly loadgenCpuMicros: number;
+  readonly loadgenSystemCpuMicros: number;
+  readonly serverCpuMicros: number | undefined;
+  /** Busy CPU time of the whole machine over the window (all CPUs), µs: includes other people's work. */
+  readonly machineBusyMicros: number | undefined;
+  readonly preloadMs: number;
+}
+
+export interface LoadgenFailure {
+  readonly type: 'failure';
+  readonly message: string;
+}
+
+const CONNECT_TIMEOUT_MS = 10_000;
+const PRELOAD_TIMEOUT_MS = 30_000;
+const DRAIN_MS = 1000;
+/** Worker threads need a moment to start before the warm-up clock runs. */
+const WORKER_STARTUP_MS = 200;
+
+function runInWorker(cfg: EngineConfig): Promise<EngineResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL(import.meta.url), { workerData: cfg });
+    worker.once('message', (r: EngineResult) => {
+      resolve(r);
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      reject(new Error(`load generator worker exited with code ${code}`));
+    });
+  });
+}
+
+function sleepUntil(at: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, at - absoluteNow())));
+}
+
+async function runJob(job: LoadgenJob): Promise<LoadgenReport> {
+  const w = job.workload;
+  const preloadStart = performance.now();
+  await preload(job.host, job.port, w, PRELOAD_TIMEOUT_MS);
+  const preloadMs = performance.now() - preloadStart;
+
+  const threads = Math.max(1, Math.min(job.threads, w.connections));
+  const measureStartAt = absoluteNow() + job.warmupMs + (threads > 1 ? WORKER_STARTUP_MS : 0);
+  const measureEndAt = measureStartAt + job.durationMs;
+  const configs: EngineConfig[] = [];
+  for (let t = 0; t < threads; t++) {
+    const connections = Math.floor(w.connections / threads) + (t < w.connections % threads ? 1 : 0);
+    configs.push({
+      host: job.host,
+      port: job.port,
+      connections,
+      depth: w.depth,
+      getRatio: w.getRatio,
+      keysPerGet: w.keysPerGet,
+      valueSize: w.valueSize,
+      keyCount: w.keyCount,
+      seed: t + 1,
+      measureStartAt,
+      measureEndAt,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      drainMs: DRAIN_MS,
+    });
+  }
+
+  // CPU samples at the window's edges (the engines toggle counting on their own timers at the same times).
+  const cpu = (async () => {
+    await sleepUntil(measureStartAt);
+    const lg0 = process.cpuUsage();
+    const srv0 = treeCpuMicros(job.serverPid, job.clockTicks);
+    const all0 = machineBusyMicros(job.clockTicks);
+    await sleepUntil(measureEndAt);
+    const lg = process.cpuUsage(lg0);
+    const srv1 = treeCpuMicros(job.serverPid, job.clockTicks);
+    const all1 = machineBusyMicros(job.clockTicks);
+    return {
+      loadgenCpuMicros: lg.user + lg.system,
+      loadgenSystemCpuMicros: lg.system,
+      serverCpuMicros: srv0 === undefined || srv1 === undefined ? undefined : srv1 - srv0,
+      machineBusyMicros: all0 === undefined || all1 === undefined ? undefined : all1 - all0,
+    };
+  })();
+
+  const results = await Promise.all(threads === 1 ? [runEngine(configs[0])] : configs.map(runInWorker));
+  const cpuTimes = await cpu;
+
+  const h = createHistogram();
+  let ops = 0;
+  let gets = 0;
+  let sets = 0;
+  let hits = 0;
+  let misses = 0;
+  let errors = 0;
+  let unanswered = 0;
+  let windowMs = 0;
+  let firstError: string | undefined;
+  for (const r of results) {
+    h.add(r.histogram);
+    ops += r.ops;
+    gets += r.gets;
+    sets += r.sets;
+    hits += r.hits;
+    misses += r.misses;
+    errors += r.errors;
+    unanswered += r.unanswered;
+    windowMs = Math.max(windowMs, r.windowMs);
+    firstError ??= r.firstError;
+  }
+  const count = h.count;
+  return {
+    type: 'report',
+    ops,
+    gets,
+    sets,
+    hits,
+    misses,
+    errors,
+    firstError,
+    unanswered,
+    windowMs,
+    latency: {
+      count,
+      minNs: count > 0 ? h.min : 0,
+      meanNs: count > 0 ? h.mean : 0,
+      p50Ns: count > 0 ? h.percentile(50) : 0,
+      p90Ns: count > 0 ? h.percentile(90) : 0,
+      p99Ns: count > 0 ? h.percentile(99) : 0,
+      p999Ns: count > 0 ? h.percentile(99.9) : 0,
+      maxNs: count > 0 ? h.max : 0,
+    },
+    ...cpuTimes,
+    preloadMs,
+  };
+}
+
+function reply(msg: LoadgenReport | LoadgenFailure): void {
+  process.send?.(msg, () => {
+    process.exit(0);
+  });
+}
+
+if (!isMainThread) {
+  // Worker thread: one engine over a share of the connections.
+  runEngine(workerData as EngineConfig).then(
+    (r) => {
+      parentPort!.postMessage(r);
+    },
+    (err: unknown) => {
+      throw err;
+    },
+  );
+} else if (process.send === undefined) {
+  process.stderr.write('bench/loadgen: started without an IPC channel; run it through bench/run\n');
+  process.exitCode = 2;
+} else {
+  // The parent going away (Ctrl-C, crash) ends this process too.
+  process.on('disconnect', () => process.exit(1));
+  process.once('message', (msg: LoadgenJob) => {
+    runJob(msg).then(reply, (err: unknown) => {
+      reply({ type: 'failure', message: err instanceof Error ? err.message : String(err) });
+    });
+  });
+}
