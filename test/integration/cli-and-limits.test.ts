@@ -65,7 +65,7 @@ describe('connection limit (-c)', () => {
     const refused = await extra.read({ quietMs: 300 });
     assert.equal(refused.data.toString(), 'ERROR Too many open connections\r\n');
     assert.equal(await extra.waitClosed(), true);
-    await clients[0]!.close();
+    await clients[0].close();
     await new Promise((r) => setTimeout(r, 100));
     const again = await RawClient.connect(server.port);
     const stats = (await asciiExchange(again, 'stats\r\n')).data.toString();
