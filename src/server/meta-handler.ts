@@ -74,6 +74,25 @@ function opaqueOf(req: TextRequest, i: number): string | null {
   return ' ' + req.tokenString(i);
 }
 
+/**
+ * The O and k return flags of `req` in request order (what md and a mg miss echo), or null when an
+ * opaque is too long.
+ */
+function echoOpaqueAndKey(req: TextRequest, keyBytes: Buffer, binary: boolean): string | null {
+  let echo = '';
+  for (let i = 2; i < req.tokenCount; i++) {
+    const f = req.line[req.tokenStart[i]];
+    if (f === 0x4f /* O */) {
+      const opaque = opaqueOf(req, i);
+      if (opaque === null) return null;
+      echo += opaque;
+    } else if (f === 0x6b /* k */) {
+      echo += keyFlag(keyBytes, binary);
+    }
+  }
+  return echo;
+}
+
 function metaGet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): void {
   const { store, counters } = ctx;
   if (req.tokenLength(1) > KEY_MAX_LENGTH) {
@@ -103,7 +122,6 @@ function metaGet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
   }
   const now = store.clock.current();
   const out = target.out;
-  const mark = out.length;
   let ttlSet = false;
   if (item !== undefined) {
     let line = flags.value ? `VA ${item.value.length}` : 'HD';
@@ -190,22 +208,12 @@ function metaGet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
   }
   counters.cmdGet++;
   counters.getMisses++;
-  let line = 'EN';
-  for (let i = 2; i < req.tokenCount; i++) {
-    const f = req.line[req.tokenStart[i]];
-    if (f === 0x4f /* O */) {
-      const opaque = opaqueOf(req, i);
-      if (opaque === null) {
-        out.truncate(mark);
-        replyError(target, META_ERRORS.opaqueTooLong);
-        return;
-      }
-      line += opaque;
-    } else if (f === 0x6b /* k */) {
-      line += keyFlag(keyBytes, flags.keyBinary);
-    }
+  const echo = echoOpaqueAndKey(req, keyBytes, flags.keyBinary);
+  if (echo === null) {
+    replyError(target, META_ERRORS.opaqueTooLong);
+    return;
   }
-  if (!target.noreply) out.latin1(line + '\r\n');
+  if (!target.noreply) out.latin1('EN' + echo + '\r\n');
 }
 
 const MODES: Record<number, StoreMode | undefined> = {
@@ -341,17 +349,10 @@ function metaDelete(ctx: ServerContext, target: ReplyTarget, req: TextRequest): 
   }
   target.noreply = flags.noReply;
   const keyBytes = flags.key;
-  let suffix = '';
-  for (let i = 2; i < req.tokenCount; i++) {
-    const f = req.line[req.tokenStart[i]];
-    if (f === 0x4f /* O */) {
-      const opaque = opaqueOf(req, i);
-      if (opaque === null) {
-        replyError(target, META_ERRORS.opaqueTooLong);
-        return;
-      }
-      suffix += opaque;
-    } else if (f === 0x6b /* k */) suffix += keyFlag(keyBytes, flags.keyBinary);
+  const suffix = echoOpaqueAndKey(req, keyBytes, flags.keyBinary);
+  if (suffix === null) {
+    replyError(target, META_ERRORS.opaqueTooLong);
+    return;
   }
   const item = store.peek(keyBytes.toString('latin1'));
   let code: string;
