@@ -108,7 +108,16 @@ function protocolError(target: ReplyTarget, p: BinaryPacket): After {
   return After.Close;
 }
 
-export function handleBinary(ctx: ServerContext, target: BinaryReplyTarget, p: BinaryPacket): After {
+/**
+ * Answers one request. `frameOwned` says the packet's buffers belong to this request alone (the parser
+ * joined them), so a stored value may keep them instead of copying.
+ */
+export function handleBinary(
+  ctx: ServerContext,
+  target: BinaryReplyTarget,
+  p: BinaryPacket,
+  frameOwned = false,
+): After {
   const extlen = p.extrasLength;
   const keylen = p.keyLength;
   const bodylen = p.bodyLength;
@@ -141,7 +150,7 @@ export function handleBinary(ctx: ServerContext, target: BinaryReplyTarget, p: B
     case Opcode.ADD:
     case Opcode.REPLACE:
       if (extlen !== 8 || keylen === 0 || bodylen < keylen + 8) return protocolError(target, p);
-      update(ctx, target, p, cmd);
+      update(ctx, target, p, cmd, frameOwned);
       return After.Continue;
     case Opcode.GET:
     case Opcode.GETK:
@@ -160,7 +169,7 @@ export function handleBinary(ctx: ServerContext, target: BinaryReplyTarget, p: B
     case Opcode.APPEND:
     case Opcode.PREPEND:
       if (keylen === 0 || extlen !== 0) return protocolError(target, p);
-      update(ctx, target, p, cmd);
+      update(ctx, target, p, cmd, frameOwned);
       return After.Continue;
     case Opcode.STAT:
       if (extlen !== 0) return protocolError(target, p);
@@ -221,7 +230,7 @@ function getOrTouch(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket, cm
   }
   if (touch) counters.touchHits++;
   else counters.getHits++;
-  const keyLength = withKey ? item.keyBytes.length : 0;
+  const keyLength = withKey ? item.key.length : 0;
   const valueLength = withValue ? item.value.length : 0;
   const at = header(
     target,
@@ -235,7 +244,7 @@ function getOrTouch(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket, cm
   );
   const scratch = target.out.scratchBuffer;
   scratch.writeUInt32BE(item.flags, at);
-  if (withKey) item.keyBytes.copy(scratch, at + 4);
+  if (withKey) scratch.write(item.key, at + 4, 'latin1');
   if (withValue) target.out.bytes(item.value);
   target.hold(item);
 }
@@ -248,7 +257,7 @@ const MODE_OF: Partial<Record<number, StoreMode>> = {
   [Opcode.PREPEND]: StoreMode.Prepend,
 };
 
-function update(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket, cmd: number): void {
+function update(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket, cmd: number, owned: boolean): void {
   const { store, counters } = ctx;
   const isConcat = cmd === Opcode.APPEND || cmd === Opcode.PREPEND;
   const flags = isConcat ? 0 : p.extras.readUInt32BE(0);
@@ -267,7 +276,7 @@ function update(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket, cmd: n
   // any store with a cas in the header is a compare-and-swap, even ADD (memcached's NREAD_CAS)
   if (p.cas !== 0n && !isConcat) mode = StoreMode.Cas;
   counters.cmdSet++;
-  const outcome = store.store(mode, key, Buffer.from(p.key), flags, exptime, p.value, p.cas);
+  const outcome = store.store(mode, key, flags, exptime, p.value, p.cas, false, false, owned);
   switch (outcome.result) {
     case StoreResult.Stored:
       if (mode === StoreMode.Cas) counters.casHits++;
@@ -343,7 +352,6 @@ function arithmetic(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket, in
   const created = store.store(
     StoreMode.Add,
     key,
-    Buffer.from(p.key),
     0,
     store.clock.realtime(expiration),
     Buffer.from(initial.toString(), 'latin1'),

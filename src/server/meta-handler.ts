@@ -114,7 +114,7 @@ function metaGet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
   let item = flags.locked || flags.noUpdate ? store.peek(key) : store.get(key);
   let created = false;
   if (item === undefined && flags.vivify) {
-    const outcome = store.store(StoreMode.Add, key, Buffer.from(keyBytes), 0, 0, Buffer.alloc(0), 0n);
+    const outcome = store.store(StoreMode.Add, key, 0, 0, Buffer.alloc(0), 0n);
     if (outcome.item !== null) {
       item = outcome.item;
       created = true;
@@ -176,7 +176,7 @@ function metaGet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
           break;
         }
         case 0x6b /* k */:
-          line += keyFlag(item.keyBytes, item.keyBinary);
+          line += keyFlag(Buffer.from(item.key, 'latin1'), item.keyBinary);
           break;
       }
     }
@@ -292,13 +292,13 @@ function metaSet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
   const outcome = store.store(
     mode,
     key,
-    Buffer.from(keyBytes),
     flags.clientFlags,
     exptime,
     req.data!,
     flags.compareCas,
     flags.setStale && mode === StoreMode.Cas,
     flags.keyBinary,
+    req.dataOwned,
   );
   let code: string;
   switch (outcome.result) {
@@ -438,15 +438,7 @@ function metaArithmetic(ctx: ServerContext, target: ReplyTarget, req: TextReques
     case DeltaResult.NotFound:
       if (flags.vivify) {
         digits = flags.initial.toString();
-        const stored = store.store(
-          StoreMode.Add,
-          key,
-          Buffer.from(keyBytes),
-          0,
-          0,
-          Buffer.from(digits, 'latin1'),
-          0n,
-        );
+        const stored = store.store(StoreMode.Add, key, 0, 0, Buffer.from(digits, 'latin1'), 0n);
         if (stored.item !== null) {
           item = ttlTarget = stored.item;
           created = true;
@@ -512,7 +504,7 @@ function metaDebug(ctx: ServerContext, target: ReplyTarget, req: TextRequest): v
     return;
   }
   const now = store.clock.current();
-  const key = item.keyBinary ? item.keyBytes.toString('base64') : item.keyBytes.toString('latin1');
+  const key = item.keyBinary ? Buffer.from(item.key, 'latin1').toString('base64') : item.key;
   const exp = item.exptime === 0 ? -1 : (now - item.exptime) | 0;
   const la = (now - item.time) >>> 0;
   const fetch = item.fetched ? 'yes' : 'no';

@@ -170,7 +170,7 @@ export class ServerSession implements BinaryReplyTarget {
         return After.Close;
       }
       this.lastCommandTime = this.ctx.store.clock.current();
-      const after = handleBinary(this.ctx, this, packet);
+      const after = handleBinary(this.ctx, this, packet, parser.lastFrameOwned);
       if (after !== After.Continue) return after;
       if (!this.counted()) return After.Continue;
     }

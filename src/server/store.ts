@@ -51,9 +51,8 @@ export const DeltaResult = {
 export type DeltaResult = (typeof DeltaResult)[keyof typeof DeltaResult];
 
 export class Item {
+  /** The key's bytes as a latin1 string (lossless for any byte); replies write it back the same way. */
   readonly key: string;
-  /** The key's bytes, kept for replies that echo it. */
-  readonly keyBytes: Buffer;
   value: Buffer;
   flags: number;
   /** Relative expiry time; 0 never expires. */
@@ -77,9 +76,8 @@ export class Item {
   next: Item | null = null;
   linked = false;
 
-  constructor(key: string, keyBytes: Buffer, flags: number, exptime: number, value: Buffer) {
+  constructor(key: string, flags: number, exptime: number, value: Buffer) {
     this.key = key;
-    this.keyBytes = keyBytes;
     this.flags = flags;
     this.exptime = exptime;
     this.value = value;
@@ -87,7 +85,7 @@ export class Item {
 
   /** memcached's ITEM_ntotal: what the `bytes` stat counts for this item. */
   get ntotal(): number {
-    return itemTotalSize(this.keyBytes.length, this.flags, this.value.length);
+    return itemTotalSize(this.key.length, this.flags, this.value.length);
   }
 }
 
@@ -244,21 +242,23 @@ export class Store {
   }
 
   /**
-   * Stores a new item built from the arguments (value is copied out of the caller's buffer). Mirrors
-   * memcached's do_store_item for every mode; `compareCas` 0 means "no CAS given". With `setStale`
-   * (ms I in CAS mode) a lower CAS than the item's replaces it but marks it stale.
+   * Stores a new item built from the arguments. Mirrors memcached's do_store_item for every mode;
+   * `compareCas` 0 means "no CAS given". With `setStale` (ms I in CAS mode) a lower CAS than the item's
+   * replaces it but marks it stale. The value is copied out of the caller's buffer unless `adopt` says
+   * the caller hands over a buffer nothing else uses.
    */
   store(
     mode: StoreMode,
     key: string,
-    keyBytes: Buffer,
     flags: number,
     exptime: number,
     value: Buffer,
     compareCas: bigint,
     setStale = false,
     keyBinary = false,
+    adopt = false,
   ): StoreOutcome {
+    const copy = adopt ? keep : copyValue;
     const old = this.peek(key);
     if (old !== undefined) {
       const cmp = casCompare(compareCas, old.cas, setStale);
@@ -269,7 +269,7 @@ export class Store {
         case StoreMode.Cas:
           if (cmp === CasCheck.Match) break;
           if (cmp === CasCheck.Stale) {
-            const outcome = this.link(key, keyBytes, flags, old.exptime, copy(value), keyBinary);
+            const outcome = this.link(key, flags, old.exptime, copy(value), keyBinary);
             if (outcome.item !== null) {
               outcome.item.stale = true;
               outcome.item.tokenSent = old.tokenSent;
@@ -281,7 +281,7 @@ export class Store {
         case StoreMode.Prepend: {
           if (cmp !== CasCheck.None && cmp !== CasCheck.Match) return EXISTS;
           const total = old.value.length + value.length;
-          if (!this.itemSizeOk(keyBytes.length, old.flags, total)) return NOT_STORED;
+          if (!this.itemSizeOk(key.length, old.flags, total)) return NOT_STORED;
           const joined = Buffer.allocUnsafeSlow(total);
           if (mode === StoreMode.Append) {
             old.value.copy(joined, 0);
@@ -290,17 +290,17 @@ export class Store {
             value.copy(joined, 0);
             old.value.copy(joined, value.length);
           }
-          return this.link(key, old.keyBytes, old.flags, old.exptime, joined, old.keyBinary);
+          return this.link(key, old.flags, old.exptime, joined, old.keyBinary);
         }
         default:
           break; // Set, Replace
       }
-      return this.link(key, keyBytes, flags, exptime, copy(value), keyBinary);
+      return this.link(key, flags, exptime, copy(value), keyBinary);
     }
     switch (mode) {
       case StoreMode.Set:
       case StoreMode.Add:
-        return this.link(key, keyBytes, flags, exptime, copy(value), keyBinary);
+        return this.link(key, flags, exptime, copy(value), keyBinary);
       case StoreMode.Cas:
         return NOT_FOUND;
       default:
@@ -335,14 +335,7 @@ export class Store {
       this.touchAccess(item);
       return { result: DeltaResult.Ok, value: next, item, inPlace: true };
     }
-    const outcome = this.link(
-      key,
-      item.keyBytes,
-      item.flags,
-      item.exptime,
-      Buffer.from(digits, 'latin1'),
-      item.keyBinary,
-    );
+    const outcome = this.link(key, item.flags, item.exptime, Buffer.from(digits, 'latin1'), item.keyBinary);
     if (outcome.item === null)
       return { result: DeltaResult.OutOfMemory, value: 0n, item: null, inPlace: false };
     return { result: DeltaResult.Ok, value: next, item: outcome.item, inPlace: false };
@@ -395,17 +388,10 @@ export class Store {
   }
 
   /** Links a new item for `key`, replacing any current one; evicts to make room. */
-  private link(
-    key: string,
-    keyBytes: Buffer,
-    flags: number,
-    exptime: number,
-    value: Buffer,
-    keyBinary: boolean,
-  ): StoreOutcome {
-    const item = new Item(key, keyBytes, flags, exptime, value);
+  private link(key: string, flags: number, exptime: number, value: Buffer, keyBinary: boolean): StoreOutcome {
+    const item = new Item(key, flags, exptime, value);
     item.keyBinary = keyBinary;
-    item.cost = itemTotalSize(keyBytes.length, flags, value.length) + ITEM_JS_OVERHEAD;
+    item.cost = itemTotalSize(key.length, flags, value.length) + ITEM_JS_OVERHEAD;
     const old = this.items.get(key);
     if (old !== undefined) this.unlink(old);
     if (!this.evictUntil(item.cost)) {
@@ -494,10 +480,14 @@ function casCompare(given: bigint, current: number, setStale: boolean): CasCheck
  * A right-sized copy of a value that arrived inside a larger socket chunk: keeping a subarray would pin
  * the whole chunk. Unpooled, so freed items give their memory back instead of pinning a shared slab.
  */
-function copy(value: Buffer): Buffer {
+function copyValue(value: Buffer): Buffer {
   const out = Buffer.allocUnsafeSlow(value.length);
   value.copy(out);
   return out;
+}
+
+function keep(value: Buffer): Buffer {
+  return value;
 }
 
 /** incr/decr's reading of an item's value: safe_strtoull over data that ends in "\r\n" in memcached. */

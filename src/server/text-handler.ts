@@ -8,6 +8,7 @@ import { Command } from '../protocol/ascii/commands.ts';
 import { parseInt32, parseUint32, parseUint64 } from '../protocol/ascii/numbers.ts';
 import { DataStatus, KEY_MAX_LENGTH, type TextRequest } from '../protocol/ascii/request-parser.ts';
 import { SERVER_VERSION } from '../version.ts';
+import { levelForVerbosity } from '../util/log.ts';
 import { After, type ReplyTarget, type ServerContext } from './context.ts';
 import { handleMeta } from './meta-handler.ts';
 import { generalStats, renderTextStats, settingsStats } from './stats.ts';
@@ -189,8 +190,7 @@ function get(
       else counters.getMisses++;
     }
     if (item === undefined) continue;
-    out.latin1('VALUE ');
-    out.bytes(item.keyBytes);
+    out.latin1('VALUE ' + item.key);
     out.latin1(
       withCas
         ? ` ${item.flags} ${item.value.length} ${item.cas}\r\n`
@@ -241,7 +241,17 @@ function update(ctx: ServerContext, target: ReplyTarget, req: TextRequest): Afte
     return After.Continue;
   }
   const exptime = store.clock.realtime(positiveExptime(req.exptime));
-  const outcome = store.store(mode, key, req.token(1), req.flags, exptime, req.data!, req.casUnique);
+  const outcome = store.store(
+    mode,
+    key,
+    req.flags,
+    exptime,
+    req.data!,
+    req.casUnique,
+    false,
+    false,
+    req.dataOwned,
+  );
   switch (outcome.result) {
     case StoreResult.Stored:
       if (mode === StoreMode.Cas) counters.casHits++;
@@ -376,6 +386,7 @@ function verbosity(ctx: ServerContext, target: ReplyTarget, req: TextRequest): A
     return After.Continue;
   }
   ctx.settings.verbosity = Math.min(level, MAX_VERBOSITY_LEVEL);
+  ctx.log.level = levelForVerbosity(ctx.settings.verbosity);
   reply(target, 'OK');
   return After.Continue;
 }

@@ -2,8 +2,9 @@
  * The unconsumed input bytes of one connection, for the incremental codecs.
  *
  * Socket chunks are adopted without copying while nothing is pending. When a frame straddles chunks the
- * later chunks wait in a list and are joined once, when the caller asks for a contiguous run that the
- * held bytes can satisfy, so a 1 MB value arriving in 64 KB pieces is copied once, not 16 times.
+ * later chunks wait in a list and exactly the frame's bytes are joined once, when the caller asks for a
+ * contiguous run that the held bytes can satisfy, so a 1 MB value arriving in 64 KB pieces is copied
+ * once, not 16 times, and the joined copy can be kept as it is.
  *
  *   head (contiguous)                parts (not yet joined)
  *   [ consumed | view ... ]          [ chunk ][ chunk ][ chunk ]
@@ -13,12 +14,17 @@
  */
 const EMPTY = Buffer.alloc(0);
 
+/** Joins at least this long get an unpooled buffer that a caller may keep (e.g. a stored value). */
+const OWNED_JOIN_MIN = 4096;
+
 export class InputBuffer {
   /** The contiguous bytes; unconsumed from `pos` to the end. */
   private head: Buffer = EMPTY;
   private pos = 0;
   private parts: Buffer[] = [];
   private partsLength = 0;
+  /** The head is a buffer join() allocated, shared with nobody. */
+  private joined = false;
 
   /** Unconsumed bytes held, contiguous or not. */
   get length(): number {
@@ -35,6 +41,7 @@ export class InputBuffer {
     if (this.pos === this.head.length && this.partsLength === 0) {
       this.head = chunk;
       this.pos = 0;
+      this.joined = false;
       return;
     }
     this.parts.push(chunk);
@@ -49,21 +56,40 @@ export class InputBuffer {
     const have = this.head.length - this.pos;
     if (have >= n) return true;
     if (have + this.partsLength < n) return false;
-    this.join();
+    this.join(n);
     return true;
   }
 
-  /** Joins everything held into one contiguous buffer. */
-  private join(): void {
-    if (this.partsLength === 0) return;
-    const rest = this.head.length - this.pos;
-    const joined = Buffer.allocUnsafe(rest + this.partsLength);
+  /**
+   * True when the next `n` bytes are exactly a buffer this class allocated to join chunks: a caller that
+   * takes them may keep them without copying, since nothing else shares that memory.
+   */
+  ownsNext(n: number): boolean {
+    return this.joined && this.pos === 0 && this.head.length === n;
+  }
+
+  /**
+   * Joins exactly the next `n` bytes into one new buffer; the rest stays pending as it was. Large joins
+   * get a buffer of their own (which ownsNext() lets a caller keep); small ones come from Node's pool.
+   */
+  private join(n: number): void {
+    const own = n >= OWNED_JOIN_MIN;
+    const joined = own ? Buffer.allocUnsafeSlow(n) : Buffer.allocUnsafe(n);
     let at = this.head.copy(joined, 0, this.pos);
-    for (const part of this.parts) at += part.copy(joined, at);
+    while (at < n) {
+      const part = this.parts.shift()!;
+      this.partsLength -= part.length;
+      const used = Math.min(part.length, n - at);
+      part.copy(joined, at, 0, used);
+      at += used;
+      if (used < part.length) {
+        this.parts.unshift(part.subarray(used));
+        this.partsLength += part.length - used;
+      }
+    }
     this.head = joined;
     this.pos = 0;
-    this.parts = [];
-    this.partsLength = 0;
+    this.joined = own;
   }
 
   /** The contiguous buffer and the offset of the first unconsumed byte in it. */
@@ -124,6 +150,7 @@ export class InputBuffer {
     n -= headRest;
     this.head = EMPTY;
     this.pos = 0;
+    this.joined = false;
     while (n > 0 && this.parts.length > 0) {
       const part = this.parts.shift()!;
       this.partsLength -= part.length;
@@ -149,6 +176,7 @@ export class InputBuffer {
   }
 
   clear(): void {
+    this.joined = false;
     this.head = EMPTY;
     this.pos = 0;
     this.parts = [];

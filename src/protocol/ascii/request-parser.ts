@@ -72,6 +72,11 @@ export class TextRequest {
   dataStatus: DataStatus = DataStatus.None;
   /** The data block without its terminator, zero-copy; null unless dataStatus is Ok or BadChunk. */
   data: Buffer | null = null;
+  /**
+   * `data` lies in a buffer the parser allocated for this block alone (it straddled socket chunks), so a
+   * consumer may keep it without copying; otherwise it is a view into a shared socket chunk.
+   */
+  dataOwned = false;
 
   /**
    * memcached's ntokens: real tokens capped at 23, plus its terminal token. Command shape checks
@@ -250,6 +255,7 @@ export class TextRequestParser {
       req.tokenCount === 0 ? Command.Unknown : lookupCommand(buf, req.tokenStart[0], req.tokenEnd[0]);
     req.dataStatus = DataStatus.None;
     req.data = null;
+    req.dataOwned = false;
     req.storageValid = false;
 
     const blockLength = this.dataBlockLength(req);
@@ -269,6 +275,7 @@ export class TextRequestParser {
     const blockLength = req.dataLength + 2;
     if (!this.input.ensure(blockLength)) return null;
     this.awaitingData = false;
+    req.dataOwned = this.input.ownsNext(blockLength);
     const block = this.input.take(blockLength);
     req.data = block.subarray(0, req.dataLength);
     req.dataStatus =

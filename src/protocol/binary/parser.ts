@@ -83,6 +83,11 @@ export class BinaryParser {
   /** Bytes still to drop, from a truncated value or `swallow()`. */
   private toDiscard = 0;
   private error: BinaryParseError | null = null;
+  /**
+   * The frame last returned lies in a buffer the parser allocated for it alone (it straddled chunks), so
+   * its value may be kept without copying; otherwise its views share a socket chunk.
+   */
+  lastFrameOwned = false;
 
   constructor(options: BinaryParserOptions) {
     this.magic = options.magic;
@@ -164,6 +169,7 @@ export class BinaryParser {
             continue;
           }
           input.ensure(prefixLength);
+          this.lastFrameOwned = false;
           const prefix = input.take(prefixLength);
           this.toDiscard = valueLength - input.discard(valueLength);
           this.state = this.toDiscard > 0 ? DISCARD : HEADER;
@@ -173,9 +179,11 @@ export class BinaryParser {
           const frameLength = HEADER_LENGTH + h.bodyLength;
           if (input.length < frameLength) return null;
           input.ensure(frameLength);
+          const owned = input.ownsNext(frameLength);
           const frame = input.take(frameLength);
           this.state = HEADER;
           const valueLength = h.bodyLength - h.extrasLength - h.keyLength;
+          this.lastFrameOwned = owned;
           return this.packet(frame, frame.subarray(frameLength - valueLength), valueLength, false);
         }
         case DISCARD: {

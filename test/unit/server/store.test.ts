@@ -27,7 +27,7 @@ const set = (
   mode: StoreMode = StoreMode.Set,
   cas = 0n,
   exptime = 0,
-) => store.store(mode, key, Buffer.from(key), 0, exptime, Buffer.from(value), cas).result;
+) => store.store(mode, key, 0, exptime, Buffer.from(value), cas).result;
 const read = (store: Store, key: string): string | undefined => store.get(key)?.value.toString();
 
 describe('Store', () => {
