@@ -15,10 +15,14 @@ export class Clock {
   private readonly startedMs: number;
   private readonly now: () => number;
 
-  constructor(now: () => number = Date.now) {
+  /**
+   * `now` is a monotonic millisecond clock (so a wall-clock step does not expire or revive items);
+   * `wallNow` places relative time 0 in Unix time, for absolute exptimes and `stats time`.
+   */
+  constructor(now: () => number = () => performance.now(), wallNow: () => number = Date.now) {
     this.now = now;
     this.startedMs = now();
-    this.processStarted = Math.floor(this.startedMs / 1000) - START_OFFSET;
+    this.processStarted = Math.floor(wallNow() / 1000) - START_OFFSET;
   }
 
   /**
