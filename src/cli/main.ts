@@ -1,11 +1,12 @@
 /**
  * Process entry: parse the command line, print usage or startup errors exactly as moxi does, then start
- * the embedded memcached server (no -z) or report that proxy mode is not available yet.
+ * the proxy (-z) and/or the embedded memcached server (-p, or no -z at all).
  */
 import { parseCommandLine, type MoxiOptions } from './args.ts';
 import { licenseText, usageText } from './usage.ts';
 import { createLogger, type Logger } from '../util/log.ts';
 import { EmbeddedServer } from '../server/server.ts';
+import { ListenError, Proxy } from '../proxy/proxy.ts';
 import type { ServerSettings } from '../server/stats.ts';
 
 function serverSettings(options: MoxiOptions, port: number): ServerSettings {
@@ -49,28 +50,51 @@ async function main(argv: readonly string[]): Promise<number> {
   const log = createLogger(options.verbosity);
   for (const warning of options.warnings) log.warn(warning);
 
+  const stoppable: Array<{ close(): Promise<void> }> = [];
   if (options.cluster !== null) {
-    process.stderr.write('moxi.ts: proxy mode (-z / REST URL) is not available in this build yet\n');
-    return 1;
+    if (options.cluster.kind === 'rest') {
+      process.stderr.write('moxi.ts: REST cluster configuration is not available in this build yet\n');
+      return 1;
+    }
+    const proxy = new Proxy({
+      cluster: options.cluster,
+      behaviors: options.behaviors,
+      bindAddress: options.bindAddress,
+      threads: options.threads,
+      log,
+    });
+    try {
+      await proxy.listen();
+    } catch (err) {
+      if (err instanceof ListenError) {
+        process.stderr.write(err.message + '\n');
+        return 1;
+      }
+      throw err;
+    }
+    stoppable.push(proxy);
   }
 
-  const server = new EmbeddedServer(serverSettings(options, options.port ?? 11211), log);
-  try {
-    await server.listen();
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    process.stderr.write(`failed to listen on TCP port ${options.port ?? 11211}: ${e.message}\n`);
-    return 71; // memcached exits EX_OSERR when it cannot bind
+  if (options.port !== null) {
+    const server = new EmbeddedServer(serverSettings(options, options.port), log);
+    try {
+      await server.listen();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      process.stderr.write(`failed to listen on TCP port ${options.port}: ${e.message}\n`);
+      return 71; // memcached exits EX_OSERR when it cannot bind
+    }
+    stoppable.push(server);
   }
-  installSignalHandlers(server, log);
+  installSignalHandlers(stoppable, log);
   return -1; // keep running
 }
 
-function installSignalHandlers(server: EmbeddedServer, log: Logger): void {
+function installSignalHandlers(services: Array<{ close(): Promise<void> }>, log: Logger): void {
   const stop = (signal: NodeJS.Signals): void => {
     if (signal === 'SIGINT') process.stderr.write('SIGINT handled.\n');
     log.info({ signal }, 'shutting down');
-    void server.close().then(() => {
+    void Promise.all(services.map((s) => s.close())).then(() => {
       log.flush();
       process.exit(0);
     });

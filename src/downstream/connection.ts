@@ -1,0 +1,353 @@
+/**
+ * One pipelined connection to one memcached server, in the binary or the text protocol.
+ *
+ *   send(op) ──> pending ──flush (one corked write per tick)──> in flight ──response──> op done
+ *                   │                                              │
+ *                   └── queue timeout (connected, socket full)     └── downstream timeout: fail all
+ *
+ * Requests of many clients share the connection; replies come back in request order, so the oldest op in
+ * flight owns the next response. Binary quiet ops (SETQ, GETKQ...) answer only on error (or hit), so a
+ * response for a later opaque completes the quiet ops before it without a reply; a NOOP is appended to
+ * any batch that ends with a quiet op so that they always complete. A text connection never carries
+ * noreply or meta q requests (the request layer strips them), so every op gets a reply.
+ *
+ * When the connection fails, every op it holds is failed with the reason, in order; the request layer
+ * decides about retries and the client's error text.
+ */
+import net from 'node:net';
+import {
+  TextResponseParser,
+  TextResponseError,
+  type TextResponse,
+} from '../protocol/ascii/response-parser.ts';
+import { HEADER_LENGTH } from '../protocol/binary/header.ts';
+import { Magic, Opcode } from '../protocol/binary/opcodes.ts';
+import { BinaryParseError, BinaryParser, type BinaryPacket } from '../protocol/binary/parser.ts';
+import { RingQueue } from '../util/ring-queue.ts';
+
+export const FailReason = {
+  /** The connection could not be established (refused, unreachable, connect_timeout). */
+  Connect: 'connect',
+  /** The server is blacklisted after too many errors; nothing was attempted. */
+  Blacklisted: 'blacklisted',
+  /** The connection closed (or errored) after the op was queued or sent. */
+  Closed: 'closed',
+  /** No complete reply within downstream_timeout. */
+  Timeout: 'timeout',
+  /** Waited longer than downstream_conn_queue_timeout to be written. */
+  QueueTimeout: 'queue-timeout',
+  /** The server sent something that does not fit the protocol; the connection was dropped. */
+  Protocol: 'protocol',
+} as const;
+export type FailReason = (typeof FailReason)[keyof typeof FailReason];
+
+export type DownstreamProtocol = 'binary' | 'ascii';
+
+/** One request on the wire (possibly several packets, e.g. GETKQ... NOOP) and its completion. */
+export interface DownstreamOp {
+  /** Encodes the request; binary packets must all carry `opaque`. */
+  encode(opaque: number): Buffer | readonly Buffer[];
+  /** Binary: the op may end without any reply (SETQ etc. succeed silently). */
+  readonly quiet: boolean;
+  /**
+   * Binary: how many consecutive opaques the op uses (one per packet that may answer, e.g. one per
+   * GETKQ so a reply names its key); all of them route replies to this op. Default 1.
+   */
+  readonly opaqueCount?: number;
+  /** Binary: one response packet for this op; returns true when the op is complete. */
+  onPacket?(packet: BinaryPacket): boolean;
+  /** Text: one reply unit for this op; returns true when the op is complete. */
+  onUnit?(unit: TextResponse): boolean;
+  /** Binary quiet op completed with no reply (success, or a miss for GETQ/GETKQ). */
+  onNoReply?(): void;
+  /** The op will get no (further) reply. `answered` is true if part of a reply had arrived. */
+  onFail(reason: FailReason, answered: boolean): void;
+}
+
+export interface ConnectionSettings {
+  host: string;
+  port: number;
+  protocol: DownstreamProtocol;
+  /** ms; 0 = none */
+  connectTimeout: number;
+  downstreamTimeout: number;
+  connQueueTimeout: number;
+}
+
+export interface ConnectionEvents {
+  /** The connection is established. */
+  connected(conn: DownstreamConnection): void;
+  /** Establishing it failed. */
+  connectFailed(conn: DownstreamConnection, err: Error): void;
+  /** It closed; `withError` when ops were lost or the server misbehaved. */
+  closed(conn: DownstreamConnection, withError: boolean): void;
+}
+
+interface Entry {
+  op: DownstreamOp;
+  opaque: number;
+  /** performance.now() when queued / written. */
+  queuedAt: number;
+  sentAt: number;
+  answered: boolean;
+}
+
+const State = { Idle: 0, Connecting: 1, Ready: 2, Closed: 3 } as const;
+type State = (typeof State)[keyof typeof State];
+
+const NOOP_REQUEST_LENGTH = HEADER_LENGTH;
+
+/** Connections with queued writes, flushed once per tick. */
+const dirty = new Set<DownstreamConnection>();
+let flushScheduled = false;
+function scheduleFlush(conn: DownstreamConnection): void {
+  dirty.add(conn);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  process.nextTick(() => {
+    flushScheduled = false;
+    for (const c of dirty) c.flush();
+    dirty.clear();
+  });
+}
+
+let nextConnectionId = 1;
+
+export class DownstreamConnection {
+  readonly id = nextConnectionId++;
+  readonly settings: ConnectionSettings;
+  private readonly events: ConnectionEvents;
+  private state: State = State.Idle;
+  private socket: net.Socket | null = null;
+  private readonly pending = new RingQueue<Entry>();
+  private readonly inflight = new RingQueue<Entry>();
+  private nextOpaque = 1;
+  private binaryParser: BinaryParser | null = null;
+  private textParser: TextResponseParser | null = null;
+  private connectTimer: NodeJS.Timeout | null = null;
+  private writable = true;
+
+  constructor(settings: ConnectionSettings, events: ConnectionEvents) {
+    this.settings = settings;
+    this.events = events;
+  }
+
+  /** Ops queued or in flight. */
+  get load(): number {
+    return this.pending.length + this.inflight.length;
+  }
+
+  get isClosed(): boolean {
+    return this.state === State.Closed;
+  }
+
+  get isReady(): boolean {
+    return this.state === State.Ready;
+  }
+
+  /** Queues an op; it is written with the others of this tick. Connects first if needed. */
+  send(op: DownstreamOp): void {
+    if (this.state === State.Closed) {
+      op.onFail(FailReason.Closed, false);
+      return;
+    }
+    const now = performance.now();
+    this.pending.push({ op, opaque: 0, queuedAt: now, sentAt: 0, answered: false });
+    if (this.state === State.Idle) this.connect();
+    else if (this.state === State.Ready) scheduleFlush(this);
+  }
+
+  private connect(): void {
+    this.state = State.Connecting;
+    const { host, port, connectTimeout, protocol } = this.settings;
+    const socket = net.connect({ host, port, noDelay: true, keepAlive: true });
+    this.socket = socket;
+    if (protocol === 'binary') this.binaryParser = new BinaryParser({ magic: Magic.Response });
+    else this.textParser = new TextResponseParser();
+    if (connectTimeout > 0) {
+      this.connectTimer = setTimeout(() => {
+        this.connectFailed(new Error(`connect timeout after ${connectTimeout} ms`));
+      }, connectTimeout);
+    }
+    socket.once('connect', () => {
+      if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+      if (this.state !== State.Connecting) return;
+      this.state = State.Ready;
+      this.events.connected(this);
+      this.flush();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      this.onData(chunk);
+    });
+    socket.on('drain', () => {
+      this.writable = true;
+      this.flush();
+    });
+    socket.on('error', (err) => {
+      if (this.state === State.Connecting) this.connectFailed(err);
+      else this.fail(FailReason.Closed);
+    });
+    socket.on('close', () => {
+      if (this.state === State.Connecting)
+        this.connectFailed(new Error('connection closed while connecting'));
+      else this.fail(FailReason.Closed);
+    });
+  }
+
+  private connectFailed(err: Error): void {
+    if (this.state !== State.Connecting) return;
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    this.state = State.Closed;
+    this.socket?.destroy();
+    const lost = this.pending.drain();
+    this.events.connectFailed(this, err);
+    for (const e of lost) e.op.onFail(FailReason.Connect, false);
+  }
+
+  /** Writes every pending op in one corked batch, until the socket pushes back. */
+  flush(): void {
+    if (this.state !== State.Ready || !this.writable || this.pending.length === 0) return;
+    const socket = this.socket!;
+    const now = performance.now();
+    socket.cork();
+    let lastQuiet = false;
+    while (this.pending.length > 0 && this.writable) {
+      const entry = this.pending.shift()!;
+      entry.opaque = this.takeOpaque(entry.op.opaqueCount ?? 1);
+      entry.sentAt = now;
+      this.inflight.push(entry);
+      const bytes = entry.op.encode(entry.opaque);
+      if (Buffer.isBuffer(bytes)) this.writable = socket.write(bytes);
+      else for (const b of bytes) this.writable = socket.write(b);
+      lastQuiet = entry.op.quiet;
+    }
+    if (lastQuiet) this.writeNoop(socket, now);
+    socket.uncork();
+  }
+
+  /** A NOOP after trailing quiet ops, so that they complete (memcached answers a NOOP in order). */
+  private writeNoop(socket: net.Socket, now: number): void {
+    const opaque = this.takeOpaque(1);
+    const packet = Buffer.alloc(NOOP_REQUEST_LENGTH);
+    packet[0] = Magic.Request;
+    packet[1] = Opcode.NOOP;
+    packet.writeUInt32BE(opaque, 12);
+    this.inflight.push({ op: NOOP_OP, opaque, queuedAt: now, sentAt: now, answered: false });
+    this.writable = socket.write(packet);
+  }
+
+  /** Reserves `count` consecutive opaques (never wrapping inside a reservation). */
+  private takeOpaque(count: number): number {
+    if (this.nextOpaque + count > 0xffffffff) this.nextOpaque = 1;
+    const opaque = this.nextOpaque;
+    this.nextOpaque += count;
+    return opaque;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.binaryParser !== null) {
+      this.binaryParser.push(chunk);
+      for (;;) {
+        const p = this.binaryParser.next();
+        if (p === null) return;
+        if (p instanceof BinaryParseError) {
+          this.fail(FailReason.Protocol);
+          return;
+        }
+        if (!this.onPacket(p)) return;
+      }
+    }
+    const parser = this.textParser!;
+    parser.push(chunk);
+    for (;;) {
+      const unit = parser.next();
+      if (unit === null) {
+        const head = this.inflight.peek();
+        if (head !== undefined && parser.partial) head.answered = true;
+        return;
+      }
+      if (unit instanceof TextResponseError) {
+        this.fail(FailReason.Protocol);
+        return;
+      }
+      const head = this.inflight.peek();
+      if (head === undefined) {
+        this.fail(FailReason.Protocol);
+        return;
+      }
+      head.answered = true;
+      if (head.op.onUnit!(unit)) this.inflight.shift();
+      if (this.state === State.Closed) return;
+    }
+  }
+
+  /** Matches one binary response to its op; false if the connection had to be dropped. */
+  private onPacket(p: BinaryPacket): boolean {
+    for (;;) {
+      const head = this.inflight.peek();
+      if (head === undefined) {
+        this.fail(FailReason.Protocol);
+        return false;
+      }
+      if (p.opaque - head.opaque >= 0 && p.opaque - head.opaque < (head.op.opaqueCount ?? 1)) {
+        head.answered = true;
+        if (head.op.onPacket!(p)) this.inflight.shift();
+        return this.state !== State.Closed;
+      }
+      if (!head.op.quiet) {
+        // a reply for a later request while this one still owes one: the stream is out of step
+        this.fail(FailReason.Protocol);
+        return false;
+      }
+      this.inflight.shift();
+      head.op.onNoReply?.();
+    }
+  }
+
+  /** Coarse timer hook: downstream_timeout for the oldest op in flight, queue timeout for the oldest pending. */
+  checkDeadlines(now: number): void {
+    const { downstreamTimeout, connQueueTimeout } = this.settings;
+    const head = this.inflight.peek();
+    if (downstreamTimeout > 0 && head !== undefined && now - head.sentAt >= downstreamTimeout) {
+      this.fail(FailReason.Timeout);
+      return;
+    }
+    if (connQueueTimeout > 0 && this.state === State.Ready) {
+      for (let oldest = this.pending.peek(); oldest !== undefined; oldest = this.pending.peek()) {
+        if (now - oldest.queuedAt < connQueueTimeout) break;
+        this.pending.shift();
+        oldest.op.onFail(FailReason.QueueTimeout, false);
+      }
+    }
+  }
+
+  /** Drops the connection and fails everything it holds, in order. */
+  fail(reason: FailReason): void {
+    if (this.state === State.Closed) return;
+    const hadOps = this.load > 0;
+    this.state = State.Closed;
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.socket?.destroy();
+    const inflight = this.inflight.drain();
+    const pending = this.pending.drain();
+    this.events.closed(this, reason !== FailReason.Closed || hadOps);
+    for (const e of inflight) e.op.onFail(reason, e.answered);
+    for (const e of pending)
+      e.op.onFail(reason === FailReason.Timeout ? FailReason.Timeout : FailReason.Closed, false);
+  }
+
+  /** Closes without blaming anyone (shutdown, reconfiguration). */
+  close(): void {
+    this.fail(FailReason.Closed);
+  }
+}
+
+/** The op behind an internal NOOP: completes on its reply, ignores failures. */
+const NOOP_OP: DownstreamOp = {
+  encode: () => Buffer.alloc(0),
+  quiet: false,
+  onPacket: () => true,
+  onFail: () => undefined,
+};

@@ -1,0 +1,144 @@
+/**
+ * Requests every server of a pool answers: flush_all (OK once all have flushed) and stats (the servers'
+ * stats merged; `stats reset` answers RESET). A server that cannot be reached costs only its part: stats
+ * merges what arrived, and only when nothing did is the failure reported (moxi-spec §6.7, §7.4).
+ */
+import { type DownstreamOp, type FailReason } from '../downstream/connection.ts';
+import { Opcode, Status } from '../protocol/binary/opcodes.ts';
+import type { BinaryPacket } from '../protocol/binary/parser.ts';
+import type { TextResponse } from '../protocol/ascii/response-parser.ts';
+import { ProxyError } from '../protocol/wire-errors.ts';
+import { binaryHead } from './codecs.ts';
+import type { ProxyPool } from './pool.ts';
+import { RequestShape, failureText, type ReplySlot } from './request.ts';
+import { StatsMerger } from './stats-merge.ts';
+
+export type BroadcastKind = { kind: 'flush'; delay: number } | { kind: 'stats' } | { kind: 'stats-reset' };
+
+const EMPTY = Buffer.alloc(0);
+const RESET_KEY = Buffer.from('reset');
+
+export class BroadcastRequest {
+  private readonly pool: ProxyPool;
+  private readonly slot: ReplySlot | null;
+  private readonly what: BroadcastKind;
+  private readonly affinity: number;
+  private readonly merger = new StatsMerger();
+  private outstanding = 0;
+  private answered = 0;
+  private failure: FailReason | null = null;
+  private flushError: string | null = null;
+
+  constructor(pool: ProxyPool, slot: ReplySlot | null, what: BroadcastKind, affinity: number) {
+    this.pool = pool;
+    this.slot = slot;
+    this.what = what;
+    this.affinity = affinity;
+  }
+
+  start(): void {
+    const servers = this.pool.servers;
+    if (servers.length === 0) {
+      this.finish(ProxyError.outOfDownstreams + '\r\n');
+      return;
+    }
+    this.outstanding = servers.length;
+    for (const server of servers) {
+      const op = this.pool.protocol === 'binary' ? this.binaryOp() : this.textOp();
+      server.send(op, this.pool.protocol, this.affinity);
+    }
+  }
+
+  private binaryOp(): DownstreamOp {
+    const what = this.what;
+    return {
+      quiet: false,
+      encode: (opaque) => {
+        if (what.kind === 'flush') {
+          const extras = Buffer.alloc(4);
+          extras.writeUInt32BE(Math.max(0, what.delay), 0);
+          return binaryHead(Opcode.FLUSH, opaque, 0, EMPTY, extras, 0, 0n);
+        }
+        return binaryHead(Opcode.STAT, opaque, 0, what.kind === 'stats' ? EMPTY : RESET_KEY, null, 0, 0n);
+      },
+      onPacket: (p: BinaryPacket) => {
+        if (what.kind === 'flush') {
+          if (p.status === Status.NOT_SUPPORTED) this.flushError ??= ProxyError.flushNotSupported;
+          else if (p.status !== Status.SUCCESS) this.flushError ??= `SERVER_ERROR flush_all failed`;
+          this.serverDone(true);
+          return true;
+        }
+        if (p.status !== Status.SUCCESS || p.keyLength === 0) {
+          this.serverDone(p.status === Status.SUCCESS);
+          return true;
+        }
+        this.merger.add(p.key.toString('latin1'), p.value.toString('latin1'));
+        return false;
+      },
+      onFail: (reason) => {
+        this.serverFailed(reason);
+      },
+    };
+  }
+
+  private textOp(): DownstreamOp {
+    const what = this.what;
+    const line =
+      what.kind === 'flush'
+        ? `flush_all${what.delay !== 0 ? ` ${what.delay}` : ''}\r\n`
+        : what.kind === 'stats'
+          ? 'stats\r\n'
+          : 'stats reset\r\n';
+    const bytes = Buffer.from(line, 'latin1');
+    return {
+      quiet: false,
+      encode: () => bytes,
+      onUnit: (unit: TextResponse) => {
+        if (unit.kind === 'STAT' && unit.tokens.length === 2) {
+          this.merger.add(unit.tokens[0].toString('latin1'), unit.tokens[1].toString('latin1'));
+          return false;
+        }
+        if (unit.kind === 'STAT') return false;
+        if (what.kind === 'flush' && unit.kind !== 'OK') this.flushError ??= unit.line.toString('latin1');
+        this.serverDone(unit.kind === 'OK' || unit.kind === 'END' || unit.kind === 'RESET');
+        return true;
+      },
+      onFail: (reason) => {
+        this.serverFailed(reason);
+      },
+    };
+  }
+
+  private serverDone(ok: boolean): void {
+    if (ok) this.answered++;
+    if (--this.outstanding === 0) this.complete();
+  }
+
+  private serverFailed(reason: FailReason): void {
+    this.failure ??= reason;
+    if (--this.outstanding === 0) this.complete();
+  }
+
+  private complete(): void {
+    const failed =
+      this.failure !== null ? failureText(this.failure, RequestShape.Broadcast, null) + '\r\n' : null;
+    switch (this.what.kind) {
+      case 'flush':
+        this.finish(failed ?? (this.flushError !== null ? this.flushError + '\r\n' : 'OK\r\n'));
+        return;
+      case 'stats-reset':
+        this.finish(this.answered > 0 ? 'RESET\r\n' : (failed ?? ProxyError.writeToDownstream + '\r\n'));
+        return;
+      case 'stats':
+        this.finish(
+          this.answered > 0 ? this.merger.render() : (failed ?? ProxyError.writeToDownstream + '\r\n'),
+        );
+        return;
+    }
+  }
+
+  private finish(reply: string): void {
+    this.slot?.complete(reply);
+    this.pool.release();
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * How each keyed text command travels downstream and how its reply comes back:
+ *   a2b  ASCII client, binary server: moxi's A2BSpec table (opcode, quiet opcode, extras) and its reply
+ *        mapping (moxi-spec §6.3), with `touch` answered TOUCHED;
+ *   a2a  ASCII client, ASCII server: the client's own bytes, minus noreply, and the server's reply line;
+ *   meta commands always go to a text connection, minus q (its effect is applied here).
+ * Codecs capture what they need from the request at once: the parser reuses its request object.
+ */
+import { HEADER_LENGTH, writeHeader } from '../protocol/binary/header.ts';
+import { Magic, Opcode, Status } from '../protocol/binary/opcodes.ts';
+import type { TextRequest } from '../protocol/ascii/request-parser.ts';
+import type { TextResponse } from '../protocol/ascii/response-parser.ts';
+import { ProxyError, a2bStatusText } from '../protocol/wire-errors.ts';
+import type { KeyedCodec } from './keyed.ts';
+import type { Reply } from './request.ts';
+import type { StoreVerb } from './classify.ts';
+
+const CRLF = '\r\n';
+const CRLF_BUFFER = Buffer.from(CRLF);
+
+/**
+ * An ASCII exptime for a binary server. memcached's text protocol expires negative exptimes at once;
+ * the binary protocol reads the field as unsigned, so -1 would mean the year 2106. One second past the
+ * 30-day boundary is an absolute time in 1970: expired, as the client meant.
+ */
+export function binaryExptime(exptime: number): number {
+  return exptime < 0 ? 60 * 60 * 24 * 30 + 1 : exptime;
+}
+
+/** Header, extras and key of a binary request in one buffer; the value (if any) travels separately. */
+export function binaryHead(
+  opcode: number,
+  opaque: number,
+  vbucket: number,
+  key: Buffer,
+  extras: Buffer | null,
+  valueLength: number,
+  cas: bigint,
+): Buffer {
+  const extrasLength = extras === null ? 0 : extras.length;
+  const head = Buffer.allocUnsafe(HEADER_LENGTH + extrasLength + key.length);
+  const bodyLength = extrasLength + key.length + valueLength;
+  writeHeader(head, 0, Magic.Request, opcode, key.length, extrasLength, 0, vbucket, bodyLength, opaque, cas);
+  if (extras !== null) extras.copy(head, HEADER_LENGTH);
+  key.copy(head, HEADER_LENGTH + extrasLength);
+  return head;
+}
+
+const STORE_OPCODES: Record<StoreVerb, readonly [loud: number, quiet: number]> = {
+  set: [Opcode.SET, Opcode.SETQ],
+  add: [Opcode.ADD, Opcode.ADDQ],
+  replace: [Opcode.REPLACE, Opcode.REPLACEQ],
+  append: [Opcode.APPEND, Opcode.APPENDQ],
+  prepend: [Opcode.PREPEND, Opcode.PREPENDQ],
+  cas: [Opcode.SET, Opcode.SETQ],
+};
+
+function line(text: string): string {
+  return text + CRLF;
+}
+
+/** a2b storage: SET/ADD/REPLACE (+ cas) carry flags and exptime; APPEND/PREPEND carry neither. */
+export function a2bStore(req: TextRequest, verb: StoreVerb, noreply: boolean): KeyedCodec {
+  const key = req.token(1);
+  const value = req.data!;
+  const withExtras = verb !== 'append' && verb !== 'prepend';
+  let extras: Buffer | null = null;
+  if (withExtras) {
+    extras = Buffer.allocUnsafe(8);
+    extras.writeUInt32BE(req.flags, 0);
+    extras.writeUInt32BE(binaryExptime(req.exptime) >>> 0, 4);
+  }
+  const cas = verb === 'cas' ? req.casUnique : 0n;
+  const opcode = STORE_OPCODES[verb][noreply ? 1 : 0];
+  return {
+    protocol: 'binary',
+    quiet: noreply,
+    encode: (opaque, vbucket) => [binaryHead(opcode, opaque, vbucket, key, extras, value.length, cas), value],
+    fromPacket: (p) => {
+      switch (p.status) {
+        case Status.SUCCESS:
+          return line('STORED');
+        case Status.KEY_EEXISTS:
+          return line(verb === 'add' ? 'NOT_STORED' : 'EXISTS');
+        case Status.KEY_ENOENT:
+          return line(verb === 'replace' ? 'NOT_STORED' : 'NOT_FOUND');
+        default:
+          return line(a2bStatusText(p.status));
+      }
+    },
+  };
+}
+
+/** a2b incr/decr: delta, initial 0 and expiration 0xffffffff ("do not create"). */
+export function a2bArith(req: TextRequest, incr: boolean, delta: bigint, noreply: boolean): KeyedCodec {
+  const key = req.token(1);
+  const extras = Buffer.alloc(20);
+  extras.writeBigUInt64BE(delta, 0);
+  extras.writeUInt32BE(0xffffffff, 16);
+  const opcode = incr
+    ? noreply
+      ? Opcode.INCREMENTQ
+      : Opcode.INCREMENT
+    : noreply
+      ? Opcode.DECREMENTQ
+      : Opcode.DECREMENT;
+  return {
+    protocol: 'binary',
+    quiet: noreply,
+    encode: (opaque, vbucket) => binaryHead(opcode, opaque, vbucket, key, extras, 0, 0n),
+    fromPacket: (p) => {
+      switch (p.status) {
+        case Status.SUCCESS:
+          return p.value.length === 8
+            ? line(p.value.readBigUInt64BE(0).toString())
+            : line(ProxyError.arithError);
+        case Status.KEY_EEXISTS:
+          return line('EXISTS');
+        case Status.KEY_ENOENT:
+          return line('NOT_FOUND');
+        case Status.NOT_STORED:
+          return line('NOT_STORED');
+        default:
+          return line(ProxyError.arithError);
+      }
+    },
+  };
+}
+
+export function a2bDelete(req: TextRequest, noreply: boolean): KeyedCodec {
+  const key = req.token(1);
+  const opcode = noreply ? Opcode.DELETEQ : Opcode.DELETE;
+  return {
+    protocol: 'binary',
+    quiet: noreply,
+    encode: (opaque, vbucket) => binaryHead(opcode, opaque, vbucket, key, null, 0, 0n),
+    fromPacket: (p) => {
+      if (p.status === Status.SUCCESS) return line('DELETED');
+      if (p.status === Status.KEY_EEXISTS) return line('EXISTS');
+      return line('NOT_FOUND');
+    },
+  };
+}
+
+/** a2b touch. memcached has no quiet TOUCH, so a noreply touch is sent loud and its reply dropped. */
+export function a2bTouch(req: TextRequest, exptime: number, noreply: boolean): KeyedCodec {
+  const key = req.token(1);
+  const extras = Buffer.allocUnsafe(4);
+  extras.writeUInt32BE(binaryExptime(exptime) >>> 0, 0);
+  return {
+    protocol: 'binary',
+    quiet: false,
+    encode: (opaque, vbucket) => binaryHead(Opcode.TOUCH, opaque, vbucket, key, extras, 0, 0n),
+    fromPacket: (p) => {
+      if (noreply) return '';
+      if (p.status === Status.SUCCESS) return line('TOUCHED');
+      if (p.status === Status.KEY_ENOENT) return line('NOT_FOUND');
+      return line(a2bStatusText(p.status));
+    },
+  };
+}
+
+/** The request as the client sent it, minus a trailing noreply token (the proxy drops the reply). */
+function textWithoutNoreply(req: TextRequest, noreply: boolean): Buffer[] {
+  const raw = req.rawLine();
+  const out: Buffer[] = [];
+  if (noreply) {
+    const last = req.ntokens - 2;
+    out.push(req.line.subarray(req.lineStart, req.tokenStart[last]), CRLF_BUFFER);
+  } else {
+    out.push(raw);
+  }
+  if (req.data !== null) out.push(req.data, CRLF_BUFFER);
+  return out;
+}
+
+/** The server's reply unit as the client should see it. */
+export function passThrough(unit: TextResponse): Reply {
+  if (unit.data === null) return [unit.line, CRLF];
+  return [unit.line, CRLF, unit.data, CRLF];
+}
+
+/** a2a: storage, arithmetic, delete and touch forwarded as written; the reply line passed through. */
+export function a2aKeyed(req: TextRequest, noreply: boolean): KeyedCodec {
+  const bytes = textWithoutNoreply(req, noreply);
+  return {
+    protocol: 'ascii',
+    quiet: false,
+    encode: () => bytes,
+    fromUnit: (unit) => (noreply ? '' : passThrough(unit)),
+  };
+}
+
+const NOMINAL: Record<string, string> = { mg: 'EN', ms: 'HD', md: 'HD', ma: 'HD' };
+
+/**
+ * A meta command for a text connection. A q flag is removed on the way down and applied here: the
+ * nominal reply (EN for mg, HD for ms/md/ma) is dropped, errors and everything else still reach the
+ * client.
+ */
+export function metaCodec(req: TextRequest, quietToken: number): KeyedCodec {
+  const raw = req.rawLine();
+  const bytes: Buffer[] = [];
+  let nominal: string | undefined;
+  if (quietToken < 0) {
+    bytes.push(raw);
+  } else {
+    nominal = NOMINAL[req.tokenString(0)];
+    const s = req.tokenStart[quietToken];
+    // drop the q token and the space before it
+    bytes.push(
+      req.line.subarray(req.lineStart, s - 1),
+      req.line.subarray(req.tokenEnd[quietToken], req.rawEnd),
+    );
+  }
+  if (req.data !== null) bytes.push(req.data, CRLF_BUFFER);
+  return {
+    protocol: 'ascii',
+    quiet: false,
+    encode: () => bytes,
+    fromUnit: (unit) => (nominal !== undefined && unit.kind === nominal ? '' : passThrough(unit)),
+  };
+}

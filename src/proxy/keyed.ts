@@ -1,0 +1,134 @@
+/**
+ * Single-key requests (storage, incr/decr, delete, touch, meta commands): route the key, send one op to
+ * its server, turn the reply into the client's text reply, and retry where moxi does: once more on a new
+ * connection when the connection closed before any reply (downstream_retry), and on NOT_MY_VBUCKET to
+ * the master the vBucket map names next (at most 2 x servers times).
+ *
+ * Text downstream (a2a and every meta command) carries the client's line as is, minus noreply / q: the
+ * server then always answers and the proxy drops the reply the client did not want, which keeps the
+ * connection's replies in step with its requests whatever the server says.
+ */
+import type { DownstreamOp, FailReason } from '../downstream/connection.ts';
+import { FailReason as Fail } from '../downstream/connection.ts';
+import type { DownstreamServer } from '../downstream/server.ts';
+import type { TextResponse } from '../protocol/ascii/response-parser.ts';
+import type { BinaryPacket } from '../protocol/binary/parser.ts';
+import { Status } from '../protocol/binary/opcodes.ts';
+import { ProxyError } from '../protocol/wire-errors.ts';
+import type { ProxyPool } from './pool.ts';
+import { RequestShape, failureText, type Reply, type ReplySlot } from './request.ts';
+
+/** How one kind of keyed command is written and read, for one downstream protocol. */
+export interface KeyedCodec {
+  readonly protocol: 'binary' | 'ascii';
+  /** Binary: a quiet opcode is used (noreply), so success brings no reply. */
+  readonly quiet: boolean;
+  encode(opaque: number, vbucket: number): Buffer | readonly Buffer[];
+  /** Binary: the client's reply for the server's response. */
+  fromPacket?(packet: BinaryPacket): Reply;
+  /** Text: the client's reply for the server's reply line (and data). */
+  fromUnit?(unit: TextResponse): Reply;
+}
+
+const CRLF = '\r\n';
+
+export class KeyedRequest implements DownstreamOp {
+  readonly quiet: boolean;
+  private readonly pool: ProxyPool;
+  private readonly slot: ReplySlot | null;
+  private readonly key: Buffer;
+  private readonly codec: KeyedCodec;
+  private readonly affinity: number;
+  private server: DownstreamServer | null = null;
+  private serverIndex = -1;
+  private vbucket = 0;
+  private closeRetries = 0;
+  private vbucketRetries = 0;
+
+  constructor(pool: ProxyPool, slot: ReplySlot | null, key: Buffer, codec: KeyedCodec, affinity: number) {
+    this.pool = pool;
+    this.slot = slot;
+    this.key = key;
+    this.codec = codec;
+    this.quiet = codec.quiet;
+    this.affinity = affinity;
+  }
+
+  /** Routes the key and sends the op (call once admitted). */
+  start(): void {
+    const router = this.pool.router;
+    if (router === null) {
+      this.finish(ProxyError.outOfDownstreams + CRLF);
+      return;
+    }
+    if (router.kind === 'vbucket') {
+      this.vbucket = router.vbucketOf(this.key);
+      this.serverIndex = router.masterOf(this.vbucket);
+    } else {
+      this.serverIndex = router.serverIndex(this.key);
+    }
+    this.send();
+  }
+
+  private send(): void {
+    const server = this.serverIndex >= 0 ? this.pool.servers[this.serverIndex] : undefined;
+    if (server === undefined) {
+      this.server = null;
+      this.finish(ProxyError.writeToDownstream + CRLF);
+      return;
+    }
+    this.server = server;
+    server.send(this, this.codec.protocol, this.affinity);
+  }
+
+  encode(opaque: number): Buffer | readonly Buffer[] {
+    return this.codec.encode(opaque, this.vbucket);
+  }
+
+  onPacket(packet: BinaryPacket): boolean {
+    if (packet.status === Status.NOT_MY_VBUCKET && this.retryElsewhere()) return true;
+    this.finish(this.codec.fromPacket!(packet));
+    return true;
+  }
+
+  onUnit(unit: TextResponse): boolean {
+    this.finish(this.codec.fromUnit!(unit));
+    return true;
+  }
+
+  onNoReply(): void {
+    this.finish('');
+  }
+
+  onFail(reason: FailReason, answered: boolean): void {
+    if (reason === Fail.Closed && !answered && this.closeRetries < this.pool.behaviors.downstream_retry) {
+      this.closeRetries++;
+      this.pool.counters.totRetries++;
+      this.send();
+      return;
+    }
+    if (reason === Fail.Timeout) this.pool.counters.totDownstreamTimeouts++;
+    else if (reason === Fail.Connect) this.pool.counters.totDownstreamConnectFailures++;
+    else this.pool.counters.totDownstreamClosed++;
+    this.finish(failureText(reason, RequestShape.Keyed, this.server) + CRLF);
+  }
+
+  /**
+   * NOT_MY_VBUCKET: learn the next master of the vBucket and send there, unless the retries are used up
+   * or the client said noreply (moxi does not retry quiet requests).
+   */
+  private retryElsewhere(): boolean {
+    const router = this.pool.router;
+    if (router?.kind !== 'vbucket' || this.quiet || this.vbucketRetries >= router.maxRetries) return false;
+    this.vbucketRetries++;
+    this.pool.counters.totNotMyVBucket++;
+    this.serverIndex = router.foundIncorrectMaster(this.vbucket, this.serverIndex);
+    this.send();
+    return true;
+  }
+
+  private finish(reply: Reply): void {
+    if (this.slot !== null) this.slot.complete(reply);
+    this.pool.release();
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * get / gets / gat / gats with one or many keys: keys are grouped by server and each distinct key is
+ * fetched once; the reply lists the values in the client's key order, once per occurrence (as
+ * memcached answers a multi-get), then one END. A server that fails or times out costs only its keys,
+ * which are answered as misses (moxi's rule for static pools); NOT_MY_VBUCKET sends the affected keys
+ * again to the master the map names next.
+ *
+ *   binary: GETK (one key) or GETKQ... NOOP per server (GATK / GATKQ for gat)
+ *   text:   "get k1 k2 ...\r\n" per server ("gat <exptime> ..." for gat)
+ */
+import { type DownstreamOp, type FailReason, FailReason as Fail } from '../downstream/connection.ts';
+import type { DownstreamServer } from '../downstream/server.ts';
+import { Opcode, Status } from '../protocol/binary/opcodes.ts';
+import type { BinaryPacket } from '../protocol/binary/parser.ts';
+import type { TextResponse } from '../protocol/ascii/response-parser.ts';
+import { binaryExptime, binaryHead } from './codecs.ts';
+import type { ProxyPool } from './pool.ts';
+import type { Reply, ReplySlot } from './request.ts';
+
+interface Hit {
+  flags: number;
+  value: Buffer;
+  cas: bigint;
+}
+
+export interface GetOptions {
+  withCas: boolean;
+  touch: boolean;
+  /** gat/gats exptime as the client gave it. */
+  exptime: number;
+}
+
+const SPACE = Buffer.from(' ');
+const CRLF = Buffer.from('\r\n');
+const END = 'END\r\n';
+
+export class MultiGetRequest {
+  private readonly pool: ProxyPool;
+  private readonly slot: ReplySlot;
+  private readonly affinity: number;
+  private readonly options: GetOptions;
+  /** The client's keys in order, duplicates included. */
+  private readonly keys: Buffer[];
+  private readonly hits = new Map<string, Hit>();
+  private outstanding = 0;
+  private vbucketRetries = 0;
+  private done = false;
+
+  constructor(pool: ProxyPool, slot: ReplySlot, keys: Buffer[], options: GetOptions, affinity: number) {
+    this.pool = pool;
+    this.slot = slot;
+    this.keys = keys;
+    this.options = options;
+    this.affinity = affinity;
+  }
+
+  start(): void {
+    const distinct = new Map<string, Buffer>();
+    for (const k of this.keys) distinct.set(k.toString('latin1'), k);
+    this.pool.counters.totMultigetKeys += this.keys.length;
+    this.pool.counters.totMultigetKeysDeduped += this.keys.length - distinct.size;
+    this.fetch([...distinct.values()]);
+    if (this.outstanding === 0) this.complete();
+  }
+
+  /** Groups `keys` by their server and sends one batch to each. */
+  private fetch(keys: Buffer[]): void {
+    const router = this.pool.router;
+    if (router === null) return;
+    const groups = new Map<number, Array<{ key: Buffer; vbucket: number }>>();
+    for (const key of keys) {
+      let index: number;
+      let vbucket = 0;
+      if (router.kind === 'vbucket') {
+        vbucket = router.vbucketOf(key);
+        index = router.masterOf(vbucket);
+      } else {
+        index = router.serverIndex(key);
+      }
+      if (index < 0 || index >= this.pool.servers.length) continue; // no owner: a miss
+      let group = groups.get(index);
+      if (group === undefined) groups.set(index, (group = []));
+      group.push({ key, vbucket });
+    }
+    for (const [index, group] of groups) {
+      const server = this.pool.servers[index];
+      const batch =
+        this.pool.protocol === 'binary'
+          ? new BinaryGetBatch(this, server, index, group, this.options)
+          : new TextGetBatch(this, server, group, this.options);
+      this.outstanding++;
+      server.send(batch, this.pool.protocol, this.affinity);
+    }
+  }
+
+  /** @internal A batch found a value. */
+  hit(key: Buffer, flags: number, value: Buffer, cas: bigint): void {
+    this.hits.set(key.toString('latin1'), { flags, value, cas });
+  }
+
+  /** @internal A batch is over; `retry` holds keys to send again (NOT_MY_VBUCKET), with their servers. */
+  batchDone(retry: Array<{ vbucket: number; server: number; key: Buffer }>): void {
+    const router = this.pool.router;
+    if (retry.length > 0 && router?.kind === 'vbucket' && this.vbucketRetries < router.maxRetries) {
+      this.vbucketRetries++;
+      this.pool.counters.totNotMyVBucket++;
+      const learned = new Set<number>();
+      for (const r of retry) {
+        if (!learned.has(r.vbucket)) router.foundIncorrectMaster(r.vbucket, r.server);
+        learned.add(r.vbucket);
+      }
+      this.fetch(retry.map((r) => r.key));
+    }
+    if (--this.outstanding === 0) this.complete();
+  }
+
+  /** @internal A batch failed: its keys are misses. */
+  batchFailed(reason: FailReason): void {
+    if (reason === Fail.Timeout) this.pool.counters.totDownstreamTimeouts++;
+    else if (reason === Fail.Connect) this.pool.counters.totDownstreamConnectFailures++;
+    if (--this.outstanding === 0) this.complete();
+  }
+
+  private complete(): void {
+    if (this.done) return;
+    this.done = true;
+    const out: Array<Buffer | string> = [];
+    const { withCas } = this.options;
+    for (const key of this.keys) {
+      const hit = this.hits.get(key.toString('latin1'));
+      if (hit === undefined) continue;
+      out.push(
+        'VALUE ',
+        key,
+        withCas
+          ? ` ${hit.flags} ${hit.value.length} ${hit.cas}\r\n`
+          : ` ${hit.flags} ${hit.value.length}\r\n`,
+      );
+      out.push(hit.value, CRLF);
+    }
+    out.push(END);
+    this.slot.complete(out);
+    this.pool.release();
+  }
+}
+
+/** Binary batch: GETK for one key, else GETKQ per key and a NOOP; all with one opaque. */
+class BinaryGetBatch implements DownstreamOp {
+  readonly quiet = false;
+  readonly opaqueCount: number;
+  private base = 0;
+  private readonly request: MultiGetRequest;
+  private readonly group: Array<{ key: Buffer; vbucket: number }>;
+  private readonly serverIndex: number;
+  private readonly options: GetOptions;
+  private readonly retry: Array<{ vbucket: number; server: number; key: Buffer }> = [];
+
+  constructor(
+    request: MultiGetRequest,
+    _server: DownstreamServer,
+    serverIndex: number,
+    group: Array<{ key: Buffer; vbucket: number }>,
+    options: GetOptions,
+  ) {
+    this.request = request;
+    this.group = group;
+    this.serverIndex = serverIndex;
+    this.options = options;
+    this.opaqueCount = group.length + 1;
+  }
+
+  /** Key i goes out with opaque `opaque + i` (so an error reply names its key), the NOOP last. */
+  encode(opaque: number): Buffer[] {
+    this.base = opaque;
+    const single = this.group.length === 1;
+    let extras: Buffer | null = null;
+    if (this.options.touch) {
+      extras = Buffer.allocUnsafe(4);
+      extras.writeUInt32BE(binaryExptime(this.options.exptime) >>> 0, 0);
+    }
+    const opcode = this.options.touch
+      ? single
+        ? Opcode.GATK
+        : Opcode.GATKQ
+      : single
+        ? Opcode.GETK
+        : Opcode.GETKQ;
+    const out: Buffer[] = [];
+    this.group.forEach(({ key, vbucket }, i) => {
+      out.push(binaryHead(opcode, opaque + i, vbucket, key, extras, 0, 0n));
+    });
+    if (!single) out.push(binaryHead(Opcode.NOOP, opaque + this.group.length, 0, EMPTY, null, 0, 0n));
+    return out;
+  }
+
+  onPacket(p: BinaryPacket): boolean {
+    if (p.opcode === Opcode.NOOP) {
+      this.request.batchDone(this.retry);
+      return true;
+    }
+    if (p.status === Status.SUCCESS && p.extras.length >= 4) {
+      this.request.hit(p.key, p.extras.readUInt32BE(0), p.value, p.cas);
+    } else if (p.status === Status.NOT_MY_VBUCKET) {
+      const i = p.opaque - this.base;
+      if (i >= 0 && i < this.group.length) {
+        const entry = this.group[i];
+        this.retry.push({ vbucket: entry.vbucket, server: this.serverIndex, key: entry.key });
+      }
+    }
+    if (this.group.length === 1) {
+      this.request.batchDone(this.retry);
+      return true;
+    }
+    return false;
+  }
+
+  onFail(reason: FailReason): void {
+    this.request.batchFailed(reason);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Text batch: one "get k1 k2 ..." line; VALUE units until END. */
+class TextGetBatch implements DownstreamOp {
+  readonly quiet = false;
+  private readonly request: MultiGetRequest;
+  private readonly group: Array<{ key: Buffer; vbucket: number }>;
+  private readonly options: GetOptions;
+
+  constructor(
+    request: MultiGetRequest,
+    _server: DownstreamServer,
+    group: Array<{ key: Buffer; vbucket: number }>,
+    options: GetOptions,
+  ) {
+    this.request = request;
+    this.group = group;
+    this.options = options;
+  }
+
+  encode(): Buffer[] {
+    const { withCas, touch, exptime } = this.options;
+    const verb = touch ? (withCas ? `gats ${exptime}` : `gat ${exptime}`) : withCas ? 'gets' : 'get';
+    const out: Buffer[] = [Buffer.from(verb, 'latin1')];
+    for (const { key } of this.group) out.push(SPACE, key);
+    out.push(CRLF);
+    return out;
+  }
+
+  onUnit(unit: TextResponse): boolean {
+    if (unit.kind === 'VALUE') {
+      this.request.hit(unit.key, unit.flags, unit.data, unit.cas ?? 0n);
+      return false;
+    }
+    // END, or an error line that ends the reply: whatever arrived so far stands
+    this.request.batchDone([]);
+    return true;
+  }
+
+  onFail(reason: FailReason): void {
+    this.request.batchFailed(reason);
+  }
+}
+
+export type { Reply };

@@ -1,0 +1,275 @@
+/**
+ * One client connection to a proxy port. Requests are parsed as they arrive and forwarded at once (many
+ * in flight), while replies are written strictly in request order: each request takes a slot in a FIFO,
+ * and slots are written from the head as they complete.
+ *
+ *   client ──> parse ──> classify ──> local reply ─────────────┐
+ *                               └──> pool.admit ──> downstream  │ (any order)
+ *                                                      │        v
+ *   client <── one write per tick <── [slot][slot][slot]...  (in order)
+ *
+ * Backpressure: past MAX_PENDING unanswered requests, or while the socket will not take more, reading
+ * stops; the unparsed bytes wait in the parser.
+ */
+import type { Socket } from 'node:net';
+import { TextRequestParser, isParseError, type TextRequest } from '../protocol/ascii/request-parser.ts';
+import { ProxyError } from '../protocol/wire-errors.ts';
+import { BroadcastRequest } from '../proxy/broadcast.ts';
+import { classify } from '../proxy/classify.ts';
+import { a2aKeyed, a2bArith, a2bDelete, a2bStore, a2bTouch, metaCodec } from '../proxy/codecs.ts';
+import { KeyedRequest, type KeyedCodec } from '../proxy/keyed.ts';
+import { MultiGetRequest } from '../proxy/multiget.ts';
+import type { ProxyPool } from '../proxy/pool.ts';
+import type { Reply, ReplySlot } from '../proxy/request.ts';
+import { OutputQueue } from '../util/output-queue.ts';
+import { RingQueue } from '../util/ring-queue.ts';
+import { SERVER_VERSION } from '../version.ts';
+
+/** Requests in flight per client before we stop reading from it. */
+const MAX_PENDING = 1024;
+/** Largest data block accepted from a client; larger ones are refused as too large and skipped. */
+export const PROXY_MAX_ITEM = 32 * 1024 * 1024;
+/** Longest multi-get line buffered. */
+const MAX_LINE = 8 * 1024 * 1024;
+
+const WAIT_QUEUE_TIMEOUT = ProxyError.waitQueueTimeout + '\r\n';
+
+/** Local answers that need the proxy as a whole (stats proxy). */
+export interface SessionHost {
+  statsProxy(pool: ProxyPool, arg: string): string;
+}
+
+class Slot implements ReplySlot {
+  reply: Reply | null = null;
+  private readonly session: ProxySession;
+
+  constructor(session: ProxySession) {
+    this.session = session;
+  }
+
+  complete(reply: Reply): void {
+    if (this.reply !== null) return;
+    this.reply = reply;
+    this.session.slotDone();
+  }
+}
+
+/** Sessions with replies to write, flushed once per tick. */
+const dirty = new Set<ProxySession>();
+let flushScheduled = false;
+function scheduleFlush(session: ProxySession): void {
+  dirty.add(session);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  process.nextTick(() => {
+    flushScheduled = false;
+    for (const s of dirty) s.flush();
+    dirty.clear();
+  });
+}
+
+export class ProxySession {
+  readonly id: number;
+  readonly socket: Socket;
+  private readonly pool: ProxyPool;
+  private readonly host: SessionHost;
+  private readonly parser = new TextRequestParser({ maxDataLength: PROXY_MAX_ITEM, maxLineLength: MAX_LINE });
+  private readonly out = new OutputQueue();
+  private readonly slots = new RingQueue<Slot>();
+  private paused = false;
+  private closed = false;
+  /** quit, or input we cannot parse: close once every pending reply is written. */
+  private closeWhenDone = false;
+  private readonly onClose: (s: ProxySession) => void;
+
+  constructor(
+    pool: ProxyPool,
+    socket: Socket,
+    id: number,
+    host: SessionHost,
+    onClose: (s: ProxySession) => void,
+  ) {
+    this.pool = pool;
+    this.socket = socket;
+    this.id = id;
+    this.host = host;
+    this.onClose = onClose;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      this.parser.push(chunk);
+      this.process();
+    });
+    socket.on('drain', () => {
+      this.resume();
+    });
+    socket.on('error', () => {
+      socket.destroy();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.onClose(this);
+    });
+  }
+
+  /** Parses and dispatches what is buffered, until backpressure or the end of the input. */
+  private process(): void {
+    while (!this.paused && !this.closed && !this.closeWhenDone) {
+      if (this.slots.length >= MAX_PENDING || this.socket.writableNeedDrain) {
+        this.pause();
+        return;
+      }
+      const req = this.parser.next();
+      if (req === null) return;
+      if (isParseError(req)) {
+        this.closeWhenDone = true;
+        this.slotDone();
+        return;
+      }
+      this.dispatch(req);
+    }
+  }
+
+  private dispatch(req: TextRequest): void {
+    const cmd = classify(req);
+    const pool = this.pool;
+    pool.counters.totRequests++;
+    switch (cmd.kind) {
+      case 'local':
+        if (cmd.reply !== null) this.localReply(cmd.reply + '\r\n');
+        if (cmd.close === true) this.closeWhenDone = true;
+        return;
+      case 'version':
+        this.localReply(`VERSION ${SERVER_VERSION}\r\n`);
+        return;
+      case 'quit':
+        this.closeWhenDone = true;
+        this.slotDone();
+        return;
+      case 'get': {
+        const keys: Buffer[] = [];
+        for (let i = cmd.firstKey; i < req.tokenCount; i++) keys.push(req.token(i));
+        const slot = this.newSlot();
+        const request = new MultiGetRequest(pool, slot, keys, cmd, this.id);
+        this.admit(() => {
+          request.start();
+        }, slot);
+        return;
+      }
+      case 'stats':
+        if (cmd.sub === 'proxy') {
+          this.localReply(this.host.statsProxy(pool, cmd.arg));
+          return;
+        }
+        this.broadcast(cmd.sub === 'all' ? { kind: 'stats' } : { kind: 'stats-reset' }, false);
+        return;
+      case 'flush':
+        this.broadcast({ kind: 'flush', delay: cmd.delay }, cmd.noreply);
+        return;
+      case 'meta':
+        this.keyed(cmd.key, metaCodec(req, cmd.quiet), false);
+        return;
+      default:
+        this.keyed(req.token(1), this.codecFor(req, cmd), cmd.noreply);
+    }
+  }
+
+  private codecFor(
+    req: TextRequest,
+    cmd: Extract<ReturnType<typeof classify>, { kind: 'store' | 'arith' | 'delete' | 'touch' }>,
+  ): KeyedCodec {
+    if (this.pool.protocol === 'ascii') return a2aKeyed(req, cmd.noreply);
+    switch (cmd.kind) {
+      case 'store':
+        return a2bStore(req, cmd.verb, cmd.noreply);
+      case 'arith':
+        return a2bArith(req, cmd.incr, cmd.delta, cmd.noreply);
+      case 'delete':
+        return a2bDelete(req, cmd.noreply);
+      case 'touch':
+        return a2bTouch(req, cmd.exptime, cmd.noreply);
+    }
+  }
+
+  private keyed(key: Buffer, codec: KeyedCodec, noreply: boolean): void {
+    const slot = noreply ? null : this.newSlot();
+    const request = new KeyedRequest(this.pool, slot, key, codec, this.id);
+    this.admit(() => {
+      request.start();
+    }, slot);
+  }
+
+  private broadcast(what: ConstructorParameters<typeof BroadcastRequest>[2], noreply: boolean): void {
+    const slot = noreply ? null : this.newSlot();
+    const request = new BroadcastRequest(this.pool, slot, what, this.id);
+    this.admit(() => {
+      request.start();
+    }, slot);
+  }
+
+  private admit(start: () => void, slot: ReplySlot | null): void {
+    this.pool.admit({
+      start,
+      timedOut: () => {
+        slot?.complete(WAIT_QUEUE_TIMEOUT);
+      },
+    });
+  }
+
+  private newSlot(): Slot {
+    const slot = new Slot(this);
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private localReply(reply: string): void {
+    if (this.slots.length === 0) {
+      this.out.latin1(reply);
+      scheduleFlush(this);
+      return;
+    }
+    this.newSlot().complete(reply);
+  }
+
+  /** @internal A slot completed: write every completed slot from the head. */
+  slotDone(): void {
+    let wrote = false;
+    for (let head = this.slots.peek(); head?.reply != null; head = this.slots.peek()) {
+      this.slots.shift();
+      const reply = head.reply;
+      if (typeof reply === 'string') this.out.latin1(reply);
+      else {
+        for (const piece of reply) {
+          if (typeof piece === 'string') this.out.latin1(piece);
+          else this.out.bytes(piece);
+        }
+      }
+      wrote = true;
+    }
+    if (wrote || (this.closeWhenDone && this.slots.length === 0)) scheduleFlush(this);
+    if (this.paused && this.slots.length < MAX_PENDING / 2 && !this.socket.writableNeedDrain) this.resume();
+  }
+
+  /** @internal Writes what is ready; closes after the last reply when asked to. */
+  flush(): void {
+    if (this.closed) return;
+    this.out.commit();
+    if (!this.out.isEmpty) this.out.flush(this.socket);
+    if (this.closeWhenDone && this.slots.length === 0) {
+      this.closed = true;
+      this.socket.end();
+    }
+  }
+
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  private resume(): void {
+    if (!this.paused || this.closed) return;
+    this.paused = false;
+    this.socket.resume();
+    this.process();
+  }
+}
