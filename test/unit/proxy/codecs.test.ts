@@ -1,0 +1,105 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  TextRequestParser,
+  isParseError,
+  type TextRequest,
+} from '../../../src/protocol/ascii/request-parser.ts';
+import { BinaryParser, type BinaryPacket } from '../../../src/protocol/binary/parser.ts';
+import { encodeResponse } from '../../../src/protocol/binary/encoder.ts';
+import { Opcode, Status } from '../../../src/protocol/binary/opcodes.ts';
+import {
+  a2bArith,
+  a2bDelete,
+  a2bStore,
+  a2bTouch,
+  binaryExptime,
+  metaCodec,
+} from '../../../src/proxy/codecs.ts';
+import type { KeyedCodec } from '../../../src/proxy/keyed.ts';
+import type { Reply } from '../../../src/proxy/request.ts';
+
+function request(input: string): TextRequest {
+  const parser = new TextRequestParser({ maxDataLength: 1024 });
+  parser.push(Buffer.from(input, 'latin1'));
+  const req = parser.next();
+  assert.ok(req !== null && !isParseError(req));
+  return req;
+}
+
+function packetsOf(codec: KeyedCodec): BinaryPacket[] {
+  const bytes = codec.encode(7, 3);
+  const parser = new BinaryParser({ magic: 0x80 });
+  for (const b of Buffer.isBuffer(bytes) ? [bytes] : bytes) parser.push(b);
+  const out: BinaryPacket[] = [];
+  for (let p = parser.next(); p !== null; p = parser.next()) {
+    if (p instanceof Error) throw p;
+    out.push(p);
+  }
+  return out;
+}
+
+const text = (r: Reply): string =>
+  typeof r === 'string' ? r : r.map((p) => (typeof p === 'string' ? p : p.toString('latin1'))).join('');
+
+function reply(codec: KeyedCodec, opcode: number, status: number, value?: Buffer): string {
+  const parser = new BinaryParser({ magic: 0x81 });
+  parser.push(encodeResponse({ opcode, status, value }));
+  const p = parser.next() as BinaryPacket;
+  return text(codec.fromPacket!(p));
+}
+
+describe('a2b codecs (moxi-spec §6.3)', () => {
+  it('sends SET with flags, exptime, the vbucket id and the value; quiet for noreply', () => {
+    const [p] = packetsOf(a2bStore(request('set k 5 100 3\r\nabc\r\n'), 'set', false));
+    assert.equal(p!.opcode, Opcode.SET);
+    assert.equal(p!.opaque, 7);
+    assert.equal(p!.vbucket, 3);
+    assert.equal(p!.extras.readUInt32BE(0), 5);
+    assert.equal(p!.extras.readUInt32BE(4), 100);
+    assert.equal(p!.value.toString(), 'abc');
+    const [q] = packetsOf(a2bStore(request('add k 0 0 1 noreply\r\nx\r\n'), 'add', true));
+    assert.equal(q!.opcode, Opcode.ADDQ);
+  });
+
+  it('turns a negative exptime into an already-expired absolute time', () => {
+    assert.equal(binaryExptime(-1), 2592001);
+    const [p] = packetsOf(a2bStore(request('set k 0 -1 1\r\nx\r\n'), 'set', false));
+    assert.equal(p!.extras.readUInt32BE(4), 2592001);
+  });
+
+  it('maps store statuses per command', () => {
+    const add = a2bStore(request('add k 0 0 1\r\nx\r\n'), 'add', false);
+    assert.equal(reply(add, Opcode.ADD, Status.KEY_EEXISTS), 'NOT_STORED\r\n');
+    const cas = a2bStore(request('cas k 0 0 1 9\r\nx\r\n'), 'cas', false);
+    assert.equal(reply(cas, Opcode.SET, Status.KEY_EEXISTS), 'EXISTS\r\n');
+    assert.equal(reply(cas, Opcode.SET, Status.KEY_ENOENT), 'NOT_FOUND\r\n');
+    const rep = a2bStore(request('replace k 0 0 1\r\nx\r\n'), 'replace', false);
+    assert.equal(reply(rep, Opcode.REPLACE, Status.KEY_ENOENT), 'NOT_STORED\r\n');
+    assert.equal(reply(rep, Opcode.REPLACE, Status.E2BIG), 'SERVER_ERROR a2b e2big\r\n');
+  });
+
+  it('maps incr/decr, delete and touch replies', () => {
+    const incr = a2bArith(request('incr k 5\r\n'), true, 5n, false);
+    const eight = Buffer.alloc(8);
+    eight.writeBigUInt64BE(18446744073709551615n);
+    assert.equal(reply(incr, Opcode.INCREMENT, Status.SUCCESS, eight), '18446744073709551615\r\n');
+    assert.equal(reply(incr, Opcode.INCREMENT, Status.DELTA_BADVAL), 'SERVER_ERROR a2b arith error\r\n');
+    const [p] = packetsOf(incr);
+    assert.equal(p!.extras.readUInt32BE(16), 0xffffffff);
+    const del = a2bDelete(request('delete k\r\n'), false);
+    assert.equal(reply(del, Opcode.DELETE, Status.SUCCESS), 'DELETED\r\n');
+    assert.equal(reply(del, Opcode.DELETE, Status.KEY_ENOENT), 'NOT_FOUND\r\n');
+    const touch = a2bTouch(request('touch k 10\r\n'), 10, false);
+    assert.equal(reply(touch, Opcode.TOUCH, Status.SUCCESS), 'TOUCHED\r\n');
+  });
+});
+
+describe('meta over text connections', () => {
+  it('drops q on the way down and the nominal reply on the way up', () => {
+    const codec = metaCodec(request('mg key v q k\r\n'), 3);
+    const bytes = codec.encode(0, 0);
+    const sent = Buffer.concat(Buffer.isBuffer(bytes) ? [bytes] : [...bytes]).toString();
+    assert.equal(sent, 'mg key v k\r\n');
+  });
+});
