@@ -52,20 +52,20 @@ function reply(codec: KeyedCodec, opcode: number, status: number, value?: Buffer
 describe('a2b codecs (moxi-spec §6.3)', () => {
   it('sends SET with flags, exptime, the vbucket id and the value; quiet for noreply', () => {
     const [p] = packetsOf(a2bStore(request('set k 5 100 3\r\nabc\r\n'), 'set', false));
-    assert.equal(p!.opcode, Opcode.SET);
-    assert.equal(p!.opaque, 7);
-    assert.equal(p!.vbucket, 3);
-    assert.equal(p!.extras.readUInt32BE(0), 5);
-    assert.equal(p!.extras.readUInt32BE(4), 100);
-    assert.equal(p!.value.toString(), 'abc');
+    assert.equal(p.opcode, Opcode.SET);
+    assert.equal(p.opaque, 7);
+    assert.equal(p.vbucket, 3);
+    assert.equal(p.extras.readUInt32BE(0), 5);
+    assert.equal(p.extras.readUInt32BE(4), 100);
+    assert.equal(p.value.toString(), 'abc');
     const [q] = packetsOf(a2bStore(request('add k 0 0 1 noreply\r\nx\r\n'), 'add', true));
-    assert.equal(q!.opcode, Opcode.ADDQ);
+    assert.equal(q.opcode, Opcode.ADDQ);
   });
 
   it('turns a negative exptime into an already-expired absolute time', () => {
     assert.equal(binaryExptime(-1), 2592001);
     const [p] = packetsOf(a2bStore(request('set k 0 -1 1\r\nx\r\n'), 'set', false));
-    assert.equal(p!.extras.readUInt32BE(4), 2592001);
+    assert.equal(p.extras.readUInt32BE(4), 2592001);
   });
 
   it('maps store statuses per command', () => {
@@ -86,7 +86,7 @@ describe('a2b codecs (moxi-spec §6.3)', () => {
     assert.equal(reply(incr, Opcode.INCREMENT, Status.SUCCESS, eight), '18446744073709551615\r\n');
     assert.equal(reply(incr, Opcode.INCREMENT, Status.DELTA_BADVAL), 'SERVER_ERROR a2b arith error\r\n');
     const [p] = packetsOf(incr);
-    assert.equal(p!.extras.readUInt32BE(16), 0xffffffff);
+    assert.equal(p.extras.readUInt32BE(16), 0xffffffff);
     const del = a2bDelete(request('delete k\r\n'), false);
     assert.equal(reply(del, Opcode.DELETE, Status.SUCCESS), 'DELETED\r\n');
     assert.equal(reply(del, Opcode.DELETE, Status.KEY_ENOENT), 'NOT_FOUND\r\n');

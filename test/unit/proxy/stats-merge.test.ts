@@ -9,10 +9,10 @@ describe('StatsMerger', () => {
       ['10', '500', '7', '1.6.18'],
       ['20', '300', '5', '1.6.9'],
     ]) {
-      m.add('pid', pid!);
-      m.add('uptime', uptime!);
-      m.add('cmd_get', gets!);
-      m.add('version', version!);
+      m.add('pid', pid);
+      m.add('uptime', uptime);
+      m.add('cmd_get', gets);
+      m.add('version', version);
     }
     assert.equal(
       m.render(),
