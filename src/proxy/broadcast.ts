@@ -3,17 +3,26 @@
  * stats merged; `stats reset` answers RESET). A server that cannot be reached costs only its part: stats
  * merges what arrived, and only when nothing did is the failure reported (moxi-spec §6.7, §7.4).
  */
-import { type DownstreamOp, type FailReason } from '../downstream/connection.ts';
+import { type DownstreamOp, FailReason } from '../downstream/connection.ts';
+import { encodeResponse } from '../protocol/binary/encoder.ts';
+import { binaryFailure, binarySuccess } from './b2b.ts';
 import { Opcode, Status } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import type { TextResponse } from '../protocol/ascii/response-parser.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
 import { binaryHead } from './codecs.ts';
 import type { ProxyPool } from './pool.ts';
-import { RequestShape, failureText, type ReplySlot } from './request.ts';
+import { RequestShape, failureText, type Reply, type ReplySlot } from './request.ts';
 import { StatsMerger } from './stats-merge.ts';
 
 export type BroadcastKind = { kind: 'flush'; delay: number } | { kind: 'stats' } | { kind: 'stats-reset' };
+
+/** For a binary client: the request's opcode and opaque to answer with, and whether it was quiet. */
+export interface BinaryAnswer {
+  opcode: number;
+  opaque: number;
+  quiet: boolean;
+}
 
 const EMPTY = Buffer.alloc(0);
 const RESET_KEY = Buffer.from('reset');
@@ -28,12 +37,23 @@ export class BroadcastRequest {
   private answered = 0;
   private failure: FailReason | null = null;
   private flushError: string | null = null;
+  private readonly binary: BinaryAnswer | null;
+  private readonly protocol: 'binary' | 'ascii';
 
-  constructor(pool: ProxyPool, slot: ReplySlot | null, what: BroadcastKind, affinity: number) {
+  constructor(
+    pool: ProxyPool,
+    slot: ReplySlot | null,
+    what: BroadcastKind,
+    affinity: number,
+    binary?: BinaryAnswer,
+  ) {
     this.pool = pool;
     this.slot = slot;
     this.what = what;
     this.affinity = affinity;
+    this.binary = binary ?? null;
+    // binary clients always get binary downstreams (see b2b.ts)
+    this.protocol = binary !== undefined ? 'binary' : pool.protocol;
   }
 
   start(): void {
@@ -44,8 +64,8 @@ export class BroadcastRequest {
     }
     this.outstanding = servers.length;
     for (const server of servers) {
-      const op = this.pool.protocol === 'binary' ? this.binaryOp() : this.textOp();
-      server.send(op, this.pool.protocol, this.affinity);
+      const op = this.protocol === 'binary' ? this.binaryOp() : this.textOp();
+      server.send(op, this.protocol, this.affinity);
     }
   }
 
@@ -120,6 +140,10 @@ export class BroadcastRequest {
   }
 
   private complete(): void {
+    if (this.binary !== null) {
+      this.completeBinary(this.binary);
+      return;
+    }
     const failed =
       this.failure !== null ? failureText(this.failure, RequestShape.Broadcast, null) + '\r\n' : null;
     switch (this.what.kind) {
@@ -137,7 +161,27 @@ export class BroadcastRequest {
     }
   }
 
-  private finish(reply: string): void {
+  /** The binary client's answer: one success (or failure) packet, or the merged stats as STAT packets. */
+  private completeBinary(b: BinaryAnswer): void {
+    const ok =
+      this.what.kind === 'flush' ? this.failure === null && this.flushError === null : this.answered > 0;
+    if (!ok) {
+      this.finish([binaryFailure(b.opcode, b.opaque, this.failure ?? FailReason.Closed)]);
+      return;
+    }
+    if (this.what.kind !== 'stats') {
+      this.finish(b.quiet ? '' : [binarySuccess(b.opcode, b.opaque)]);
+      return;
+    }
+    const packets: Buffer[] = [];
+    for (const [name, value] of this.merger.entries()) {
+      packets.push(encodeResponse({ opcode: b.opcode, opaque: b.opaque, key: name, value }));
+    }
+    packets.push(binarySuccess(b.opcode, b.opaque));
+    this.finish(packets);
+  }
+
+  private finish(reply: Reply): void {
     this.slot?.complete(reply);
     this.pool.release();
   }

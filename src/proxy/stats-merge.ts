@@ -52,6 +52,11 @@ export class StatsMerger {
     return this.values.size;
   }
 
+  /** The merged values in first-seen order. */
+  entries(): IterableIterator<[string, string]> {
+    return this.values.entries();
+  }
+
   /** The merged listing as text lines ending with END. */
   render(): string {
     let out = '';

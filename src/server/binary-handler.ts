@@ -4,10 +4,10 @@
  * quiet opcodes that suppress only successful replies (GETQ/GETKQ hits are still sent), error bodies
  * with memcached's texts, and unknown opcodes answered UNKNOWN_COMMAND with memcached's own swallow.
  */
-import { KEY_MAX_LENGTH } from '../protocol/ascii/request-parser.ts';
 import { HEADER_LENGTH, writeHeader } from '../protocol/binary/header.ts';
 import { DataType, Magic, Opcode, Status, defaultErrorText } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
+import { wellFormed } from '../protocol/binary/shape.ts';
 import { SERVER_VERSION } from '../version.ts';
 import { After, type ReplyTarget, type ServerContext } from './context.ts';
 import { generalStats, settingsStats, type StatLine } from './stats.ts';
@@ -121,27 +121,20 @@ export function handleBinary(
   const extlen = p.extrasLength;
   const keylen = p.keyLength;
   const bodylen = p.bodyLength;
-  if (keylen > KEY_MAX_LENGTH) {
-    target.noreply = true;
-    return protocolError(target, p);
-  }
+  if (!wellFormed(p)) return protocolError(target, p);
   const loud = LOUD[p.opcode];
   target.noreply = loud !== undefined;
   const cmd = loud ?? p.opcode;
   switch (cmd) {
     case Opcode.VERSION:
-      if (extlen !== 0 || keylen !== 0 || bodylen !== 0) return protocolError(target, p);
       success(target, p, 0, SERVER_VERSION);
       return After.Continue;
     case Opcode.FLUSH:
-      if (keylen !== 0 || bodylen !== extlen || (extlen !== 0 && extlen !== 4))
-        return protocolError(target, p);
       ctx.store.flushAll(extlen === 4 ? p.extras.readUInt32BE(0) : 0);
       ctx.counters.cmdFlush++;
       success(target, p, 0);
       return After.Continue;
     case Opcode.NOOP:
-      if (extlen !== 0 || keylen !== 0 || bodylen !== 0) return protocolError(target, p);
       success(target, p, 0);
       // NOOP forces memcached to send everything queued
       target.commit();
@@ -149,50 +142,40 @@ export function handleBinary(
     case Opcode.SET:
     case Opcode.ADD:
     case Opcode.REPLACE:
-      if (extlen !== 8 || keylen === 0 || bodylen < keylen + 8) return protocolError(target, p);
       update(ctx, target, p, cmd, frameOwned);
       return After.Continue;
     case Opcode.GET:
     case Opcode.GETK:
-      if (extlen !== 0 || bodylen !== keylen || keylen === 0) return protocolError(target, p);
       getOrTouch(ctx, target, p, cmd);
       return After.Continue;
     case Opcode.DELETE:
-      if (keylen === 0 || extlen !== 0 || bodylen !== keylen) return protocolError(target, p);
       del(ctx, target, p);
       return After.Continue;
     case Opcode.INCREMENT:
     case Opcode.DECREMENT:
-      if (keylen === 0 || extlen !== 20 || bodylen !== keylen + extlen) return protocolError(target, p);
       arithmetic(ctx, target, p, cmd === Opcode.INCREMENT);
       return After.Continue;
     case Opcode.APPEND:
     case Opcode.PREPEND:
-      if (keylen === 0 || extlen !== 0) return protocolError(target, p);
       update(ctx, target, p, cmd, frameOwned);
       return After.Continue;
     case Opcode.STAT:
-      if (extlen !== 0) return protocolError(target, p);
       stat(ctx, target, p);
       return After.Continue;
     case Opcode.QUIT:
-      if (keylen !== 0 || extlen !== 0 || bodylen !== 0) return protocolError(target, p);
       success(target, p, 0);
       return After.Close;
     case Opcode.SASL_LIST_MECHS:
-      if (extlen !== 0 || keylen !== 0 || bodylen !== 0) return protocolError(target, p);
       // SASL is not enabled: memcached answers as for an unknown command
       binaryError(target, p, Status.UNKNOWN_COMMAND);
       return After.Continue;
     case Opcode.SASL_AUTH:
     case Opcode.SASL_STEP:
-      if (extlen !== 0 || keylen === 0) return protocolError(target, p);
       binaryError(target, p, Status.UNKNOWN_COMMAND, undefined, bodylen - keylen > 0);
       return After.Continue;
     case Opcode.TOUCH:
     case Opcode.GAT:
     case Opcode.GATK:
-      if (extlen !== 4 || keylen === 0) return protocolError(target, p);
       getOrTouch(ctx, target, p, cmd);
       return After.Continue;
     default:

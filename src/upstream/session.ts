@@ -13,8 +13,13 @@
  */
 import type { Socket } from 'node:net';
 import { TextRequestParser, isParseError, type TextRequest } from '../protocol/ascii/request-parser.ts';
+import { encodeErrorResponse } from '../protocol/binary/encoder.ts';
+import { Magic, Opcode, Status } from '../protocol/binary/opcodes.ts';
+import { BinaryParseError, BinaryParser, type BinaryPacket } from '../protocol/binary/parser.ts';
+import { wellFormed } from '../protocol/binary/shape.ts';
+import { BinaryKeyedRequest, FORWARDED_OPCODES, binarySuccess } from '../proxy/b2b.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
-import { BroadcastRequest } from '../proxy/broadcast.ts';
+import { BroadcastRequest, type BinaryAnswer } from '../proxy/broadcast.ts';
 import { classify } from '../proxy/classify.ts';
 import { a2aKeyed, a2bArith, a2bDelete, a2bStore, a2bTouch, metaCodec } from '../proxy/codecs.ts';
 import { KeyedRequest, type KeyedCodec } from '../proxy/keyed.ts';
@@ -73,7 +78,9 @@ export class ProxySession {
   readonly socket: Socket;
   private readonly pool: ProxyPool;
   private readonly host: SessionHost;
-  private readonly parser = new TextRequestParser({ maxDataLength: PROXY_MAX_ITEM, maxLineLength: MAX_LINE });
+  /** Chosen by the first byte: 0x80 starts a binary-protocol client, anything else a text one. */
+  private parser: TextRequestParser | null = null;
+  private binaryParser: BinaryParser | null = null;
   private readonly out = new OutputQueue();
   private readonly slots = new RingQueue<Slot>();
   private paused = false;
@@ -96,7 +103,15 @@ export class ProxySession {
     this.onClose = onClose;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
-      this.parser.push(chunk);
+      if (this.parser === null && this.binaryParser === null) {
+        if (chunk[0] === Magic.Request) {
+          this.binaryParser = new BinaryParser({ magic: Magic.Request, maxBodyLength: PROXY_MAX_ITEM });
+        } else {
+          this.parser = new TextRequestParser({ maxDataLength: PROXY_MAX_ITEM, maxLineLength: MAX_LINE });
+        }
+      }
+      if (this.parser !== null) this.parser.push(chunk);
+      else this.binaryParser!.push(chunk);
       this.process();
     });
     socket.on('drain', () => {
@@ -118,15 +133,103 @@ export class ProxySession {
         this.pause();
         return;
       }
-      const req = this.parser.next();
+      if (this.binaryParser !== null) {
+        const packet = this.binaryParser.next();
+        if (packet === null) return;
+        if (packet instanceof BinaryParseError) {
+          // memcached answers impossible lengths and closes; a bad magic just closes
+          if (packet.code === 'bad-lengths') {
+            this.localReply([encodeErrorResponse(packet.opcode, Status.UNKNOWN_COMMAND, packet.opaque)]);
+          }
+          this.closeAfterReplies();
+          return;
+        }
+        this.dispatchBinary(packet);
+        continue;
+      }
+      const req = this.parser!.next();
       if (req === null) return;
       if (isParseError(req)) {
-        this.closeWhenDone = true;
-        this.slotDone();
+        this.closeAfterReplies();
         return;
       }
       this.dispatch(req);
     }
+  }
+
+  private closeAfterReplies(): void {
+    this.closeWhenDone = true;
+    this.slotDone();
+  }
+
+  /** A binary request: answered locally, broadcast, or forwarded to its key's server (b2b). */
+  private dispatchBinary(p: BinaryPacket): void {
+    const pool = this.pool;
+    pool.counters.totRequests++;
+    const { opcode, opaque } = p;
+    if (!wellFormed(p)) {
+      this.localReply([encodeErrorResponse(opcode, Status.EINVAL, opaque)]);
+      this.closeAfterReplies();
+      return;
+    }
+    if (p.valueTruncated) {
+      this.localReply([encodeErrorResponse(opcode, Status.E2BIG, opaque)]);
+      return;
+    }
+    switch (opcode) {
+      case Opcode.VERSION:
+        this.localReply([binarySuccess(opcode, opaque, SERVER_VERSION)]);
+        return;
+      case Opcode.NOOP:
+        this.localReply([binarySuccess(opcode, opaque)]);
+        return;
+      case Opcode.QUIT:
+        this.localReply([binarySuccess(opcode, opaque)]);
+        this.closeAfterReplies();
+        return;
+      case Opcode.QUITQ:
+        this.closeAfterReplies();
+        return;
+      case Opcode.FLUSH:
+      case Opcode.FLUSHQ: {
+        const delay = p.extrasLength === 4 ? p.extras.readUInt32BE(0) : 0;
+        this.broadcast({ kind: 'flush', delay }, false, { opcode, opaque, quiet: opcode === Opcode.FLUSHQ });
+        return;
+      }
+      case Opcode.STAT: {
+        const sub = p.key.toString('latin1');
+        if (sub === '' || sub === 'reset') {
+          this.broadcast(sub === '' ? { kind: 'stats' } : { kind: 'stats-reset' }, false, {
+            opcode,
+            opaque,
+            quiet: false,
+          });
+        } else {
+          this.localReply([encodeErrorResponse(opcode, Status.KEY_ENOENT, opaque)]);
+        }
+        return;
+      }
+      case Opcode.SASL_LIST_MECHS:
+        this.localReply([binarySuccess(opcode, opaque, 'PLAIN')]);
+        return;
+      case Opcode.SASL_AUTH:
+      case Opcode.SASL_STEP:
+        this.localReply([encodeErrorResponse(opcode, Status.AUTH_ERROR, opaque, 'Auth failure')]);
+        return;
+    }
+    if (!FORWARDED_OPCODES.has(opcode)) {
+      this.localReply([encodeErrorResponse(opcode, Status.UNKNOWN_COMMAND, opaque)]);
+      return;
+    }
+    const slot = this.newSlot();
+    const request = new BinaryKeyedRequest(pool, slot, p, this.id);
+    this.admit(
+      () => {
+        request.start();
+      },
+      slot,
+      [encodeErrorResponse(opcode, Status.EBUSY, opaque, 'System is busy')],
+    );
   }
 
   private dispatch(req: TextRequest): void {
@@ -198,19 +301,32 @@ export class ProxySession {
     }, slot);
   }
 
-  private broadcast(what: ConstructorParameters<typeof BroadcastRequest>[2], noreply: boolean): void {
+  private broadcast(
+    what: ConstructorParameters<typeof BroadcastRequest>[2],
+    noreply: boolean,
+    binary?: BinaryAnswer,
+  ): void {
     const slot = noreply ? null : this.newSlot();
-    const request = new BroadcastRequest(this.pool, slot, what, this.id);
-    this.admit(() => {
-      request.start();
-    }, slot);
+    const request = new BroadcastRequest(this.pool, slot, what, this.id, binary);
+    const busy =
+      binary === undefined
+        ? undefined
+        : [encodeErrorResponse(binary.opcode, Status.EBUSY, binary.opaque, 'System is busy')];
+    this.admit(
+      () => {
+        request.start();
+      },
+      slot,
+      busy,
+    );
   }
 
-  private admit(start: () => void, slot: ReplySlot | null): void {
+  /** Runs `start` once the pool admits the request; a request that waits too long gets `timeoutReply`. */
+  private admit(start: () => void, slot: ReplySlot | null, timeoutReply: Reply = WAIT_QUEUE_TIMEOUT): void {
     this.pool.admit({
       start,
       timedOut: () => {
-        slot?.complete(WAIT_QUEUE_TIMEOUT);
+        slot?.complete(timeoutReply);
       },
     });
   }
@@ -221,12 +337,7 @@ export class ProxySession {
     return slot;
   }
 
-  private localReply(reply: string): void {
-    if (this.slots.length === 0) {
-      this.out.latin1(reply);
-      scheduleFlush(this);
-      return;
-    }
+  private localReply(reply: Reply): void {
     this.newSlot().complete(reply);
   }
 
