@@ -64,6 +64,9 @@ export interface DownstreamOp {
   onFail(reason: FailReason, answered: boolean): void;
 }
 
+/** Called once an op sent with it is over, after its completion callback, whichever way it ended. */
+export type Settle = () => void;
+
 export interface ConnectionSettings {
   host: string;
   port: number;
@@ -85,6 +88,7 @@ export interface ConnectionEvents {
 
 interface Entry {
   op: DownstreamOp;
+  settle: Settle | undefined;
   opaque: number;
   /** performance.now() when queued / written. */
   queuedAt: number;
@@ -146,13 +150,14 @@ export class DownstreamConnection {
   }
 
   /** Queues an op; it is written with the others of this tick. Connects first if needed. */
-  send(op: DownstreamOp): void {
+  send(op: DownstreamOp, settle?: Settle): void {
     if (this.state === State.Closed) {
       op.onFail(FailReason.Closed, false);
+      settle?.();
       return;
     }
     const now = performance.now();
-    this.pending.push({ op, opaque: 0, queuedAt: now, sentAt: 0, answered: false });
+    this.pending.push({ op, settle, opaque: 0, queuedAt: now, sentAt: 0, answered: false });
     if (this.state === State.Idle) this.connect();
     else if (this.state === State.Ready) scheduleFlush(this);
   }
@@ -203,7 +208,10 @@ export class DownstreamConnection {
     this.socket?.destroy();
     const lost = this.pending.drain();
     this.events.connectFailed(this, err);
-    for (const e of lost) e.op.onFail(FailReason.Connect, false);
+    for (const e of lost) {
+      e.op.onFail(FailReason.Connect, false);
+      e.settle?.();
+    }
   }
 
   /** Writes every pending op in one corked batch, until the socket pushes back. */
@@ -234,7 +242,14 @@ export class DownstreamConnection {
     packet[0] = Magic.Request;
     packet[1] = Opcode.NOOP;
     packet.writeUInt32BE(opaque, 12);
-    this.inflight.push({ op: NOOP_OP, opaque, queuedAt: now, sentAt: now, answered: false });
+    this.inflight.push({
+      op: NOOP_OP,
+      settle: undefined,
+      opaque,
+      queuedAt: now,
+      sentAt: now,
+      answered: false,
+    });
     this.writable = socket.write(packet);
   }
 
@@ -278,7 +293,10 @@ export class DownstreamConnection {
         return;
       }
       head.answered = true;
-      if (head.op.onUnit!(unit)) this.inflight.shift();
+      if (head.op.onUnit!(unit)) {
+        this.inflight.shift();
+        head.settle?.();
+      }
       if (this.state === State.Closed) return;
     }
   }
@@ -293,7 +311,10 @@ export class DownstreamConnection {
       }
       if (p.opaque - head.opaque >= 0 && p.opaque - head.opaque < (head.op.opaqueCount ?? 1)) {
         head.answered = true;
-        if (head.op.onPacket!(p)) this.inflight.shift();
+        if (head.op.onPacket!(p)) {
+          this.inflight.shift();
+          head.settle?.();
+        }
         return this.state !== State.Closed;
       }
       if (!head.op.quiet) {
@@ -303,6 +324,7 @@ export class DownstreamConnection {
       }
       this.inflight.shift();
       head.op.onNoReply?.();
+      head.settle?.();
     }
   }
 
@@ -319,6 +341,7 @@ export class DownstreamConnection {
         if (now - oldest.queuedAt < connQueueTimeout) break;
         this.pending.shift();
         oldest.op.onFail(FailReason.QueueTimeout, false);
+        oldest.settle?.();
       }
     }
   }
@@ -333,9 +356,14 @@ export class DownstreamConnection {
     const inflight = this.inflight.drain();
     const pending = this.pending.drain();
     this.events.closed(this, reason !== FailReason.Closed || hadOps);
-    for (const e of inflight) e.op.onFail(reason, e.answered);
-    for (const e of pending)
+    for (const e of inflight) {
+      e.op.onFail(reason, e.answered);
+      e.settle?.();
+    }
+    for (const e of pending) {
       e.op.onFail(reason === FailReason.Timeout ? FailReason.Timeout : FailReason.Closed, false);
+      e.settle?.();
+    }
   }
 
   /** Closes without blaming anyone (shutdown, reconfiguration). */

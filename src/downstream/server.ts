@@ -1,8 +1,12 @@
 /**
  * One memcached server as the proxy sees it: a few pooled connections per protocol
- * (downstream_conn_max), chosen by the client's affinity so that one client's requests to this server
- * stay on one connection and keep their order, plus the server's health: consecutive connection errors,
- * and a blacklist (connect_max_errors / connect_retry_interval) during which requests fail at once.
+ * (downstream_conn_max), chosen by the client so that one client's requests to this server stay on one
+ * connection and keep their order, plus the server's health: consecutive connection errors, and a
+ * blacklist (connect_max_errors / connect_retry_interval) during which requests fail at once.
+ *
+ * A client whose requests use both protocols (classic commands over binary, meta commands over text)
+ * has two connections to the server, which memcached serves independently. To keep that client's order,
+ * a request on the other protocol waits until the client's requests in flight on the first are done.
  */
 import type { CoarseTimer, DeadlineHolder } from '../util/coarse-timer.ts';
 import type { Logger } from '../util/log.ts';
@@ -12,7 +16,22 @@ import {
   type ConnectionEvents,
   type DownstreamOp,
   type DownstreamProtocol,
+  type Settle,
 } from './connection.ts';
+
+/** One client's traffic to this server: its current protocol, ops in flight, and ops held back. */
+class Channel {
+  protocol: DownstreamProtocol = 'binary';
+  inflight = 0;
+  readonly held: Array<readonly [DownstreamOp, DownstreamProtocol]> = [];
+  readonly settle: Settle;
+
+  constructor(server: DownstreamServer, client: number) {
+    this.settle = () => {
+      if (--this.inflight === 0) server.channelIdle(client, this);
+    };
+  }
+}
 
 export interface ServerSettings {
   host: string;
@@ -68,6 +87,7 @@ export class DownstreamServer implements DeadlineHolder {
   private lastErrorAt = 0;
   private closed = false;
   private readonly events: ConnectionEvents;
+  private readonly channels = new Map<number, Channel>();
 
   constructor(settings: ServerSettings, log: Logger, timer: CoarseTimer) {
     this.settings = settings;
@@ -112,10 +132,24 @@ export class DownstreamServer implements DeadlineHolder {
   }
 
   /**
-   * Sends `op` on the connection for `affinity` (a client's id), creating it if needed. While the server
-   * is blacklisted the op fails at once, without a connection attempt.
+   * Sends `op` for `client` (a client connection's id) on that client's connection, creating it if
+   * needed, after any of the client's requests on the other protocol are done. While the server is
+   * blacklisted the op fails at once, without a connection attempt.
    */
-  send(op: DownstreamOp, protocol: DownstreamProtocol, affinity: number): void {
+  send(op: DownstreamOp, protocol: DownstreamProtocol, client: number): void {
+    let channel = this.channels.get(client);
+    if (channel === undefined) {
+      channel = new Channel(this, client);
+      this.channels.set(client, channel);
+    } else if (channel.held.length > 0 || (channel.inflight > 0 && channel.protocol !== protocol)) {
+      channel.held.push([op, protocol]);
+      return;
+    }
+    this.dispatch(op, protocol, client, channel);
+    if (channel.inflight === 0 && channel.held.length === 0) this.channels.delete(client);
+  }
+
+  private dispatch(op: DownstreamOp, protocol: DownstreamProtocol, client: number, channel: Channel): void {
     if (this.closed) {
       op.onFail(FailReason.Closed, false);
       return;
@@ -127,7 +161,7 @@ export class DownstreamServer implements DeadlineHolder {
     }
     const slots = this.settings.connMax > 0 ? this.settings.connMax : UNLIMITED_CONNECTIONS;
     const pool = this.pools[protocol];
-    const slot = affinity % slots;
+    const slot = client % slots;
     let conn = pool[slot];
     if (conn === undefined || conn.isClosed) {
       conn = new DownstreamConnection(
@@ -143,7 +177,25 @@ export class DownstreamServer implements DeadlineHolder {
       );
       pool[slot] = conn;
     }
-    conn.send(op);
+    channel.protocol = protocol;
+    channel.inflight++;
+    conn.send(op, channel.settle);
+  }
+
+  /** @internal A client has nothing in flight here: send what it held back, or forget it. */
+  channelIdle(client: number, channel: Channel): void {
+    while (channel.inflight === 0) {
+      if (channel.held.length === 0) {
+        this.channels.delete(client);
+        return;
+      }
+      // release the held ops up to the next protocol switch; the rest wait for those to finish
+      const protocol = channel.held[0]![1];
+      while (channel.held.length > 0 && channel.held[0]![1] === protocol) {
+        const [op] = channel.held.shift()!;
+        this.dispatch(op, protocol, client, channel);
+      }
+    }
   }
 
   private forget(conn: DownstreamConnection): void {

@@ -59,8 +59,30 @@ function line(text: string): string {
   return text + CRLF;
 }
 
+/** A CAS no item can have: a DELETE carrying it changes nothing and tells whether the key exists. */
+const IMPOSSIBLE_CAS = 0xffffffffffffffffn;
+
+/**
+ * `cas k ... 0`: memcached never stores it (EXISTS if the key is there, NOT_FOUND if not), but a binary
+ * SET with cas 0 is a plain set. A DELETE with a CAS that cannot match gives the same two answers.
+ */
+function a2bCasZero(req: TextRequest): KeyedCodec {
+  const key = req.token(1);
+  return {
+    protocol: 'binary',
+    quiet: false,
+    encode: (opaque, vbucket) => binaryHead(Opcode.DELETE, opaque, vbucket, key, null, 0, IMPOSSIBLE_CAS),
+    fromPacket: (p) => {
+      if (p.status === Status.KEY_ENOENT) return line('NOT_FOUND');
+      if (p.status === Status.KEY_EEXISTS || p.status === Status.SUCCESS) return line('EXISTS');
+      return line(a2bStatusText(p.status));
+    },
+  };
+}
+
 /** a2b storage: SET/ADD/REPLACE (+ cas) carry flags and exptime; APPEND/PREPEND carry neither. */
 export function a2bStore(req: TextRequest, verb: StoreVerb, noreply: boolean): KeyedCodec {
+  if (verb === 'cas' && req.casUnique === 0n) return a2bCasZero(req);
   const key = req.token(1);
   const value = req.data!;
   const withExtras = verb !== 'append' && verb !== 'prepend';
