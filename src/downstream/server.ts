@@ -190,8 +190,8 @@ export class DownstreamServer implements DeadlineHolder {
         return;
       }
       // release the held ops up to the next protocol switch; the rest wait for those to finish
-      const protocol = channel.held[0]![1];
-      while (channel.held.length > 0 && channel.held[0]![1] === protocol) {
+      const protocol = channel.held[0][1];
+      while (channel.held.length > 0 && channel.held[0][1] === protocol) {
         const [op] = channel.held.shift()!;
         this.dispatch(op, protocol, client, channel);
       }
