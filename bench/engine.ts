@@ -193,9 +193,19 @@ export class Encoder {
 // ---------------------------------------------------------------------------------------------------
 // Closed-loop connections
 
-export interface EngineConfig extends MixConfig {
+/** A server the load generator connects to; `keys` (key indices) limits what it is asked for. */
+export interface EngineEndpoint {
   readonly host: string;
   readonly port: number;
+  /** The keys this endpoint owns (several endpoints: direct); undefined = every key. */
+  readonly keys?: readonly number[];
+}
+
+export interface EngineConfig extends MixConfig {
+  /** Connection i (counted from firstConnection) goes to endpoints[i % endpoints.length]. */
+  readonly endpoints: readonly EngineEndpoint[];
+  /** Index of this engine's first connection among all the load generator's (worker threads split them). */
+  readonly firstConnection: number;
   readonly connections: number;
   readonly depth: number;
   /** Seed offset so that engines in different threads draw different keys. */
@@ -272,6 +282,8 @@ class Conn {
   readonly engine: Engine;
   readonly socket: net.Socket;
   readonly depth: number;
+  /** Key indices this connection draws from (its endpoint's), or null for 0..keyCount-1. */
+  readonly keys: readonly number[] | null;
   /** Ring FIFO of in-flight requests: kind and send time (performance.now(), ms). */
   readonly kinds: Uint8Array;
   readonly sentAt: Float64Array;
@@ -282,18 +294,22 @@ class Conn {
   dead = false;
   private readonly nextKey = (): number => {
     this.rng = xorshift32(this.rng);
-    return this.rng % this.engine.cfg.keyCount;
+    const keys = this.keys;
+    return keys === null ? this.rng % this.engine.cfg.keyCount : keys[this.rng % keys.length];
   };
 
   constructor(engine: Engine, index: number) {
+    const cfg = engine.cfg;
+    const endpoint = cfg.endpoints[(cfg.firstConnection + index) % cfg.endpoints.length];
     this.engine = engine;
-    this.depth = engine.cfg.depth;
+    this.depth = cfg.depth;
+    this.keys = endpoint.keys ?? null;
     this.kinds = new Uint8Array(this.depth);
     this.sentAt = new Float64Array(this.depth);
-    this.rng = Math.imul(engine.cfg.seed * 1000 + index + 1, 0x9e3779b1) >>> 0 || 1;
+    this.rng = Math.imul(cfg.seed * 1000 + index + 1, 0x9e3779b1) >>> 0 || 1;
     this.socket = net.connect({
-      host: engine.cfg.host,
-      port: engine.cfg.port,
+      host: endpoint.host,
+      port: endpoint.port,
       noDelay: true,
       onread: {
         buffer: engine.readBuffer,
@@ -425,7 +441,8 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      reject(new Error(`connect to ${cfg.host}:${cfg.port} timed out after ${cfg.connectTimeoutMs} ms`));
+      const to = cfg.endpoints.map((p) => `${p.host}:${p.port}`).join(', ');
+      reject(new Error(`connect to ${to} timed out after ${cfg.connectTimeoutMs} ms`));
     }, cfg.connectTimeoutMs);
   });
   try {
@@ -474,16 +491,23 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
 // ---------------------------------------------------------------------------------------------------
 // Preload
 
-/** Sets every key once over one pipelined connection (batches of `batch`), bounded by `timeoutMs`. */
+/**
+ * Sets every key of `endpoint` once (all keyCount keys, or its `keys`) over one pipelined connection, in
+ * batches of `batch`. Bounded by `timeoutMs` overall and by `stallMs` per batch (a target that accepts
+ * connections but does not answer fails in seconds, not minutes).
+ */
 export async function preload(
-  host: string,
-  port: number,
+  endpoint: EngineEndpoint,
   mix: MixConfig,
   timeoutMs: number,
+  stallMs: number,
   batch = 200,
 ): Promise<void> {
   const enc = new Encoder(mix);
-  const socket = net.connect({ host, port, noDelay: true });
+  const keys = endpoint.keys;
+  const count = keys === undefined ? mix.keyCount : keys.length;
+  const where = `${endpoint.host}:${endpoint.port}`;
+  const socket = net.connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
   let rest: Buffer | null = null;
   let waiting = 0;
   let wake: (() => void) | undefined;
@@ -498,7 +522,7 @@ export async function preload(
       if (next < 0) break;
       if (scan.kind !== ReplyKind.Stored) {
         failure ??= new Error(
-          `preload: unexpected reply ${JSON.stringify(buf.toString('latin1', pos, next).trimEnd())}`,
+          `preload of ${where}: unexpected reply ${JSON.stringify(buf.toString('latin1', pos, next).trimEnd())}`,
         );
       }
       waiting--;
@@ -512,16 +536,16 @@ export async function preload(
     wake?.();
   });
   socket.on('close', () => {
-    failure ??= new Error('preload: connection closed');
+    failure ??= new Error(`preload of ${where}: connection closed`);
     wake?.();
   });
   const deadline = performance.now() + timeoutMs;
   try {
-    for (let from = 0; from < mix.keyCount; from += batch) {
-      const to = Math.min(mix.keyCount, from + batch);
+    for (let from = 0; from < count; from += batch) {
+      const to = Math.min(count, from + batch);
       const out = Buffer.allocUnsafe((to - from) * enc.setLength);
       let p = 0;
-      for (let k = from; k < to; k++) p = enc.putSet(out, p, k);
+      for (let k = from; k < to; k++) p = enc.putSet(out, p, keys === undefined ? k : keys[k]);
       waiting = to - from;
       const done = new Promise<void>((resolve) => {
         wake = resolve;
@@ -531,13 +555,15 @@ export async function preload(
       await Promise.race([
         done,
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
+          timer = setTimeout(resolve, Math.max(0, Math.min(stallMs, deadline - performance.now())));
         }),
       ]);
       clearTimeout(timer);
       if (failure) throw failure;
-      if (waiting > 0)
-        throw new Error(`preload: timed out after ${timeoutMs} ms (${from} of ${mix.keyCount} keys stored)`);
+      if (waiting > 0) {
+        const why = performance.now() >= deadline ? `after ${timeoutMs} ms` : `(no reply for ${stallMs} ms)`;
+        throw new Error(`preload of ${where}: timed out ${why}, ${from} of ${count} keys stored`);
+      }
     }
   } finally {
     socket.destroy();

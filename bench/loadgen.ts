@@ -1,21 +1,31 @@
 /**
  * The load generator process, started (and pinned) by run.ts once per measured run. It receives one
- * LoadgenJob over IPC, preloads the key space, runs the engine(s) through warm-up and the measured
- * window, samples its own and the server's CPU time at the window's edges, and answers one LoadgenReport.
- * With `threads` > 1 the connections are split over worker threads whose histograms are merged.
+ * LoadgenJob over IPC, preloads the key space (each endpoint its own keys), runs the engine(s) through
+ * warm-up and the measured window, samples its own, the process under test's and the backends' CPU time
+ * at the window's edges, and answers one LoadgenReport. With `threads` > 1 the connections are split over
+ * worker threads whose histograms are merged.
  */
 import { isMainThread, parentPort, workerData, Worker } from 'node:worker_threads';
 import { createHistogram } from 'node:perf_hooks';
-import { absoluteNow, preload, runEngine, type EngineConfig, type EngineResult } from './engine.ts';
+import {
+  absoluteNow,
+  preload,
+  runEngine,
+  type EngineConfig,
+  type EngineEndpoint,
+  type EngineResult,
+} from './engine.ts';
 import { machineBusyMicros, treeCpuMicros } from './proc.ts';
 import type { Workload } from './workloads.ts';
 
 export interface LoadgenJob {
   readonly type: 'job';
-  readonly host: string;
-  readonly port: number;
-  /** Server process whose CPU time is sampled at the window's edges. */
-  readonly serverPid: number;
+  /** Where to connect; several endpoints each list the keys they own. */
+  readonly endpoints: readonly EngineEndpoint[];
+  /** Process under test (proxy or server) whose CPU time is sampled at the window's edges; none for direct. */
+  readonly measuredPid: number | undefined;
+  /** memcached backends whose CPU time is sampled too, one figure each. */
+  readonly backendPids: readonly number[];
   readonly clockTicks: number;
   readonly workload: Workload;
   readonly warmupMs: number;
@@ -47,10 +57,12 @@ export interface LoadgenReport {
   /** Measured window as seen by the load generator, ms. */
   readonly windowMs: number;
   readonly latency: LatencySummary;
-  /** CPU time over the window (user + system), µs; the server's is undefined if /proc is unreadable. */
+  /** CPU time over the window (user + system), µs; others' are undefined if /proc is unreadable. */
   readonly loadgenCpuMicros: number;
   readonly loadgenSystemCpuMicros: number;
-  readonly serverCpuMicros: number | undefined;
+  readonly measuredCpuMicros: number | undefined;
+  /** One per backend pid, in the job's order. */
+  readonly backendCpuMicros: readonly (number | undefined)[];
   /** Busy CPU time of the whole machine over the window (all CPUs), µs: includes other people's work. */
   readonly machineBusyMicros: number | undefined;
   readonly preloadMs: number;
@@ -63,6 +75,8 @@ export interface LoadgenFailure {
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const PRELOAD_TIMEOUT_MS = 30_000;
+/** A preload batch unanswered this long fails the run (a target that accepts but never replies). */
+const PRELOAD_STALL_MS = 5000;
 const DRAIN_MS = 1000;
 /** Worker threads need a moment to start before the warm-up clock runs. */
 const WORKER_STARTUP_MS = 200;
@@ -87,18 +101,19 @@ function sleepUntil(at: number): Promise<void> {
 async function runJob(job: LoadgenJob): Promise<LoadgenReport> {
   const w = job.workload;
   const preloadStart = performance.now();
-  await preload(job.host, job.port, w, PRELOAD_TIMEOUT_MS);
+  await Promise.all(job.endpoints.map((e) => preload(e, w, PRELOAD_TIMEOUT_MS, PRELOAD_STALL_MS)));
   const preloadMs = performance.now() - preloadStart;
 
   const threads = Math.max(1, Math.min(job.threads, w.connections));
   const measureStartAt = absoluteNow() + job.warmupMs + (threads > 1 ? WORKER_STARTUP_MS : 0);
   const measureEndAt = measureStartAt + job.durationMs;
   const configs: EngineConfig[] = [];
+  let firstConnection = 0;
   for (let t = 0; t < threads; t++) {
     const connections = Math.floor(w.connections / threads) + (t < w.connections % threads ? 1 : 0);
     configs.push({
-      host: job.host,
-      port: job.port,
+      endpoints: job.endpoints,
+      firstConnection,
       connections,
       depth: w.depth,
       getRatio: w.getRatio,
@@ -111,22 +126,31 @@ async function runJob(job: LoadgenJob): Promise<LoadgenReport> {
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
       drainMs: DRAIN_MS,
     });
+    firstConnection += connections;
   }
 
   // CPU samples at the window's edges (the engines toggle counting on their own timers at the same times).
+  const pids = [job.measuredPid, ...job.backendPids];
+  const sample = (): (number | undefined)[] =>
+    pids.map((pid) => (pid === undefined ? undefined : treeCpuMicros(pid, job.clockTicks)));
   const cpu = (async () => {
     await sleepUntil(measureStartAt);
     const lg0 = process.cpuUsage();
-    const srv0 = treeCpuMicros(job.serverPid, job.clockTicks);
+    const before = sample();
     const all0 = machineBusyMicros(job.clockTicks);
     await sleepUntil(measureEndAt);
     const lg = process.cpuUsage(lg0);
-    const srv1 = treeCpuMicros(job.serverPid, job.clockTicks);
+    const after = sample();
     const all1 = machineBusyMicros(job.clockTicks);
+    const used = after.map((a, i) => {
+      const b = before[i];
+      return a === undefined || b === undefined ? undefined : a - b;
+    });
     return {
       loadgenCpuMicros: lg.user + lg.system,
       loadgenSystemCpuMicros: lg.system,
-      serverCpuMicros: srv0 === undefined || srv1 === undefined ? undefined : srv1 - srv0,
+      measuredCpuMicros: used[0],
+      backendCpuMicros: used.slice(1),
       machineBusyMicros: all0 === undefined || all1 === undefined ? undefined : all1 - all0,
     };
   })();

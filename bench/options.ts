@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { TARGETS, findTarget, type Target } from './targets.ts';
+import { DEFAULT_TARGETS, TARGETS, findTarget, type Target } from './targets.ts';
 import { WORKLOADS, findWorkload, type Workload } from './workloads.ts';
 
 export interface BenchOptions {
@@ -20,6 +20,7 @@ export interface BenchOptions {
   readonly loadgenThreads: number;
   readonly outDir: string;
   readonly memcachedBin: string;
+  readonly nutcrackerBin: string;
   readonly moxiBin: string;
   readonly repoRoot: string;
   readonly json: boolean;
@@ -29,7 +30,7 @@ export const DEFAULTS = {
   duration: 3,
   warmup: 1,
   rounds: 5,
-  targets: 'memcached,moxi',
+  targets: DEFAULT_TARGETS,
   memory: 256,
   pin: 'auto',
   loadgenThreads: 1,
@@ -51,10 +52,11 @@ const OPTIONS = {
     'BENCH_TARGETS',
     `comma-separated subset of: ${TARGETS.map((t) => t.name).join(', ')} (default ${DEFAULTS.targets})`,
   ],
-  memory: ['BENCH_MEMORY', `server memory limit in MB, -m (default ${DEFAULTS.memory})`],
+  memory: ['BENCH_MEMORY', `memcached and moxi-server memory limit in MB, -m (default ${DEFAULTS.memory})`],
   pin: [
     'BENCH_PIN',
-    'auto | off | LG:SRV CPU lists, e.g. 0:1 (default auto: taskset load generator on the first CPU, server on the second)',
+    'auto | off | LG:SRV[:BACKENDS] CPU lists, e.g. 0:1, 0:1:none (default auto: taskset load generator on ' +
+      'the first CPU; proxy or server under test and the memcached backends on the second)',
   ],
   'loadgen-threads': [
     'BENCH_LOADGEN_THREADS',
@@ -62,6 +64,10 @@ const OPTIONS = {
   ],
   out: ['BENCH_OUT', 'directory for the JSON results (default <repo>/bench/results)'],
   memcached: ['MEMCACHED_BIN', 'memcached executable (default /usr/bin/memcached, else memcached on PATH)'],
+  nutcracker: [
+    'NUTCRACKER_BIN',
+    'nutcracker (twemproxy) executable (default /usr/sbin/nutcracker, else nutcracker on PATH)',
+  ],
   moxi: ['MOXI_BIN', 'bin/moxi script (default <repo>/bin/moxi)'],
 } as const satisfies Record<string, readonly [string, string]>;
 
@@ -153,6 +159,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): P
   const repoRoot = findRepoRoot();
   const memcachedBin =
     get('memcached') ?? (existsSync('/usr/bin/memcached') ? '/usr/bin/memcached' : 'memcached');
+  const nutcrackerBin =
+    get('nutcracker') ?? (existsSync('/usr/sbin/nutcracker') ? '/usr/sbin/nutcracker' : 'nutcracker');
   return {
     help: false,
     options: {
@@ -175,6 +183,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): P
       ),
       outDir: resolve(get('out') ?? join(repoRoot, 'bench', 'results')),
       memcachedBin,
+      nutcrackerBin,
       moxiBin: resolve(get('moxi') ?? join(repoRoot, 'bin', 'moxi')),
       repoRoot,
       json: values['no-json'] !== true,

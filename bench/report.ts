@@ -1,6 +1,6 @@
 /**
- * Benchmark results: the per-run record, medians per (workload, target), ratios against the baseline
- * target, and their text rendering. Pure functions over plain data; run.ts does the I/O.
+ * Benchmark results: the per-run record, medians per (workload, target), ratios between pairs of
+ * targets, and their text rendering. Pure functions over plain data; run.ts does the I/O.
  */
 
 export interface RunRecord {
@@ -10,8 +10,14 @@ export interface RunRecord {
   readonly startedAt: string;
   readonly ok: boolean;
   readonly error?: string;
+  /** argv of the process under test (proxy or server). */
   readonly argv?: readonly string[];
-  readonly port?: number;
+  /** Where the load generator connected ("host:port"). */
+  readonly endpoints?: readonly string[];
+  /** With several endpoints (direct): how many of the keys each one owns. */
+  readonly keysPerEndpoint?: readonly number[];
+  /** Which role the measured process plays; undefined when there is none (direct). */
+  readonly measuredRole?: 'proxy' | 'server';
   readonly opsPerSec?: number;
   readonly ops?: number;
   readonly gets?: number;
@@ -32,16 +38,21 @@ export interface RunRecord {
     readonly p999: number;
     readonly max: number;
   };
-  /** Server CPU (user + system) per completed request, µs, and as a share of one core. */
-  readonly serverCpuUsPerOp?: number;
-  readonly serverCpuPct?: number;
-  /** VmHWM of the server process (and descendants) at the end of the run. */
-  readonly serverPeakRssBytes?: number;
+  /** CPU (user + system) of the process under test per completed request, µs, and as a share of one core. */
+  readonly cpuUsPerOp?: number;
+  readonly cpuPct?: number;
+  /** VmHWM of the process under test (and descendants) at the end of the run. */
+  readonly peakRssBytes?: number;
+  /** CPU of all memcached backends per completed request, µs, and as a share of one core. */
+  readonly backendCpuUsPerOp?: number;
+  readonly backendCpuPct?: number;
+  /** Each backend's share of the backends' CPU (sums to 1): how the load split over the servers. */
+  readonly backendCpuShares?: readonly number[];
   readonly loadgenCpuUsPerOp?: number;
   readonly loadgenCpuPct?: number;
   /** The kernel-side (system) part of loadgenCpuPct. */
   readonly loadgenSystemCpuPct?: number;
-  /** CPU used on the machine by anything but the server and the load generator, % of one core. */
+  /** CPU used on the machine by anything but our processes (target, backends, loadgen), % of one core. */
   readonly otherCpuPct?: number;
 }
 
@@ -54,9 +65,11 @@ export interface Summary {
   readonly p50Us: number;
   readonly p99Us: number;
   readonly p999Us: number;
-  readonly serverCpuUsPerOp: number | undefined;
-  readonly serverCpuPct: number | undefined;
-  readonly serverPeakRssBytes: number | undefined;
+  readonly measuredRole: 'proxy' | 'server' | undefined;
+  readonly cpuUsPerOp: number | undefined;
+  readonly cpuPct: number | undefined;
+  readonly peakRssBytes: number | undefined;
+  readonly backendCpuUsPerOp: number | undefined;
   readonly loadgenCpuPct: { readonly median: number; readonly max: number } | undefined;
   readonly otherCpuPct: number | undefined;
   readonly errors: number;
@@ -80,8 +93,10 @@ export interface Ratio {
   readonly throughput: RatioRange;
   readonly p50: RatioRange;
   readonly p99: RatioRange;
-  /** Server CPU per request: the steadiest of the four on a shared machine. */
-  readonly serverCpuPerOp: RatioRange;
+  /** CPU per request of the process under test (NaN when either side has none): the steadiest figure. */
+  readonly cpuPerOp: RatioRange;
+  /** CPU per request of the memcached backends (NaN when either side has none). */
+  readonly backendCpuPerOp: RatioRange;
 }
 
 export function median(xs: readonly number[]): number {
@@ -115,9 +130,11 @@ export function summarize(runs: readonly RunRecord[], workload: string, target: 
     p50Us: median(defined(ok.map((r) => r.latencyUs?.p50))),
     p99Us: median(defined(ok.map((r) => r.latencyUs?.p99))),
     p999Us: median(defined(ok.map((r) => r.latencyUs?.p999))),
-    serverCpuUsPerOp: medianOrUndefined(ok.map((r) => r.serverCpuUsPerOp)),
-    serverCpuPct: medianOrUndefined(ok.map((r) => r.serverCpuPct)),
-    serverPeakRssBytes: medianOrUndefined(ok.map((r) => r.serverPeakRssBytes)),
+    measuredRole: ok.find((r) => r.measuredRole !== undefined)?.measuredRole,
+    cpuUsPerOp: medianOrUndefined(ok.map((r) => r.cpuUsPerOp)),
+    cpuPct: medianOrUndefined(ok.map((r) => r.cpuPct)),
+    peakRssBytes: medianOrUndefined(ok.map((r) => r.peakRssBytes)),
+    backendCpuUsPerOp: medianOrUndefined(ok.map((r) => r.backendCpuUsPerOp)),
     loadgenCpuPct: lg.length === 0 ? undefined : { median: median(lg), max: Math.max(...lg) },
     otherCpuPct: medianOrUndefined(ok.map((r) => r.otherCpuPct)),
     errors: ok.reduce((n, r) => n + (r.errors ?? 0), 0),
@@ -150,27 +167,27 @@ function ratioRange(
   };
 }
 
+/** One Ratio per [target, baseline] pair. */
 export function ratios(
   runs: readonly RunRecord[],
   workload: string,
-  targets: readonly string[],
-  baseline: string,
+  pairs: readonly (readonly [string, string])[],
 ): Ratio[] {
-  const out: Ratio[] = [];
-  for (const target of targets) {
-    if (target === baseline) continue;
-    out.push({
+  return pairs.map(([target, baseline]) => {
+    const range = (pick: (r: RunRecord) => number | undefined): RatioRange =>
+      ratioRange(runs, workload, target, baseline, pick);
+    return {
       workload,
       label: `${target}/${baseline}`,
       target,
       baseline,
-      throughput: ratioRange(runs, workload, target, baseline, (r) => r.opsPerSec),
-      p50: ratioRange(runs, workload, target, baseline, (r) => r.latencyUs?.p50),
-      p99: ratioRange(runs, workload, target, baseline, (r) => r.latencyUs?.p99),
-      serverCpuPerOp: ratioRange(runs, workload, target, baseline, (r) => r.serverCpuUsPerOp),
-    });
-  }
-  return out;
+      throughput: range((r) => r.opsPerSec),
+      p50: range((r) => r.latencyUs?.p50),
+      p99: range((r) => r.latencyUs?.p99),
+      cpuPerOp: range((r) => r.cpuUsPerOp),
+      backendCpuPerOp: range((r) => r.backendCpuUsPerOp),
+    };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -213,17 +230,31 @@ export function table(
   return [line(header), ...rows.map(line)].join('\n');
 }
 
+/** "51:49": each backend's share of the backends' CPU, in %. */
+function fmtShares(shares: readonly number[] | undefined): string {
+  return shares === undefined || shares.length === 0
+    ? ''
+    : shares.map((x) => String(Math.round(100 * x))).join(':');
+}
+
+/** "n/a" where a target has no such process (direct has no proxy; server targets have no backends). */
+const na = (present: boolean, text: string): string => (present ? text : 'n/a');
+
 export function runLine(r: RunRecord, nameWidth: number, rounds: number): string {
   const head = `  ${r.workload.padEnd(5)} ${`${r.round}/${rounds}`.padStart(5)}  ${r.target.padEnd(nameWidth)}`;
   if (!r.ok) return `${head}  FAILED: ${r.error ?? 'unknown error'}`;
   const l = r.latencyUs;
   const problems = (r.errors ?? 0) > 0 ? `  ERRORS ${r.errors}: ${r.firstError ?? ''}` : '';
   const misses = (r.misses ?? 0) > 0 ? `  misses ${fmtInt(r.misses)}` : '';
+  const measured = r.measuredRole !== undefined;
+  const backends = r.backendCpuShares !== undefined;
   return (
     `${head}  ${fmtInt(r.opsPerSec).padStart(9)} ops/s` +
     `  p50 ${fmtUs(l?.p50).padStart(5)}  p99 ${fmtUs(l?.p99).padStart(5)}  p999 ${fmtUs(l?.p999).padStart(6)} µs` +
-    `  srv ${fmtNum(r.serverCpuUsPerOp, 2).padStart(5)} µs/op ${fmtPct(r.serverCpuPct).padStart(4)}` +
-    `  rss ${fmtMb(r.serverPeakRssBytes).padStart(8)}  lg ${fmtPct(r.loadgenCpuPct).padStart(4)}` +
+    `  ${r.measuredRole === 'server' ? 'srv  ' : 'proxy'} ${na(measured, fmtNum(r.cpuUsPerOp, 2)).padStart(5)} µs/op` +
+    ` ${na(measured, fmtPct(r.cpuPct)).padStart(4)}  rss ${na(measured, fmtMb(r.peakRssBytes)).padStart(8)}` +
+    `  mc ${na(backends, fmtNum(r.backendCpuUsPerOp, 2)).padStart(5)} µs/op ${na(backends, fmtPct(r.backendCpuPct)).padStart(4)}` +
+    ` ${fmtShares(r.backendCpuShares).padEnd(5)}  lg ${fmtPct(r.loadgenCpuPct).padStart(4)}` +
     `  other ${fmtPct(r.otherCpuPct).padStart(4)}${misses}${problems}`
   );
 }
@@ -238,9 +269,10 @@ export function summaryTable(summaries: readonly Summary[]): string {
     'p50 µs',
     'p99 µs',
     'p999 µs',
-    'srv µs/op',
-    'srv cpu',
+    'cpu µs/op',
+    'cpu',
     'peak RSS',
+    'mc µs/op',
     'loadgen cpu (max)',
     'other cpu',
   ];
@@ -253,9 +285,10 @@ export function summaryTable(summaries: readonly Summary[]): string {
     fmtUs(s.p50Us),
     fmtUs(s.p99Us),
     fmtUs(s.p999Us),
-    fmtNum(s.serverCpuUsPerOp, 2),
-    fmtPct(s.serverCpuPct),
-    fmtMb(s.serverPeakRssBytes),
+    na(s.measuredRole !== undefined || s.runs === 0, fmtNum(s.cpuUsPerOp, 2)),
+    na(s.measuredRole !== undefined || s.runs === 0, fmtPct(s.cpuPct)),
+    na(s.measuredRole !== undefined || s.runs === 0, fmtMb(s.peakRssBytes)),
+    na(s.backendCpuUsPerOp !== undefined || s.runs === 0, fmtNum(s.backendCpuUsPerOp, 2)),
     s.loadgenCpuPct === undefined
       ? '-'
       : `${fmtPct(s.loadgenCpuPct.median)} (${fmtPct(s.loadgenCpuPct.max)})`,
@@ -264,19 +297,22 @@ export function summaryTable(summaries: readonly Summary[]): string {
   return table(header, rows, new Set([0, 1]));
 }
 
+/** "0.93 [0.88-1.01]", "n/a" when either side has no such figure, "-" when no round paired up. */
 function fmtRatio(r: RatioRange): string {
+  if (!Number.isFinite(r.ofMedians)) return Number.isNaN(r.ofMedians) ? 'n/a' : '-';
   return `${fmtNum(r.ofMedians, 2)} [${fmtNum(r.perRoundMin, 2)}-${fmtNum(r.perRoundMax, 2)}]`;
 }
 
 export function ratioTable(rs: readonly Ratio[]): string {
-  const header = ['workload', 'ratio', 'throughput', 'p50 latency', 'p99 latency', 'srv cpu/op'];
+  const header = ['workload', 'ratio', 'throughput', 'p50 latency', 'p99 latency', 'cpu/op', 'mc cpu/op'];
   const rows = rs.map((r) => [
     r.workload,
     r.label,
     fmtRatio(r.throughput),
     fmtRatio(r.p50),
     fmtRatio(r.p99),
-    fmtRatio(r.serverCpuPerOp),
+    fmtRatio(r.cpuPerOp),
+    fmtRatio(r.backendCpuPerOp),
   ]);
   return table(header, rows, new Set([0, 1]));
 }

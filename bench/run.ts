@@ -1,13 +1,15 @@
 /**
- * `npm run bench`: starts each target on its own loopback port, drives it with the load generator
- * process, and reports throughput, latency, server CPU per request and peak RSS, alternating targets
- * within each round so that drift on a shared machine hits all of them alike. See bench/README.md.
+ * `npm run bench`: starts each target on loopback ports (memcached directly, nutcracker, moxi.ts, ...),
+ * drives it with the load generator process, and reports throughput, latency, the CPU per request and
+ * peak RSS of the process under test and the CPU of the memcached backends, alternating targets within
+ * each round so that drift on a shared machine hits all of them alike. See bench/README.md.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Encoder, type EngineEndpoint } from './engine.ts';
 import type { LoadgenFailure, LoadgenJob, LoadgenReport } from './loadgen.ts';
 import { OptionError, parseOptions, usage, type BenchOptions } from './options.ts';
 import { clockTicksPerSecond, treePeakRssBytes } from './proc.ts';
@@ -23,16 +25,24 @@ import {
   type Summary,
 } from './report.ts';
 import {
-  LOOPBACK,
   killAllStarted,
   killAllStartedSync,
   pinnedArgv,
   planPinning,
+  removeTempDirsSync,
   spawnTracked,
   type Pinning,
   type TrackedProcess,
 } from './servers.ts';
-import { BASELINE, type StartedTarget, type Target, type TargetContext } from './targets.ts';
+import {
+  BACKEND_COUNT,
+  ratioPairs,
+  startBackends,
+  type Backends,
+  type StartedTarget,
+  type Target,
+  type TargetContext,
+} from './targets.ts';
 import type { Workload } from './workloads.ts';
 
 const SELF_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -43,6 +53,8 @@ const LOADGEN_SLACK_MS = 45_000;
 const LOADGEN_BUSY_PCT = 90;
 /** CPU used by processes outside the benchmark above which a run counts as disturbed. */
 const OTHER_BUSY_PCT = 25;
+/** A target whose runs failed this many times (starting or running) is skipped for the rest. */
+const MAX_FAILED_RUNS = 2;
 
 const out = (line = ''): void => {
   process.stdout.write(`${line}\n`);
@@ -52,17 +64,17 @@ function shellQuote(args: readonly string[]): string {
   return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' ');
 }
 
+/** The first line a command prints (stdout, else stderr: nutcracker -V uses stderr), if it exits 0. */
 function tryExec(file: string, args: string[], cwd?: string): string | undefined {
-  try {
-    return execFileSync(file, args, {
-      encoding: 'utf8',
-      timeout: 3000,
-      cwd,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-  } catch {
-    return undefined;
-  }
+  const r = spawnSync(file, args, {
+    encoding: 'utf8',
+    timeout: 3000,
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (r.status !== 0) return undefined;
+  const line = (r.stdout.trim() || r.stderr.trim()).split('\n')[0]?.trim();
+  return line === '' ? undefined : line;
 }
 
 interface Machine {
@@ -76,7 +88,18 @@ interface Machine {
   readonly loadAverage: readonly number[];
   readonly clockTicks: number;
   readonly memcachedVersion: string | undefined;
+  readonly nutcrackerVersion: string | undefined;
+  /** Modification time of the compiled CLI bin/moxi runs (dist/ may be older than the sources). */
+  readonly moxiBuiltAt: string | undefined;
   readonly gitCommit: string | undefined;
+}
+
+function moxiBuiltAt(moxiBin: string): string | undefined {
+  try {
+    return statSync(join(dirname(moxiBin), '..', 'dist', 'src', 'cli', 'main.js')).mtime.toISOString();
+  } catch {
+    return undefined;
+  }
 }
 
 function machineFacts(o: BenchOptions): Machine {
@@ -92,6 +115,10 @@ function machineFacts(o: BenchOptions): Machine {
     loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
     clockTicks: clockTicksPerSecond(),
     memcachedVersion: tryExec(o.memcachedBin, ['-V']),
+    nutcrackerVersion: o.targets.some((t) => t.name.startsWith('nutcracker'))
+      ? tryExec(o.nutcrackerBin, ['-V'])?.replace(/^This is /, '')
+      : undefined,
+    moxiBuiltAt: o.targets.some((t) => t.name.startsWith('moxi')) ? moxiBuiltAt(o.moxiBin) : undefined,
     gitCommit: tryExec('git', ['rev-parse', '--short', 'HEAD'], o.repoRoot),
   };
 }
@@ -134,7 +161,6 @@ interface RunContext {
   readonly options: BenchOptions;
   readonly pinning: Pinning;
   readonly machine: Machine;
-  readonly targetContext: TargetContext;
 }
 
 /** Set by SIGINT/SIGTERM/SIGHUP: no new run starts. */
@@ -147,32 +173,62 @@ class StartError extends Error {
   readonly code = 'BENCH_START';
 }
 
+/**
+ * The load generator's endpoints: the target's own for one endpoint; with several (direct), each with
+ * the keys the target's router puts on it, so every key lives on, and is asked of, one server only.
+ */
+function routedEndpoints(server: StartedTarget, workload: Workload): EngineEndpoint[] {
+  const { endpoints, router } = server;
+  if (endpoints.length === 1 || router === undefined) return [...endpoints];
+  const enc = new Encoder(workload);
+  const keys: number[][] = endpoints.map(() => []);
+  for (let k = 0; k < workload.keyCount; k++) {
+    keys[router.serverIndex(Buffer.from(enc.key(k), 'latin1'))].push(k);
+  }
+  const empty = keys.findIndex((list) => list.length === 0);
+  if (empty >= 0) throw new Error(`${router.name} puts no key on endpoint ${empty}`);
+  return endpoints.map((e, i) => ({ host: e.host, port: e.port, keys: keys[i] }));
+}
+
 async function runOnce(
   ctx: RunContext,
+  targetContext: TargetContext,
   target: Target,
   workload: Workload,
   round: number,
-  onStart: (s: StartedTarget) => void,
+  onStart: (s: StartedTarget, endpoints: readonly EngineEndpoint[]) => void,
 ): Promise<RunRecord> {
   const o = ctx.options;
   const base = { workload: workload.name, target: target.name, round, startedAt: new Date().toISOString() };
   let server: StartedTarget;
   try {
-    server = await target.start(ctx.targetContext);
+    server = await target.start(targetContext);
   } catch (err) {
     throw new StartError(err instanceof Error ? err.message : String(err));
   }
+  const about = {
+    ...(server.measured === undefined
+      ? {}
+      : { argv: server.measured.argv, measuredRole: server.measured.role }),
+    endpoints: server.endpoints.map((e) => `${e.host}:${e.port}`),
+  };
   let lg: TrackedProcess | undefined;
+  let keysPerEndpoint: { keysPerEndpoint: number[] } | undefined;
   try {
-    onStart(server);
+    const endpoints = routedEndpoints(server, workload);
+    if (endpoints.length > 1)
+      keysPerEndpoint = { keysPerEndpoint: endpoints.map((e) => e.keys?.length ?? 0) };
+    onStart(server, endpoints);
+    const dead = server.dead();
+    if (dead !== undefined) throw new Error(`before the run: ${dead}`);
     lg = spawnTracked(pinnedArgv(process.execPath, [LOADGEN], ctx.pinning.loadgenCpus), {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     const job: LoadgenJob = {
       type: 'job',
-      host: LOOPBACK,
-      port: server.port,
-      serverPid: server.pid,
+      endpoints,
+      measuredPid: server.measured?.pid,
+      backendPids: server.backends.map((b) => b.pid),
       clockTicks: ctx.machine.clockTicks,
       workload,
       warmupMs: o.warmupMs,
@@ -180,8 +236,9 @@ async function runOnce(
       threads: o.loadgenThreads,
     };
     const r = await awaitReport(lg, job, o.warmupMs + o.durationMs + LOADGEN_SLACK_MS);
-    const rss = treePeakRssBytes(server.pid);
-    if (!server.alive()) throw new Error(`${target.name} died during the run`);
+    const rss = server.measured === undefined ? undefined : treePeakRssBytes(server.measured.pid);
+    const died = server.dead();
+    if (died !== undefined) throw new Error(`during the run: ${died}`);
     if (r.ops === 0) {
       throw new Error(
         `no replies in the measured window${r.firstError === undefined ? '' : ` (${r.firstError})`}`,
@@ -189,11 +246,16 @@ async function runOnce(
     }
     const windowUs = r.windowMs * 1000;
     const us = (ns: number): number => ns / 1000;
+    const backendParts = r.backendCpuMicros;
+    const backendCpu = backendParts.every((x) => x !== undefined)
+      ? backendParts.reduce((a, b) => a + b, 0)
+      : undefined;
+    const measuredCpu = r.measuredCpuMicros;
     return {
       ...base,
       ok: true,
-      argv: server.argv,
-      port: server.port,
+      ...about,
+      ...keysPerEndpoint,
       opsPerSec: r.ops / (r.windowMs / 1000),
       ops: r.ops,
       gets: r.gets,
@@ -214,22 +276,28 @@ async function runOnce(
         p999: us(r.latency.p999Ns),
         max: us(r.latency.maxNs),
       },
-      ...(r.serverCpuMicros === undefined
+      ...(measuredCpu === undefined
+        ? {}
+        : { cpuUsPerOp: measuredCpu / r.ops, cpuPct: (100 * measuredCpu) / windowUs }),
+      ...(rss === undefined ? {} : { peakRssBytes: rss }),
+      ...(backendCpu === undefined || backendParts.length === 0
         ? {}
         : {
-            serverCpuUsPerOp: r.serverCpuMicros / r.ops,
-            serverCpuPct: (100 * r.serverCpuMicros) / windowUs,
+            backendCpuUsPerOp: backendCpu / r.ops,
+            backendCpuPct: (100 * backendCpu) / windowUs,
+            backendCpuShares: backendParts.map((x) => (backendCpu > 0 ? x! / backendCpu : NaN)),
           }),
-      ...(rss === undefined ? {} : { serverPeakRssBytes: rss }),
       loadgenCpuUsPerOp: r.loadgenCpuMicros / r.ops,
       loadgenCpuPct: (100 * r.loadgenCpuMicros) / windowUs,
       loadgenSystemCpuPct: (100 * r.loadgenSystemCpuMicros) / windowUs,
-      ...(r.machineBusyMicros === undefined || r.serverCpuMicros === undefined
+      ...(r.machineBusyMicros === undefined ||
+      (server.measured !== undefined && measuredCpu === undefined) ||
+      backendCpu === undefined
         ? {}
         : {
             otherCpuPct: Math.max(
               0,
-              (100 * (r.machineBusyMicros - r.serverCpuMicros - r.loadgenCpuMicros)) / windowUs,
+              (100 * (r.machineBusyMicros - (measuredCpu ?? 0) - backendCpu - r.loadgenCpuMicros)) / windowUs,
             ),
           }),
     };
@@ -238,8 +306,8 @@ async function runOnce(
       ...base,
       ok: false,
       error: err instanceof Error ? err.message : String(err),
-      argv: server.argv,
-      port: server.port,
+      ...about,
+      ...keysPerEndpoint,
     };
   } finally {
     await lg?.stop();
@@ -254,7 +322,7 @@ async function runOnce(
 
 function printHeader(o: BenchOptions, m: Machine, pinning: Pinning, argv: readonly string[]): void {
   const envSet = Object.entries(process.env).filter(
-    ([k]) => k.startsWith('BENCH_') || k === 'MEMCACHED_BIN' || k === 'MOXI_BIN',
+    ([k]) => k.startsWith('BENCH_') || ['MEMCACHED_BIN', 'MOXI_BIN', 'NUTCRACKER_BIN'].includes(k),
   );
   out(
     `moxi.ts benchmark, ${new Date().toISOString()}${m.gitCommit === undefined ? '' : ` (commit ${m.gitCommit})`}`,
@@ -268,33 +336,53 @@ function printHeader(o: BenchOptions, m: Machine, pinning: Pinning, argv: readon
       `available parallelism ${m.availableParallelism}, ${(m.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, ` +
       `load average ${m.loadAverage.join(' ')}`,
   );
+  const names = o.targets.map((t) => t.name);
+  const nutcracker = names.some((n) => n.startsWith('nutcracker'))
+    ? `; ${m.nutcrackerVersion ?? `${o.nutcrackerBin} (version unknown)`}`
+    : '';
   out(
-    `servers:  ${m.memcachedVersion ?? `${o.memcachedBin} (version unknown)`}; moxi ${relative(process.cwd(), o.moxiBin) || o.moxiBin}`,
+    `servers:  ${m.memcachedVersion ?? `${o.memcachedBin} (version unknown)`}${nutcracker}; ` +
+      `moxi ${relative(process.cwd(), o.moxiBin) || o.moxiBin}${m.moxiBuiltAt === undefined ? '' : ` (runs dist/, built ${m.moxiBuiltAt})`}`,
   );
   out(`pinning:  ${pinning.note}`);
+  const sharing = o.targets.filter((t) => t.usesBackends).map((t) => t.name);
+  if (sharing.length > 0) {
+    out(
+      `backends: ${BACKEND_COUNT} memcached (-t 1 -U 0 -m ${o.memoryMb}) per round on fresh ports, shared by that ` +
+        `round's ${sharing.join(', ')} runs, stopped after the round`,
+    );
+  }
   out(
     `plan:     ${o.rounds} rounds x workloads [${o.workloads.map((w) => w.name).join(', ')}] x targets ` +
       `[${o.targets.map((t) => t.name).join(', ')}], ${o.warmupMs / 1000} s warm-up + ${o.durationMs / 1000} s measured per run, ` +
       `load generator ${o.loadgenThreads} thread(s)`,
   );
   for (const w of o.workloads) out(`  workload ${w.name.padEnd(6)} ${w.description}`);
-  for (const t of o.targets) out(`  target   ${t.name.padEnd(10)} ${t.description}`);
+  for (const t of o.targets) out(`  target   ${t.name.padEnd(11)} ${t.description}`);
   out();
 }
 
-function printSummary(summaries: readonly Summary[], rs: readonly Ratio[], runs: readonly RunRecord[]): void {
+function printSummary(
+  summaries: readonly Summary[],
+  rs: readonly Ratio[],
+  missing: readonly string[],
+  runs: readonly RunRecord[],
+): void {
   out();
   out(
-    'Medians over rounds (ops/s min - max over rounds; srv = server under test; cpu in % of one core; ' +
-      'other = CPU used by processes not in the benchmark)',
+    'Medians over rounds (ops/s min - max over rounds; cpu, peak RSS = the process under test: the proxy, ' +
+      'or the server of a server target, n/a for direct; mc = the memcached backends together; cpu in % of ' +
+      'one core; other = CPU used by processes not in the benchmark)',
   );
   out(summaryTable(summaries));
-  if (rs.length > 0) {
+  if (rs.length > 0 || missing.length > 0) {
     out();
     out(
-      'Ratios (ratio of medians [range of per-round ratios]; throughput > 1, latency and cpu/op < 1 favour the target)',
+      'Ratios a/b (ratio of medians [range of per-round ratios]; throughput > 1, latency and cpu/op < 1 favour a; ' +
+        'cpu/op compares the processes under test, n/a when one side has none)',
     );
-    out(ratioTable(rs));
+    if (rs.length > 0) out(ratioTable(rs));
+    for (const m of missing) out(m);
   }
   const notes: string[] = [];
   for (const s of summaries) {
@@ -314,7 +402,7 @@ function printSummary(summaries: readonly Summary[], rs: readonly Ratio[], runs:
   if (noisy.length > 0) {
     notes.push(
       `other processes used >= ${OTHER_BUSY_PCT}% of a core during ${noisy.length} of ${runs.length} run(s): ` +
-        'throughput and tail latency are disturbed there; srv µs/op is the steadier comparison (or rerun)',
+        'throughput and tail latency are disturbed there; cpu µs/op is the steadier comparison (or rerun)',
     );
   }
   const lg = runs
@@ -352,28 +440,58 @@ async function main(): Promise<number> {
   const argv = [process.execPath, ...process.argv.slice(1)];
   printHeader(o, machine, pinning, argv);
   out(
-    'Per run: ops/s, latency percentiles, srv = server CPU per request and share of a core, rss = server ' +
-      'peak RSS, lg = load generator share of its core, other = CPU used by processes outside the benchmark',
+    'Per run: ops/s, latency percentiles; proxy (srv for server targets) = CPU per request and share of a ' +
+      'core of the process under test, rss = its peak RSS; mc = CPU per request and share of a core of the ' +
+      "memcached backends together, then each backend's part of it in %; lg = load generator share of its " +
+      'core; other = CPU used by processes outside the benchmark',
   );
-  if (o.targets.some((t) => t.name === 'moxi') && !existsSync(o.moxiBin)) {
-    out(`NOTE: ${o.moxiBin} does not exist; the moxi target will fail`);
+  if (o.targets.some((t) => t.name.startsWith('moxi')) && !existsSync(o.moxiBin)) {
+    out(`NOTE: ${o.moxiBin} does not exist; the moxi targets will fail`);
   }
 
-  const ctx: RunContext = {
-    options: o,
-    pinning,
-    machine,
-    targetContext: {
-      memoryMb: o.memoryMb,
-      serverCpus: pinning.serverCpus,
-      memcachedBin: o.memcachedBin,
-      moxiBin: o.moxiBin,
-    },
+  const ctx: RunContext = { options: o, pinning, machine };
+  /** The current round's backends, started by the first target that asks. */
+  let backends: Promise<Backends> | undefined;
+  const targetContext: TargetContext = {
+    memoryMb: o.memoryMb,
+    serverCpus: pinning.serverCpus,
+    backendCpus: pinning.backendCpus,
+    memcachedBin: o.memcachedBin,
+    nutcrackerBin: o.nutcrackerBin,
+    moxiBin: o.moxiBin,
+    backends: () =>
+      (backends ??= startBackends(targetContext).then((b) => {
+        if (!shownArgv.has(' backends')) {
+          shownArgv.add(' backends');
+          for (const s of b.servers) out(`  started ${s.name}: ${shellQuote(s.process.argv)}`);
+        }
+        return b;
+      })),
+  };
+  const endRound = (): void => {
+    const b = backends;
+    backends = undefined;
+    if (b !== undefined)
+      stopping.push(
+        b.then(
+          (x) => x.stop(),
+          () => undefined,
+        ),
+      );
   };
   const runs: RunRecord[] = [];
   const broken = new Map<string, string>();
+  const failures = new Map<string, number>();
   const shownArgv = new Set<string>();
   const nameWidth = Math.max(...o.targets.map((t) => t.name.length));
+  const skipped = (workload: Workload, target: Target, round: number, error: string): RunRecord => ({
+    workload: workload.name,
+    target: target.name,
+    round,
+    startedAt: new Date().toISOString(),
+    ok: false,
+    error,
+  });
   for (const workload of o.workloads) {
     for (let round = 1; round <= o.rounds; round++) {
       for (const target of o.targets) {
@@ -381,54 +499,64 @@ async function main(): Promise<number> {
         const why = broken.get(target.name);
         let record: RunRecord;
         if (why !== undefined) {
-          record = {
-            workload: workload.name,
-            target: target.name,
-            round,
-            startedAt: new Date().toISOString(),
-            ok: false,
-            error: `skipped (${why})`,
-          };
+          record = skipped(workload, target, round, `skipped (${why})`);
         } else {
           try {
-            record = await runOnce(ctx, target, workload, round, (s) => {
-              if (!shownArgv.has(target.name)) {
-                shownArgv.add(target.name);
-                out(`  started ${target.name}: ${shellQuote(s.argv)}`);
+            record = await runOnce(ctx, targetContext, target, workload, round, (s, endpoints) => {
+              if (shownArgv.has(target.name)) return;
+              shownArgv.add(target.name);
+              if (s.measured !== undefined) out(`  started ${target.name}: ${shellQuote(s.measured.argv)}`);
+              if (s.router !== undefined) {
+                const split = endpoints.map((e) => `${e.host}:${e.port} (${e.keys?.length ?? 'all'} keys)`);
+                out(`  ${target.name}: load generator -> ${split.join(', ')}; routing: ${s.router.name}`);
               }
             });
           } catch (err) {
             if (!(err instanceof StartError)) throw err;
             broken.set(target.name, `did not start: ${err.message}`);
-            record = {
-              workload: workload.name,
-              target: target.name,
-              round,
-              startedAt: new Date().toISOString(),
-              ok: false,
-              error: `did not start: ${err.message}`,
-            };
+            record = skipped(workload, target, round, `did not start: ${err.message}`);
+          }
+          if (!record.ok && !broken.has(target.name)) {
+            const n = (failures.get(target.name) ?? 0) + 1;
+            failures.set(target.name, n);
+            if (n >= MAX_FAILED_RUNS)
+              broken.set(target.name, `${n} runs failed; last: ${record.error ?? '?'}`);
           }
         }
         runs.push(record);
         out(runLine(record, nameWidth, o.rounds));
       }
+      endRound();
     }
   }
 
   await Promise.all(stopping);
   const targetNames = o.targets.map((t) => t.name);
-  const baseline = targetNames.includes(BASELINE) ? BASELINE : targetNames[0];
+  const pairs = ratioPairs(targetNames);
   const summaries: Summary[] = [];
   const ratioRows: Ratio[] = [];
+  const missing: string[] = [];
   for (const w of o.workloads) {
     for (const t of targetNames) {
       const s = summarize(runs, w.name, t);
       if (s) summaries.push(s);
     }
-    ratioRows.push(...ratios(runs, w.name, targetNames, baseline));
+    const ran = (t: string): boolean => runs.some((r) => r.ok && r.workload === w.name && r.target === t);
+    for (const [t, b] of pairs) {
+      const absent = [t, b].filter((x) => !ran(x));
+      if (absent.length > 0) {
+        missing.push(`${w.name.padEnd(8)}  ${t}/${b}: none (${absent.join(' and ')}: no successful run)`);
+      }
+    }
+    ratioRows.push(
+      ...ratios(
+        runs,
+        w.name,
+        pairs.filter(([t, b]) => ran(t) && ran(b)),
+      ),
+    );
   }
-  printSummary(summaries, ratioRows, runs);
+  printSummary(summaries, ratioRows, missing, runs);
 
   if (o.json) {
     const stamp = new Date()
@@ -438,7 +566,7 @@ async function main(): Promise<number> {
     mkdirSync(o.outDir, { recursive: true });
     const file = join(o.outDir, `${stamp}.json`);
     const doc = {
-      format: 'moxi.ts-bench/1',
+      format: 'moxi.ts-bench/2',
       finishedAt: new Date().toISOString(),
       elapsedSeconds: Math.round((performance.now() - t0) / 100) / 10,
       command: argv,
@@ -452,11 +580,12 @@ async function main(): Promise<number> {
         memoryMb: o.memoryMb,
         loadgenThreads: o.loadgenThreads,
         memcachedBin: o.memcachedBin,
+        nutcrackerBin: o.nutcrackerBin,
         moxiBin: o.moxiBin,
       },
       workloads: o.workloads,
       targets: o.targets.map((t) => ({ name: t.name, description: t.description })),
-      baseline,
+      ratioPairs: pairs.map(([t, b]) => `${t}/${b}`),
       runs,
       summaries,
       ratios: ratioRows,
@@ -481,15 +610,18 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 process.on('exit', () => {
   killAllStartedSync();
+  removeTempDirsSync();
 });
 
 main().then(
   async (code) => {
     await killAllStarted();
+    removeTempDirsSync();
     process.exitCode = code;
   },
   async (err: unknown) => {
     await killAllStarted();
+    removeTempDirsSync();
     process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = 1;
   },

@@ -1,10 +1,13 @@
 /**
- * Processes the benchmark starts: CPU pinning, servers on free loopback ports, and a registry so that
- * exactly these processes (by pid, never by name) are stopped on normal exit, errors and Ctrl-C.
+ * Processes the benchmark starts: CPU pinning, servers on free loopback ports, and registries so that
+ * exactly these processes (by pid, never by name) are stopped, and the temporary directories they used
+ * removed, on normal exit, errors and Ctrl-C.
  */
 import { spawn, execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
 import { portOwnedBy } from './proc.ts';
 
 // ---------------------------------------------------------------------------------------------------
@@ -63,13 +66,41 @@ export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Registry of temporary directories (proxy configuration files and logs)
+
+const tempDirs = new Set<string>();
+
+/** Creates a private directory under the system temp dir; removed by removeTempDir or at exit. */
+export function makeTempDir(prefix: string): string {
+  const dir = mkdtempSync(join(os.tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
+
+export function removeTempDir(dir: string): void {
+  if (!tempDirs.delete(dir)) return;
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // best effort: a leftover directory in /tmp is not worth failing a benchmark for
+  }
+}
+
+/** Removes every directory made by makeTempDir and not yet removed (synchronous: for 'exit' handlers). */
+export function removeTempDirsSync(): void {
+  for (const dir of [...tempDirs]) removeTempDir(dir);
+}
+
+// ---------------------------------------------------------------------------------------------------
 // CPU pinning
 
 export interface Pinning {
   readonly enabled: boolean;
-  /** CPUs for the load generator and for the server under test (empty when not pinned). */
+  /** CPUs for the load generator and for the process under test (proxy or server); empty = not pinned. */
   readonly loadgenCpus: readonly number[];
   readonly serverCpus: readonly number[];
+  /** CPUs for the memcached backends of the proxy and direct targets (empty = not pinned). */
+  readonly backendCpus: readonly number[];
   /** Human-readable summary for the header. */
   readonly note: string;
 }
@@ -115,22 +146,51 @@ function hasTaskset(): boolean {
   }
 }
 
+function pinningNote(lg: readonly number[], srv: readonly number[], backends: readonly number[]): string {
+  const list = (cpus: readonly number[]): string => cpus.join(',');
+  const mc =
+    backends.length === 0
+      ? 'memcached backends not pinned'
+      : list(backends) === list(srv)
+        ? `memcached backends CPU ${list(backends)} too (the server side of every target shares one core set)`
+        : `memcached backends CPU ${list(backends)}`;
+  return `load generator CPU ${list(lg)}; proxy or server under test CPU ${list(srv)}; ${mc}`;
+}
+
 /**
- * `mode`: "auto" (load generator on the first allowed CPU, server on the second, when taskset exists and
- * at least two CPUs are allowed), "off", or "LG:SRV" with CPU lists (e.g. "0:1", "0,2:1").
+ * `mode`: "auto" (load generator on the first allowed CPU; the proxy or server under test and the
+ * memcached backends on the second; needs taskset and two allowed CPUs), "off", or "LG:SRV[:BACKENDS]"
+ * with CPU lists (e.g. "0:1", "0:1:1", "0,2:1:none"); BACKENDS defaults to SRV, "none" leaves them unpinned.
  */
 export function planPinning(mode: string): Pinning {
-  const off = (note: string): Pinning => ({ enabled: false, loadgenCpus: [], serverCpus: [], note });
+  const off = (note: string): Pinning => ({
+    enabled: false,
+    loadgenCpus: [],
+    serverCpus: [],
+    backendCpus: [],
+    note,
+  });
   if (mode === 'off') return off('off (--pin off)');
   if (!hasTaskset()) return off('off (taskset not found)');
   if (mode !== 'auto') {
     const parts = mode.split(':');
-    if (parts.length !== 2) throw new Error(`--pin: expected auto, off or LG:SRV, got "${mode}"`);
-    const lg = parts[0] ?? '';
-    const srv = parts[1] ?? '';
-    const loadgenCpus = parseCpuList(lg);
-    const serverCpus = parseCpuList(srv);
-    return { enabled: true, loadgenCpus, serverCpus, note: `load generator CPU ${lg}, server CPU ${srv}` };
+    if (parts.length < 2 || parts.length > 3) {
+      throw new Error(`--pin: expected auto, off or LG:SRV[:BACKENDS], got "${mode}"`);
+    }
+    const loadgenCpus = parseCpuList(parts[0] ?? '');
+    const serverCpus = parseCpuList(parts[1] ?? '');
+    const mc = parts.length === 3 ? parts[2] : undefined;
+    const backendCpus = mc === undefined ? serverCpus : mc === 'none' ? [] : parseCpuList(mc);
+    if (loadgenCpus.length === 0 || serverCpus.length === 0) {
+      throw new Error(`--pin: LG and SRV need at least one CPU each, got "${mode}"`);
+    }
+    return {
+      enabled: true,
+      loadgenCpus,
+      serverCpus,
+      backendCpus,
+      note: pinningNote(loadgenCpus, serverCpus, backendCpus),
+    };
   }
   const cpus = allowedCpus();
   if (cpus === undefined || cpus.length < 2) {
@@ -141,7 +201,8 @@ export function planPinning(mode: string): Pinning {
     enabled: true,
     loadgenCpus: [lg],
     serverCpus: [srv],
-    note: `load generator CPU ${lg}, server CPU ${srv}`,
+    backendCpus: [srv],
+    note: pinningNote([lg], [srv], [srv]),
   };
 }
 
@@ -224,7 +285,8 @@ const PORT_MIN = 12000;
 const PORT_MAX = 32767;
 const PORT_ATTEMPTS = 10;
 
-function randomPort(): number {
+/** A random port in 12000-32767 (not checked: callers retry when the process reports it in use). */
+export function randomPort(): number {
   return PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN + 1));
 }
 
@@ -274,6 +336,8 @@ export interface ServerSpec {
   readonly cpus: readonly number[];
   /** How long to wait for the port to accept connections. */
   readonly readyTimeoutMs?: number;
+  /** A log file the process writes instead of stderr (nutcracker -o): read for errors like its output. */
+  readonly logFile?: string;
 }
 
 export interface RunningServer {
@@ -284,6 +348,20 @@ export interface RunningServer {
 }
 
 const ADDR_IN_USE = /address already in use|EADDRINUSE/i;
+
+/** The last `lines` non-empty lines of a text file, or '' if it cannot be read. */
+function fileTail(path: string, lines: number): string {
+  try {
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '')
+      .slice(-lines)
+      .join(' | ');
+  } catch {
+    return '';
+  }
+}
 
 /**
  * Starts a server on a free loopback port below 32768: picks a random port, spawns, and waits until the
@@ -303,16 +381,18 @@ export async function startServer(spec: ServerSpec): Promise<RunningServer> {
       await sleep(50);
       throw new Error(`${spec.name}: could not start ${file}: ${proc.output.trim()}`);
     }
+    const log = (): string => (spec.logFile === undefined ? '' : fileTail(spec.logFile, 3));
     const deadline = performance.now() + readyTimeoutMs;
     let retry = false;
     while (performance.now() < deadline) {
       if (proc.hasExited()) {
-        if (ADDR_IN_USE.test(proc.output)) {
+        if (ADDR_IN_USE.test(proc.output) || ADDR_IN_USE.test(log())) {
           retry = true;
           lastError = `port ${port} in use`;
           break;
         }
-        throw new Error(`${spec.name} ${proc.describeExit()}`);
+        const logged = log();
+        throw new Error(`${spec.name} ${proc.describeExit()}${logged === '' ? '' : `; log: ${logged}`}`);
       }
       const owned = portOwnedBy(port, pid);
       if (owned !== false && (await canConnect(port))) {
@@ -323,7 +403,7 @@ export async function startServer(spec: ServerSpec): Promise<RunningServer> {
     if (!retry) {
       await proc.stop();
       throw new Error(
-        `${spec.name}: port ${port} not ready after ${readyTimeoutMs} ms; ${proc.output.trim()}`,
+        `${spec.name}: port ${port} not ready after ${readyTimeoutMs} ms; ${proc.output.trim()} ${log()}`.trimEnd(),
       );
     }
     await proc.stop();

@@ -107,4 +107,5 @@ function installSignalHandlers(services: Array<{ close(): Promise<void> }>, log:
 }
 
 const code = await main(process.argv.slice(2));
-if (code >= 0) process.exitCode = code;
+// exit at once: a listener opened before a later one failed would otherwise keep the process alive
+if (code >= 0) process.exit(code);

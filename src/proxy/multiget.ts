@@ -59,8 +59,10 @@ export class MultiGetRequest {
     for (const k of this.keys) distinct.set(k.toString('latin1'), k);
     this.pool.counters.totMultigetKeys += this.keys.length;
     this.pool.counters.totMultigetKeysDeduped += this.keys.length - distinct.size;
+    // hold the request open while sending: a batch can fail synchronously (blacklisted server)
+    this.outstanding++;
     this.fetch([...distinct.values()]);
-    if (this.outstanding === 0) this.complete();
+    if (--this.outstanding === 0) this.complete();
   }
 
   /** Groups `keys` by their server and sends one batch to each. */
@@ -82,13 +84,13 @@ export class MultiGetRequest {
       if (group === undefined) groups.set(index, (group = []));
       group.push({ key, vbucket });
     }
+    this.outstanding += groups.size;
     for (const [index, group] of groups) {
       const server = this.pool.servers[index];
       const batch =
         this.pool.protocol === 'binary'
           ? new BinaryGetBatch(this, server, index, group, this.options)
           : new TextGetBatch(this, server, group, this.options);
-      this.outstanding++;
       server.send(batch, this.pool.protocol, this.affinity);
     }
   }

@@ -260,6 +260,9 @@ export function ownsListeningPort(pid: number, port: number): boolean | undefine
 
 const running = new Set<ServerHandle>();
 const children = new Set<ChildProcess>();
+/** The child process behind each handle started here (for signals), and the handles paused by pauseServer. */
+const childOf = new WeakMap<ServerHandle, ChildProcess>();
+const paused = new WeakSet<ServerHandle>();
 
 // Root-level hook: runs when the importing test file has finished all its tests.
 after(async () => {
@@ -381,6 +384,7 @@ async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle>
       stopping ??= (async () => {
         if (!hasExited()) {
           child.kill('SIGTERM');
+          if (paused.has(handle)) child.kill('SIGCONT'); // a stopped process only dies once continued
           if (!(await waitExit(spec.opts.stopTimeoutMs ?? 3000))) {
             child.kill('SIGKILL');
             await waitExit(KILL_WAIT_MS);
@@ -397,6 +401,7 @@ async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle>
     exited: hasExited,
   };
   running.add(handle);
+  childOf.set(handle, child);
 
   const describe = (): string =>
     `${spec.kind} (${spec.command} ${args.join(' ')})` +
@@ -469,4 +474,199 @@ export function startMoxi(args: readonly string[] = [], opts: ServerOptions = {}
 /** Starts the server chosen by MOXI_TEST_TARGET with `opts`. */
 export function startTarget(opts: ServerOptions = {}): Promise<ServerHandle> {
   return targetKind() === TargetKinds.memcached ? startMemcached(opts) : startMoxi([], opts);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Additions for the proxy tests: processes listening on several ports (a proxy with one port per
+// pool), servers on a fixed host and port (a memcached restarted where a proxy expects it), signals.
+
+/** A started process that listens on one or more TCP ports; `port` is the first. */
+export interface MultiPortHandle extends ServerHandle {
+  readonly ports: readonly number[];
+}
+
+export interface ProcessSpec {
+  readonly kind: TargetKind;
+  readonly command: string;
+  readonly args: readonly string[];
+  /** Every port the process must be listening on (and own) before it counts as started. */
+  readonly ports: readonly number[];
+  /** Where the ports are probed (default 127.0.0.1). */
+  readonly host?: string;
+  readonly cwd?: string;
+  /** readyTimeoutMs and stopTimeoutMs are used; the other fields are the caller's business. */
+  readonly opts?: ServerOptions;
+  /**
+   * Says from the output of a process that exited during startup which port it could not bind
+   * (true: one of them), besides the generic EADDRINUSE test; that makes the start a PortInUseError.
+   */
+  readonly portInUse?: (output: string) => number | boolean | undefined;
+}
+
+/**
+ * Spawns `spec.command` and waits (bounded) until every port in `spec.ports` accepts connections on
+ * `spec.host` and is owned by the process (or a child). Exiting early with "address in use" output
+ * throws PortInUseError (no retry here: the caller chose the ports). Stopped like every other server.
+ */
+export async function spawnServerProcess(spec: ProcessSpec): Promise<MultiPortHandle> {
+  const host = spec.host ?? LOOPBACK;
+  const opts = spec.opts ?? {};
+  const args = [...spec.args];
+  if (spec.ports.length === 0) throw new Error('spawnServerProcess: no port to wait for');
+  const child = spawn(spec.command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: spec.cwd });
+  children.add(child);
+  child.unref();
+  const tail = new Tail();
+  for (const pipe of [child.stdout, child.stderr]) {
+    pipe.on('data', (b: Buffer) => {
+      tail.add(b);
+    });
+    (pipe as Readable & { unref?: () => void }).unref?.();
+  }
+  let exitInfo: string | undefined;
+  let spawnError: Error | undefined;
+  const exitedPromise = new Promise<void>((r) => {
+    child.once('exit', (code, signal) => {
+      exitInfo = signal !== null ? `signal ${signal}` : `exit code ${code}`;
+      children.delete(child);
+      r();
+    });
+  });
+  child.once('error', (err) => {
+    spawnError = err;
+  });
+  const closedPromise = new Promise<void>((r) =>
+    child.once('close', () => {
+      r();
+    }),
+  );
+  const hasExited = (): boolean => exitInfo !== undefined || spawnError !== undefined;
+  const waitExit = async (ms: number): Promise<boolean> => {
+    if (hasExited()) return true;
+    await Promise.race([exitedPromise, sleep(ms)]);
+    return hasExited();
+  };
+
+  let stopping: Promise<void> | undefined;
+  const handle: MultiPortHandle = {
+    kind: spec.kind,
+    host,
+    port: spec.ports[0],
+    ports: [...spec.ports],
+    pid: child.pid ?? -1,
+    args,
+    stop(): Promise<void> {
+      stopping ??= (async () => {
+        if (!hasExited()) {
+          child.kill('SIGTERM');
+          if (paused.has(handle)) child.kill('SIGCONT');
+          if (!(await waitExit(opts.stopTimeoutMs ?? 3000))) {
+            child.kill('SIGKILL');
+            await waitExit(KILL_WAIT_MS);
+          }
+        }
+        running.delete(handle);
+      })();
+      return stopping;
+    },
+    memory(): MemoryUsage | undefined {
+      return hasExited() || child.pid === undefined ? undefined : readProcMemory(child.pid);
+    },
+    output: () => tail.text(),
+    exited: hasExited,
+  };
+  running.add(handle);
+  childOf.set(handle, child);
+
+  const describe = (): string =>
+    `${spec.kind} (${spec.command} ${args.join(' ')})` +
+    (spec.cwd !== undefined ? ` in ${spec.cwd}` : '') +
+    (exitInfo !== undefined ? ` exited with ${exitInfo}` : '') +
+    (spawnError ? ` failed to spawn: ${spawnError.message}` : '') +
+    `; output:\n${tail.text()}`;
+
+  const ready = new Set<number>();
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 10_000);
+  for (;;) {
+    if (hasExited()) {
+      await Promise.race([closedPromise, sleep(500)]);
+      await handle.stop();
+      const text = tail.text();
+      const which = spec.portInUse?.(text);
+      if (typeof which === 'number') throw new PortInUseError(which, describe());
+      if (which === true || looksLikeAddressInUse(text)) throw new PortInUseError(spec.ports[0], describe());
+      throw new Error(`server did not start: ${describe()}`);
+    }
+    for (const port of spec.ports) {
+      if (ready.has(port)) continue;
+      if (!(await tryConnect(host, port, CONNECT_PROBE_MS))) continue;
+      const owner = child.pid === undefined ? false : ownsListeningPort(child.pid, port);
+      if (owner !== false) {
+        ready.add(port);
+        continue;
+      }
+      // Someone else listens there: ours will fail to bind (or already did).
+      if (await waitExit(300)) break;
+      await handle.stop();
+      throw new PortInUseError(port, `another process listens on ${port}; ${describe()}`);
+    }
+    if (ready.size === spec.ports.length) return handle;
+    if (Date.now() > deadline) {
+      await handle.stop();
+      const missing = spec.ports.filter((p) => !ready.has(p));
+      throw new Error(`not accepting connections on ${host}:${missing.join(', ')} in time: ${describe()}`);
+    }
+    await sleep(READY_POLL_MS);
+  }
+}
+
+/**
+ * Starts a real memcached on a given host (any loopback address) and port, e.g. to bring a killed
+ * server back where a proxy expects it. Throws PortInUseError when that port is taken.
+ */
+export function startMemcachedAt(
+  port: number,
+  opts: ServerOptions = {},
+  host = LOOPBACK,
+): Promise<MultiPortHandle> {
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0 ? ['-u', 'root'] : [];
+  return spawnServerProcess({
+    kind: TargetKinds.memcached,
+    command: memcachedBin(),
+    args: ['-p', String(port), '-l', host, '-U', '0', ...asRoot, ...serverOptionArgs(opts)],
+    ports: [port],
+    host,
+    opts,
+  });
+}
+
+/**
+ * Sends `signal` to a server started by this module (never to anything else); false once it exited
+ * or for a handle this module did not start.
+ */
+export function signalServer(server: ServerHandle, signal: NodeJS.Signals): boolean {
+  const child = childOf.get(server);
+  if (child === undefined || server.exited() || child.exitCode !== null || child.signalCode !== null)
+    return false;
+  return child.kill(signal);
+}
+
+/** SIGSTOP: the server keeps its sockets (connects still complete, the kernel buffers) but answers nothing. */
+export function pauseServer(server: ServerHandle): void {
+  if (!signalServer(server, 'SIGSTOP'))
+    throw new Error(`cannot pause ${server.kind} pid ${server.pid}: not running`);
+  paused.add(server);
+}
+
+/** SIGCONT after pauseServer. */
+export function resumeServer(server: ServerHandle): void {
+  paused.delete(server);
+  signalServer(server, 'SIGCONT');
+}
+
+/** SIGKILL, then wait (bounded) until the process is gone: its sockets are reset, nothing is flushed. */
+export async function killServer(server: ServerHandle): Promise<void> {
+  signalServer(server, 'SIGKILL');
+  paused.delete(server);
+  await server.stop();
 }
