@@ -91,17 +91,9 @@ export class BinaryKeyedRequest implements DownstreamOp {
   }
 
   start(): void {
-    const router = this.pool.router;
-    if (router === null) {
-      this.finish(binaryFailure(this.opcode, this.clientOpaque, Fail.Closed));
-      return;
-    }
-    if (router.kind === 'vbucket') {
-      this.vbucket = router.vbucketOf(this.key);
-      this.serverIndex = router.masterOf(this.vbucket);
-    } else {
-      this.serverIndex = router.serverIndex(this.key);
-    }
+    const route = this.pool.route(this.key);
+    this.serverIndex = route.index;
+    this.vbucket = route.vbucket;
     this.send();
   }
 
@@ -119,18 +111,14 @@ export class BinaryKeyedRequest implements DownstreamOp {
   }
 
   onPacket(packet: BinaryPacket): boolean {
-    const router = this.pool.router;
-    if (
-      packet.status === Status.NOT_MY_VBUCKET &&
-      router?.kind === 'vbucket' &&
-      !this.quiet &&
-      this.vbucketRetries < router.maxRetries
-    ) {
-      this.vbucketRetries++;
-      this.pool.counters.totNotMyVBucket++;
-      this.serverIndex = router.foundIncorrectMaster(this.vbucket, this.serverIndex);
-      this.send();
-      return true;
+    if (packet.status === Status.NOT_MY_VBUCKET && !this.quiet) {
+      const next = this.pool.nextMaster(this.vbucket, this.serverIndex, this.vbucketRetries);
+      if (next >= 0) {
+        this.vbucketRetries++;
+        this.serverIndex = next;
+        this.send();
+        return true;
+      }
     }
     this.finish(reopaque(packet.frame, this.clientOpaque));
     return true;

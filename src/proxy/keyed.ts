@@ -56,17 +56,13 @@ export class KeyedRequest implements DownstreamOp {
 
   /** Routes the key and sends the op (call once admitted). */
   start(): void {
-    const router = this.pool.router;
-    if (router === null) {
+    if (this.pool.router === null) {
       this.finish(ProxyError.outOfDownstreams + CRLF);
       return;
     }
-    if (router.kind === 'vbucket') {
-      this.vbucket = router.vbucketOf(this.key);
-      this.serverIndex = router.masterOf(this.vbucket);
-    } else {
-      this.serverIndex = router.serverIndex(this.key);
-    }
+    const route = this.pool.route(this.key);
+    this.serverIndex = route.index;
+    this.vbucket = route.vbucket;
     this.send();
   }
 
@@ -118,11 +114,11 @@ export class KeyedRequest implements DownstreamOp {
    * or the client said noreply (moxi does not retry quiet requests).
    */
   private retryElsewhere(): boolean {
-    const router = this.pool.router;
-    if (router?.kind !== 'vbucket' || this.quiet || this.vbucketRetries >= router.maxRetries) return false;
+    if (this.quiet) return false;
+    const next = this.pool.nextMaster(this.vbucket, this.serverIndex, this.vbucketRetries);
+    if (next < 0) return false;
     this.vbucketRetries++;
-    this.pool.counters.totNotMyVBucket++;
-    this.serverIndex = router.foundIncorrectMaster(this.vbucket, this.serverIndex);
+    this.serverIndex = next;
     this.send();
     return true;
   }

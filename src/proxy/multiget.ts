@@ -67,18 +67,10 @@ export class MultiGetRequest {
 
   /** Groups `keys` by their server and sends one batch to each. */
   private fetch(keys: Buffer[]): void {
-    const router = this.pool.router;
-    if (router === null) return;
+    if (this.pool.router === null) return;
     const groups = new Map<number, Array<{ key: Buffer; vbucket: number }>>();
     for (const key of keys) {
-      let index: number;
-      let vbucket = 0;
-      if (router.kind === 'vbucket') {
-        vbucket = router.vbucketOf(key);
-        index = router.masterOf(vbucket);
-      } else {
-        index = router.serverIndex(key);
-      }
+      const { index, vbucket } = this.pool.route(key);
       if (index < 0 || index >= this.pool.servers.length) continue; // no owner: a miss
       let group = groups.get(index);
       if (group === undefined) groups.set(index, (group = []));
@@ -102,16 +94,19 @@ export class MultiGetRequest {
 
   /** @internal A batch is over; `retry` holds keys to send again (NOT_MY_VBUCKET), with their servers. */
   batchDone(retry: Array<{ vbucket: number; server: number; key: Buffer }>): void {
-    const router = this.pool.router;
-    if (retry.length > 0 && router?.kind === 'vbucket' && this.vbucketRetries < router.maxRetries) {
-      this.vbucketRetries++;
-      this.pool.counters.totNotMyVBucket++;
+    if (retry.length > 0) {
+      // learn each refused vBucket's next master once, then send all its keys there
       const learned = new Set<number>();
+      let retried = false;
       for (const r of retry) {
-        if (!learned.has(r.vbucket)) router.foundIncorrectMaster(r.vbucket, r.server);
+        if (learned.has(r.vbucket)) continue;
         learned.add(r.vbucket);
+        retried = this.pool.nextMaster(r.vbucket, r.server, this.vbucketRetries) >= 0 || retried;
       }
-      this.fetch(retry.map((r) => r.key));
+      if (retried) {
+        this.vbucketRetries++;
+        this.fetch(retry.map((r) => r.key));
+      }
     }
     if (--this.outstanding === 0) this.complete();
   }

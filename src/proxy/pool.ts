@@ -12,6 +12,11 @@ import type { CoarseTimer, DeadlineHolder } from '../util/coarse-timer.ts';
 import type { Logger } from '../util/log.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 
+export interface Route {
+  index: number;
+  vbucket: number;
+}
+
 /** A request waiting for admission. */
 export interface Admission {
   /** Called when the request may run. */
@@ -94,6 +99,28 @@ export class ProxyPool implements DeadlineHolder {
         ),
     );
     this.timer.add(this);
+  }
+
+  /** Where `key` goes: its server's index (-1 when no server owns it) and its vBucket id (0 for ketama). */
+  route(key: Buffer): Route {
+    const router = this.router;
+    if (router === null) return { index: -1, vbucket: 0 };
+    if (router.kind === 'vbucket') {
+      const vbucket = router.vbucketOf(key);
+      return { index: router.masterOf(vbucket), vbucket };
+    }
+    return { index: router.serverIndex(key), vbucket: 0 };
+  }
+
+  /**
+   * A server answered NOT_MY_VBUCKET for `vbucket`: the master to try next (learned into the map), or
+   * -1 when this pool has no vBucket map or `retries` already reached moxi's limit of 2 x servers.
+   */
+  nextMaster(vbucket: number, wrongIndex: number, retries: number): number {
+    const router = this.router;
+    if (router?.kind !== 'vbucket' || retries >= router.maxRetries) return -1;
+    this.counters.totNotMyVBucket++;
+    return router.foundIncorrectMaster(vbucket, wrongIndex);
   }
 
   /** Runs `admission` now if fewer than downstream_max requests are in flight, else queues it. */
