@@ -336,9 +336,42 @@ interface SpawnSpec {
   readonly opts: ServerOptions;
 }
 
-async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle> {
-  const args = spec.argsFor(port);
-  const child = spawn(spec.command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/** What launch() runs: `command args` in `cwd` (default: ours). */
+interface LaunchSpec {
+  readonly kind: TargetKind;
+  readonly command: string;
+  readonly args: string[];
+  readonly cwd?: string;
+  /** SIGTERM grace period before SIGKILL (default 3 s). */
+  readonly stopTimeoutMs?: number;
+}
+
+/** A process started by launch(), with its handle (already registered for stopAll and signals). */
+interface Launched<H extends ServerHandle> {
+  readonly child: ChildProcess;
+  readonly handle: H;
+  readonly tail: Tail;
+  /** Resolves on 'close', which comes after 'exit' once stdout and stderr are drained. */
+  readonly closed: Promise<void>;
+  /** Whether the process exited or failed to spawn. */
+  readonly hasExited: () => boolean;
+  /** Waits (at most `ms`) for the exit; whether the process has exited. */
+  readonly waitExit: (ms: number) => Promise<boolean>;
+  /** The command line, how the process ended (if it did) and its output, for error messages. */
+  readonly describe: () => string;
+}
+
+/**
+ * Spawns `spec.command` with stdout and stderr collected in a tail, and makes its handle: `place`
+ * (host and port(s)) plus the common fields; stop() sends SIGTERM, then SIGKILL after a bound.
+ * Readiness is the caller's business.
+ */
+function launch<P extends { readonly host: string; readonly port: number }>(
+  spec: LaunchSpec,
+  place: P,
+): Launched<ServerHandle & P> {
+  const { args } = spec;
+  const child = spawn(spec.command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: spec.cwd });
   children.add(child);
   child.unref();
   const tail = new Tail();
@@ -361,7 +394,7 @@ async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle>
     spawnError = err;
   });
   // 'close' comes after 'exit' once stdout and stderr are drained.
-  const closedPromise = new Promise<void>((r) =>
+  const closed = new Promise<void>((r) =>
     child.once('close', () => {
       r();
     }),
@@ -374,10 +407,9 @@ async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle>
   };
 
   let stopping: Promise<void> | undefined;
-  const handle: ServerHandle = {
+  const handle: ServerHandle & P = {
     kind: spec.kind,
-    host: LOOPBACK,
-    port,
+    ...place,
     pid: child.pid ?? -1,
     args,
     stop(): Promise<void> {
@@ -385,7 +417,7 @@ async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle>
         if (!hasExited()) {
           child.kill('SIGTERM');
           if (paused.has(handle)) child.kill('SIGCONT'); // a stopped process only dies once continued
-          if (!(await waitExit(spec.opts.stopTimeoutMs ?? 3000))) {
+          if (!(await waitExit(spec.stopTimeoutMs ?? 3000))) {
             child.kill('SIGKILL');
             await waitExit(KILL_WAIT_MS);
           }
@@ -405,14 +437,29 @@ async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle>
 
   const describe = (): string =>
     `${spec.kind} (${spec.command} ${args.join(' ')})` +
+    (spec.cwd !== undefined ? ` in ${spec.cwd}` : '') +
     (exitInfo !== undefined ? ` exited with ${exitInfo}` : '') +
     (spawnError ? ` failed to spawn: ${spawnError.message}` : '') +
     `; output:\n${tail.text()}`;
 
+  return { child, handle, tail, closed, hasExited, waitExit, describe };
+}
+
+async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle> {
+  const { child, handle, tail, closed, hasExited, waitExit, describe } = launch(
+    {
+      kind: spec.kind,
+      command: spec.command,
+      args: spec.argsFor(port),
+      stopTimeoutMs: spec.opts.stopTimeoutMs,
+    },
+    { host: LOOPBACK, port },
+  );
+
   const deadline = Date.now() + (spec.opts.readyTimeoutMs ?? 10_000);
   for (;;) {
     if (hasExited()) {
-      await Promise.race([closedPromise, sleep(500)]); // let the pipes drain: complete message
+      await Promise.race([closed, sleep(500)]); // let the pipes drain: complete message
       await handle.stop();
       if (looksLikeAddressInUse(tail.text())) throw new PortInUseError(port, describe());
       throw new Error(`server did not start: ${describe()}`);
@@ -511,85 +558,23 @@ export interface ProcessSpec {
 export async function spawnServerProcess(spec: ProcessSpec): Promise<MultiPortHandle> {
   const host = spec.host ?? LOOPBACK;
   const opts = spec.opts ?? {};
-  const args = [...spec.args];
   if (spec.ports.length === 0) throw new Error('spawnServerProcess: no port to wait for');
-  const child = spawn(spec.command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: spec.cwd });
-  children.add(child);
-  child.unref();
-  const tail = new Tail();
-  for (const pipe of [child.stdout, child.stderr]) {
-    pipe.on('data', (b: Buffer) => {
-      tail.add(b);
-    });
-    (pipe as Readable & { unref?: () => void }).unref?.();
-  }
-  let exitInfo: string | undefined;
-  let spawnError: Error | undefined;
-  const exitedPromise = new Promise<void>((r) => {
-    child.once('exit', (code, signal) => {
-      exitInfo = signal !== null ? `signal ${signal}` : `exit code ${code}`;
-      children.delete(child);
-      r();
-    });
-  });
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-  const closedPromise = new Promise<void>((r) =>
-    child.once('close', () => {
-      r();
-    }),
+  const { child, handle, tail, closed, hasExited, waitExit, describe } = launch(
+    {
+      kind: spec.kind,
+      command: spec.command,
+      args: [...spec.args],
+      cwd: spec.cwd,
+      stopTimeoutMs: opts.stopTimeoutMs,
+    },
+    { host, port: spec.ports[0], ports: [...spec.ports] },
   );
-  const hasExited = (): boolean => exitInfo !== undefined || spawnError !== undefined;
-  const waitExit = async (ms: number): Promise<boolean> => {
-    if (hasExited()) return true;
-    await Promise.race([exitedPromise, sleep(ms)]);
-    return hasExited();
-  };
-
-  let stopping: Promise<void> | undefined;
-  const handle: MultiPortHandle = {
-    kind: spec.kind,
-    host,
-    port: spec.ports[0],
-    ports: [...spec.ports],
-    pid: child.pid ?? -1,
-    args,
-    stop(): Promise<void> {
-      stopping ??= (async () => {
-        if (!hasExited()) {
-          child.kill('SIGTERM');
-          if (paused.has(handle)) child.kill('SIGCONT');
-          if (!(await waitExit(opts.stopTimeoutMs ?? 3000))) {
-            child.kill('SIGKILL');
-            await waitExit(KILL_WAIT_MS);
-          }
-        }
-        running.delete(handle);
-      })();
-      return stopping;
-    },
-    memory(): MemoryUsage | undefined {
-      return hasExited() || child.pid === undefined ? undefined : readProcMemory(child.pid);
-    },
-    output: () => tail.text(),
-    exited: hasExited,
-  };
-  running.add(handle);
-  childOf.set(handle, child);
-
-  const describe = (): string =>
-    `${spec.kind} (${spec.command} ${args.join(' ')})` +
-    (spec.cwd !== undefined ? ` in ${spec.cwd}` : '') +
-    (exitInfo !== undefined ? ` exited with ${exitInfo}` : '') +
-    (spawnError ? ` failed to spawn: ${spawnError.message}` : '') +
-    `; output:\n${tail.text()}`;
 
   const ready = new Set<number>();
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 10_000);
   for (;;) {
     if (hasExited()) {
-      await Promise.race([closedPromise, sleep(500)]);
+      await Promise.race([closed, sleep(500)]); // let the pipes drain: complete message
       await handle.stop();
       const text = tail.text();
       const which = spec.portInUse?.(text);
