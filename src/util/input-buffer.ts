@@ -25,6 +25,9 @@ export class InputBuffer {
   private partsLength = 0;
   /** The head is a buffer join() allocated, shared with nobody. */
   private joined = false;
+  /** Where indexOf() stopped: a part index and that part's offset; -1 when stale. */
+  private cursorPart = 0;
+  private cursorBase = -1;
 
   /** Unconsumed bytes held, contiguous or not. */
   get length(): number {
@@ -73,20 +76,26 @@ export class InputBuffer {
    * get a buffer of their own (which ownsNext() lets a caller keep); small ones come from Node's pool.
    */
   private join(n: number): void {
+    this.cursorBase = -1;
     const own = n >= OWNED_JOIN_MIN;
     const joined = own ? Buffer.allocUnsafeSlow(n) : Buffer.allocUnsafe(n);
     let at = this.head.copy(joined, 0, this.pos);
+    // walk the parts by index and drop the used ones in one splice: shift() per part would make a frame
+    // that arrived in many small pieces cost quadratic time
+    let used = 0;
     while (at < n) {
-      const part = this.parts.shift()!;
-      this.partsLength -= part.length;
-      const used = Math.min(part.length, n - at);
-      part.copy(joined, at, 0, used);
-      at += used;
-      if (used < part.length) {
-        this.parts.unshift(part.subarray(used));
-        this.partsLength += part.length - used;
+      const part = this.parts[used]!;
+      const take = Math.min(part.length, n - at);
+      part.copy(joined, at, 0, take);
+      at += take;
+      this.partsLength -= take;
+      if (take < part.length) {
+        this.parts[used] = part.subarray(take);
+        break;
       }
+      used++;
     }
+    this.parts.splice(0, used);
     this.head = joined;
     this.pos = 0;
     this.joined = own;
@@ -117,13 +126,25 @@ export class InputBuffer {
       if (at !== -1) return at - this.pos;
       from = headRest;
     }
+    // resume from the part the last search ended in: a line arriving in many small pieces is then
+    // scanned once, not once per piece
+    let i = 0;
     let base = headRest;
-    for (const part of this.parts) {
+    if (this.cursorBase >= 0 && this.cursorBase <= from && this.cursorPart < this.parts.length) {
+      i = this.cursorPart;
+      base = this.cursorBase;
+    }
+    for (; i < this.parts.length; i++) {
+      const part = this.parts[i]!;
       if (from < base + part.length) {
         const at = part.indexOf(byte, Math.max(0, from - base));
         if (at !== -1) return base + at;
       }
       base += part.length;
+    }
+    if (this.parts.length > 0) {
+      this.cursorPart = this.parts.length - 1;
+      this.cursorBase = base - this.parts[this.cursorPart]!.length;
     }
     return -1;
   }
@@ -142,6 +163,7 @@ export class InputBuffer {
 
   /** Drops `n` unconsumed bytes, which may span pending chunks. */
   consume(n: number): void {
+    this.cursorBase = -1;
     const headRest = this.head.length - this.pos;
     if (n < headRest) {
       this.pos += n;
@@ -151,9 +173,11 @@ export class InputBuffer {
     this.head = EMPTY;
     this.pos = 0;
     this.joined = false;
-    while (n > 0 && this.parts.length > 0) {
-      const part = this.parts.shift()!;
+    let used = 0;
+    while (n > 0 && used < this.parts.length) {
+      const part = this.parts[used]!;
       this.partsLength -= part.length;
+      used++;
       if (n < part.length) {
         this.head = part;
         this.pos = n;
@@ -162,10 +186,12 @@ export class InputBuffer {
         n -= part.length;
       }
     }
-    if (this.head === EMPTY && this.parts.length > 0) {
-      this.head = this.parts.shift()!;
+    if (this.head === EMPTY && used < this.parts.length) {
+      this.head = this.parts[used]!;
       this.partsLength -= this.head.length;
+      used++;
     }
+    this.parts.splice(0, used);
   }
 
   /** Drops up to `n` bytes and returns how many were dropped (for swallowing unwanted data). */
@@ -176,6 +202,7 @@ export class InputBuffer {
   }
 
   clear(): void {
+    this.cursorBase = -1;
     this.joined = false;
     this.head = EMPTY;
     this.pos = 0;

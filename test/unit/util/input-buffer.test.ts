@@ -44,6 +44,24 @@ describe('InputBuffer', () => {
     assert.equal(input.length, 0);
   });
 
+  it('resumes a newline search across pushes and forgets it when bytes are consumed', () => {
+    const input = new InputBuffer();
+    input.push(Buffer.from('ab'));
+    let scanned = 0;
+    for (const piece of ['c', 'd', 'e']) {
+      input.push(Buffer.from(piece));
+      assert.equal(input.indexOf(0x0a, scanned), -1);
+      scanned = input.length;
+    }
+    input.push(Buffer.from('f\ng'));
+    assert.equal(input.indexOf(0x0a, scanned), 6);
+    input.consume(3);
+    assert.equal(input.indexOf(0x0a, 0), 3);
+    assert.equal(input.ensure(4), true);
+    assert.equal(input.take(4).toString(), 'def\n');
+    assert.equal(input.indexOf(0x67, 0), 0);
+  });
+
   it('any chunking of a byte stream reads back the same bytes', () => {
     fc.assert(
       fc.property(
