@@ -84,7 +84,7 @@ export class InputBuffer {
     // that arrived in many small pieces cost quadratic time
     let used = 0;
     while (at < n) {
-      const part = this.parts[used]!;
+      const part = this.parts[used];
       const take = Math.min(part.length, n - at);
       part.copy(joined, at, 0, take);
       at += take;
@@ -135,7 +135,7 @@ export class InputBuffer {
       base = this.cursorBase;
     }
     for (; i < this.parts.length; i++) {
-      const part = this.parts[i]!;
+      const part = this.parts[i];
       if (from < base + part.length) {
         const at = part.indexOf(byte, Math.max(0, from - base));
         if (at !== -1) return base + at;
@@ -144,7 +144,7 @@ export class InputBuffer {
     }
     if (this.parts.length > 0) {
       this.cursorPart = this.parts.length - 1;
-      this.cursorBase = base - this.parts[this.cursorPart]!.length;
+      this.cursorBase = base - this.parts[this.cursorPart].length;
     }
     return -1;
   }
@@ -175,7 +175,7 @@ export class InputBuffer {
     this.joined = false;
     let used = 0;
     while (n > 0 && used < this.parts.length) {
-      const part = this.parts[used]!;
+      const part = this.parts[used];
       this.partsLength -= part.length;
       used++;
       if (n < part.length) {
