@@ -12,6 +12,7 @@ import { SERVER_VERSION } from '../version.ts';
 import { After, type ReplyTarget, type ServerContext } from './context.ts';
 import { generalStats, settingsStats, type StatLine } from './stats.ts';
 import { DeltaResult, type Item, StoreMode, StoreResult } from './store.ts';
+import { VBucketState } from './bucket.ts';
 import { itemsStats } from './text-handler.ts';
 
 /** Where a handler reports that memcached would skip bytes after this packet (conn_swallow). */
@@ -125,6 +126,10 @@ export function handleBinary(
   const loud = LOUD[p.opcode];
   target.noreply = loud !== undefined;
   const cmd = loud ?? p.opcode;
+  if (ctx.sasl) {
+    const answered = clusterNode(ctx, target, p, cmd);
+    if (answered !== null) return answered;
+  }
   switch (cmd) {
     case Opcode.VERSION:
       success(target, p, 0, SERVER_VERSION);
@@ -184,6 +189,102 @@ export function handleBinary(
       target.swallow(extlen + keylen);
       return After.Continue;
   }
+}
+
+/** Opcodes that name a key, and so a vBucket. */
+const KEYED = new Set<number>([
+  Opcode.GET,
+  Opcode.GETK,
+  Opcode.SET,
+  Opcode.ADD,
+  Opcode.REPLACE,
+  Opcode.DELETE,
+  Opcode.INCREMENT,
+  Opcode.DECREMENT,
+  Opcode.APPEND,
+  Opcode.PREPEND,
+  Opcode.TOUCH,
+  Opcode.GAT,
+  Opcode.GATK,
+]);
+
+const AUTH_FAILURE = 'Auth failure.';
+
+/**
+ * What a cluster node (SASL on) answers before the memcached commands: bucket login, vBucket states,
+ * NOT_MY_VBUCKET for vBuckets it does not own, and AUTH_ERROR for a connection with no bucket. Returns
+ * null to let the request through.
+ */
+function clusterNode(
+  ctx: ServerContext,
+  target: BinaryReplyTarget,
+  p: BinaryPacket,
+  cmd: number,
+): After | null {
+  switch (cmd) {
+    case Opcode.SASL_LIST_MECHS:
+      success(target, p, 0, 'PLAIN');
+      return After.Continue;
+    case Opcode.SASL_AUTH:
+      saslAuth(ctx, target, p);
+      return After.Continue;
+    case Opcode.SASL_STEP:
+      binaryError(target, p, Status.AUTH_ERROR, AUTH_FAILURE);
+      return After.Continue;
+    case Opcode.VERSION:
+    case Opcode.NOOP:
+    case Opcode.QUIT:
+      return null;
+  }
+  const bucket = ctx.bucket;
+  if (bucket === null) {
+    // memcached answers an unauthenticated request AUTH_ERROR and closes
+    binaryError(target, p, Status.AUTH_ERROR, AUTH_FAILURE);
+    return After.Close;
+  }
+  switch (cmd) {
+    case Opcode.SET_VBUCKET: {
+      const raw = p.extrasLength === 4 ? p.extras : p.value.length === 4 ? p.value : null;
+      const state = raw === null ? -1 : raw.readUInt32BE(0);
+      if (state < VBucketState.Active || state > VBucketState.Dead) {
+        binaryError(target, p, Status.EINVAL);
+      } else {
+        bucket.setState(p.vbucket, state as VBucketState);
+        success(target, p, 0);
+      }
+      return After.Continue;
+    }
+    case Opcode.GET_VBUCKET: {
+      const body = Buffer.alloc(4);
+      body.writeUInt32BE(bucket.stateOf(p.vbucket), 0);
+      success(target, p, 0, body);
+      return After.Continue;
+    }
+    case Opcode.DEL_VBUCKET:
+      bucket.setState(p.vbucket, VBucketState.None);
+      success(target, p, 0);
+      return After.Continue;
+  }
+  if (KEYED.has(cmd) && !bucket.serves(p.vbucket)) {
+    binaryError(target, p, Status.NOT_MY_VBUCKET, 'Not my vbucket');
+    return After.Continue;
+  }
+  return null;
+}
+
+/** SASL PLAIN: "[authzid]\0user\0password" names a bucket and its password. */
+function saslAuth(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket): void {
+  ctx.counters.authCmds++;
+  const parts = p.value.toString('latin1').split('\0');
+  const [user, password] = parts.length >= 3 ? [parts[1], parts[2]] : [parts[0], parts[1] ?? ''];
+  const bucket = user === undefined ? undefined : ctx.buckets.get(user);
+  if (p.key.toString('latin1') !== 'PLAIN' || bucket === undefined || bucket.password !== password) {
+    ctx.counters.authErrors++;
+    binaryError(target, p, Status.AUTH_ERROR, AUTH_FAILURE);
+    return;
+  }
+  ctx.bucket = bucket;
+  success(target, p, 0, 'Authenticated');
 }
 
 function keyString(p: BinaryPacket): string {

@@ -2,11 +2,16 @@
  * The embedded memcached server (moxi without -z): listens on -p, admits up to -c connections (beyond
  * that a client gets memcached's "ERROR Too many open connections" and is closed), and runs a slow
  * background sweep that reclaims expired items the way memcached's LRU crawler does.
+ *
+ * By default it has one bucket, "default", and no SASL: a plain memcached. A cluster node (see
+ * src/cluster/) is built with several buckets and SASL: clients log in with PLAIN as bucket name and
+ * password, unauthenticated connections use "default" if it exists, and SET_VBUCKET assigns vBuckets.
  */
 import net from 'node:net';
 import type { Logger } from '../util/log.ts';
 import { Clock } from './clock.ts';
-import type { ServerContext } from './context.ts';
+import { Bucket } from './bucket.ts';
+import type { SharedServerState } from './context.ts';
 import { ServerSession } from './session.ts';
 import { ServerCounters, type ServerSettings } from './stats.ts';
 import { Store } from './store.ts';
@@ -19,29 +24,51 @@ const SWEEP_ITEMS = 1000;
 
 const TOO_MANY = Buffer.from('ERROR Too many open connections\r\n');
 
+/** A bucket to create: each gets a store of its own with the server's -m and -I. */
+export interface BucketSpec {
+  name: string;
+  password: string;
+}
+
+export interface EmbeddedServerOptions {
+  /** Default: one bucket "default" without a password. */
+  buckets?: readonly BucketSpec[];
+  /** SASL PLAIN bucket login (default: off, as memcached without -S). */
+  sasl?: boolean;
+  clock?: Clock;
+}
+
 export class EmbeddedServer {
-  readonly store: Store;
+  readonly buckets = new Map<string, Bucket>();
   readonly counters = new ServerCounters();
   readonly settings: ServerSettings;
+  readonly clock: Clock;
   private readonly log: Logger;
   private readonly sessions = new Set<ServerSession>();
   private readonly server: net.Server;
-  private readonly context: ServerContext;
+  private readonly context: SharedServerState;
   private nextId = 1;
   private sweep: NodeJS.Timeout | null = null;
   private listening = false;
 
-  constructor(settings: ServerSettings, log: Logger, clock = new Clock()) {
+  constructor(settings: ServerSettings, log: Logger, options: EmbeddedServerOptions = {}) {
     this.settings = settings;
     this.log = log;
-    this.store = new Store({
-      maxBytes: settings.maxBytes,
-      itemSizeMax: settings.itemSizeMax,
-      evictions: settings.evictions,
-      clock,
-    });
+    const clock = options.clock ?? new Clock();
+    this.clock = clock;
+    for (const spec of options.buckets ?? [{ name: 'default', password: '' }]) {
+      const store = new Store({
+        maxBytes: settings.maxBytes,
+        itemSizeMax: settings.itemSizeMax,
+        evictions: settings.evictions,
+        clock,
+      });
+      this.buckets.set(spec.name, new Bucket(spec.name, spec.password, store));
+    }
     this.context = {
-      store: this.store,
+      clock,
+      buckets: this.buckets,
+      sasl: options.sasl ?? false,
       counters: this.counters,
       settings,
       log,
@@ -70,7 +97,9 @@ export class EmbeddedServer {
         const address = this.server.address();
         const bound = typeof address === 'object' && address !== null ? address.port : port;
         this.settings.port = bound;
-        this.sweep = setInterval(() => this.store.reclaim(SWEEP_ITEMS), SWEEP_INTERVAL_MS);
+        this.sweep = setInterval(() => {
+          for (const bucket of this.buckets.values()) bucket.store.reclaim(SWEEP_ITEMS);
+        }, SWEEP_INTERVAL_MS);
         this.sweep.unref();
         this.log.info({ port: bound, address: bindAddress ?? '*' }, 'embedded memcached server listening');
         resolve(bound);
@@ -94,8 +123,15 @@ export class EmbeddedServer {
     this.sessions.add(session);
   }
 
+  /** The store of the "default" bucket (the only one of a plain memcached). */
+  get store(): Store {
+    const bucket = this.buckets.get('default') ?? this.buckets.values().next().value;
+    if (bucket === undefined) throw new Error('the server has no bucket');
+    return bucket.store;
+  }
+
   private connectionStats(): Array<readonly [string, string | number]> {
-    const now = this.store.clock.current();
+    const now = this.clock.current();
     const lines: Array<readonly [string, string | number]> = [];
     const address = this.server.address();
     const listenAddr =

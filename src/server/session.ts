@@ -12,7 +12,7 @@ import { Magic, Status } from '../protocol/binary/opcodes.ts';
 import { BinaryParseError, BinaryParser } from '../protocol/binary/parser.ts';
 import { OutputQueue } from '../util/output-queue.ts';
 import { binaryError, handleBinary, type BinaryReplyTarget } from './binary-handler.ts';
-import { After, type ServerContext } from './context.ts';
+import { After, SessionContext, type SharedServerState } from './context.ts';
 import { handleText } from './text-handler.ts';
 import type { Item } from './store.ts';
 
@@ -31,7 +31,7 @@ export class ServerSession implements BinaryReplyTarget {
   lastCommandTime: number;
   readonly id: number;
   readonly socket: Socket;
-  private readonly ctx: ServerContext;
+  private readonly ctx: SessionContext;
   private mode: Mode = Mode.Negotiating;
   private text: TextRequestParser | null = null;
   private binary: BinaryParser | null = null;
@@ -43,12 +43,18 @@ export class ServerSession implements BinaryReplyTarget {
   private held: Item[] = [];
   private readonly onClosed: (session: ServerSession) => void;
 
-  constructor(ctx: ServerContext, socket: Socket, id: number, onClosed: (session: ServerSession) => void) {
+  constructor(
+    shared: SharedServerState,
+    socket: Socket,
+    id: number,
+    onClosed: (session: ServerSession) => void,
+  ) {
+    const ctx = new SessionContext(shared);
     this.ctx = ctx;
     this.socket = socket;
     this.id = id;
     this.onClosed = onClosed;
-    this.lastCommandTime = ctx.store.clock.current();
+    this.lastCommandTime = ctx.clock.current();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.onData(chunk);
@@ -153,7 +159,7 @@ export class ServerSession implements BinaryReplyTarget {
       const req = parser.next();
       if (req === null) return After.Continue;
       if (isParseError(req)) return After.Abort;
-      this.lastCommandTime = this.ctx.store.clock.current();
+      this.lastCommandTime = this.ctx.clock.current();
       const after = handleText(this.ctx, this, req);
       if (after !== After.Continue) return after;
       if (!this.counted()) return After.Continue;
@@ -169,7 +175,7 @@ export class ServerSession implements BinaryReplyTarget {
         binaryError(this, packet, Status.UNKNOWN_COMMAND);
         return After.Close;
       }
-      this.lastCommandTime = this.ctx.store.clock.current();
+      this.lastCommandTime = this.ctx.clock.current();
       const after = handleBinary(this.ctx, this, packet, parser.lastFrameOwned);
       if (after !== After.Continue) return after;
       if (!this.counted()) return After.Continue;

@@ -347,6 +347,20 @@ export class Store {
     return item;
   }
 
+  /**
+   * Stores a copy of an item another store holds (a vBucket moving between cluster nodes). `expiresAt`
+   * is a Unix time in seconds, 0 for never, so stores on different clocks agree.
+   */
+  importItem(key: string, flags: number, expiresAt: number, value: Buffer, keyBinary = false): void {
+    const exptime = expiresAt === 0 ? 0 : this.clock.realtime(Math.max(expiresAt, 60 * 60 * 24 * 30 + 1));
+    this.link(key, flags, exptime, copyValue(value), keyBinary);
+  }
+
+  /** An item's expiry as a Unix time (0 = never), for importItem on another store. */
+  expiresAt(item: Item): number {
+    return item.exptime === 0 ? 0 : this.clock.processStarted + item.exptime;
+  }
+
   /** Removes an item looked up earlier (e.g. a failed oversized SET drops the stale value). */
   remove(item: Item): void {
     if (item.linked) this.unlink(item);

@@ -63,6 +63,11 @@ export function handleText(ctx: ServerContext, target: ReplyTarget, req: TextReq
     return After.Continue;
   }
   const nt = req.ntokens;
+  if (ctx.bucket === null && req.command !== Command.Quit && req.command !== Command.Version) {
+    // a cluster node without a "default" bucket: text clients cannot log in
+    reply(target, 'CLIENT_ERROR unauthenticated');
+    return After.Continue;
+  }
   switch (req.command) {
     case Command.Get:
     case Command.Bget:
