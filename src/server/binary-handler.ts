@@ -275,7 +275,7 @@ function clusterNode(
 /** SASL PLAIN: "[authzid]\0user\0password" names a bucket and its password. */
 function saslAuth(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket): void {
   ctx.counters.authCmds++;
-  const parts = p.value.toString('latin1').split('\0');
+  const parts: Array<string | undefined> = p.value.toString('latin1').split('\0');
   const [user, password] = parts.length >= 3 ? [parts[1], parts[2]] : [parts[0], parts[1] ?? ''];
   const bucket = user === undefined ? undefined : ctx.buckets.get(user);
   if (p.key.toString('latin1') !== 'PLAIN' || bucket === undefined || bucket.password !== password) {
