@@ -75,6 +75,11 @@ export interface ConnectionSettings {
   connectTimeout: number;
   downstreamTimeout: number;
   connQueueTimeout: number;
+  /** SASL PLAIN login sent first on binary connections when `user` is not ''. */
+  user: string;
+  password: string;
+  /** ms to wait for the login's answer; 0 = none */
+  authTimeout: number;
 }
 
 export interface ConnectionEvents {
@@ -96,7 +101,7 @@ interface Entry {
   answered: boolean;
 }
 
-const State = { Idle: 0, Connecting: 1, Ready: 2, Closed: 3 } as const;
+const State = { Idle: 0, Connecting: 1, Authenticating: 2, Ready: 3, Closed: 4 } as const;
 type State = (typeof State)[keyof typeof State];
 
 const NOOP_REQUEST_LENGTH = HEADER_LENGTH;
@@ -178,9 +183,8 @@ export class DownstreamConnection {
       if (this.connectTimer !== null) clearTimeout(this.connectTimer);
       this.connectTimer = null;
       if (this.state !== State.Connecting) return;
-      this.state = State.Ready;
-      this.events.connected(this);
-      this.flush();
+      if (this.settings.user !== '' && this.settings.protocol === 'binary') this.authenticate(socket);
+      else this.ready();
     });
     socket.on('data', (chunk: Buffer) => {
       this.onData(chunk);
@@ -200,8 +204,48 @@ export class DownstreamConnection {
     });
   }
 
+  private ready(): void {
+    this.state = State.Ready;
+    this.events.connected(this);
+    this.flush();
+  }
+
+  /**
+   * SASL PLAIN as moxi does it: "\0user\0password" once per connection, before any request, answered
+   * within auth_timeout; a refusal counts as a failed connect.
+   */
+  private authenticate(socket: net.Socket): void {
+    this.state = State.Authenticating;
+    const { user, password, authTimeout } = this.settings;
+    const body = Buffer.from(`\0${user}\0${password}`, 'latin1');
+    const mech = Buffer.from('PLAIN', 'latin1');
+    const packet = Buffer.alloc(HEADER_LENGTH + mech.length + body.length);
+    packet[0] = Magic.Request;
+    packet[1] = Opcode.SASL_AUTH;
+    packet.writeUInt16BE(mech.length, 2);
+    packet.writeUInt32BE(mech.length + body.length, 8);
+    mech.copy(packet, HEADER_LENGTH);
+    body.copy(packet, HEADER_LENGTH + mech.length);
+    socket.write(packet);
+    if (authTimeout > 0) {
+      this.connectTimer = setTimeout(() => {
+        this.connectFailed(new Error(`SASL auth as ${user} timed out after ${authTimeout} ms`));
+      }, authTimeout);
+    }
+  }
+
+  private authAnswered(p: BinaryPacket): void {
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    if (p.status === 0) this.ready();
+    else
+      this.connectFailed(
+        new Error(`SASL auth as ${this.settings.user} refused (status 0x${p.status.toString(16)})`),
+      );
+  }
+
   private connectFailed(err: Error): void {
-    if (this.state !== State.Connecting) return;
+    if (this.state !== State.Connecting && this.state !== State.Authenticating) return;
     if (this.connectTimer !== null) clearTimeout(this.connectTimer);
     this.connectTimer = null;
     this.state = State.Closed;
@@ -268,8 +312,13 @@ export class DownstreamConnection {
         const p = this.binaryParser.next();
         if (p === null) return;
         if (p instanceof BinaryParseError) {
-          this.fail(FailReason.Protocol);
+          if (this.state === State.Authenticating) this.connectFailed(p);
+          else this.fail(FailReason.Protocol);
           return;
+        }
+        if (this.state === State.Authenticating) {
+          this.authAnswered(p);
+          continue;
         }
         if (!this.onPacket(p)) return;
       }

@@ -45,6 +45,10 @@ export interface ServerSettings {
   connectMaxErrors: number;
   /** connect_retry_interval, ms. */
   connectRetryInterval: number;
+  /** SASL PLAIN login for binary connections ('' = none) and its auth_timeout. */
+  user: string;
+  password: string;
+  authTimeout: number;
 }
 
 /** Connections per protocol when downstream_conn_max is 0 ("unlimited"). */
@@ -172,6 +176,9 @@ export class DownstreamServer implements DeadlineHolder {
           connectTimeout: this.settings.connectTimeout,
           downstreamTimeout: this.settings.downstreamTimeout,
           connQueueTimeout: this.settings.connQueueTimeout,
+          user: this.settings.user,
+          password: this.settings.password,
+          authTimeout: this.settings.authTimeout,
         },
         this.events,
       );
@@ -211,6 +218,14 @@ export class DownstreamServer implements DeadlineHolder {
         if (conn !== undefined && conn.load > 0) conn.checkDeadlines(now);
       }
     }
+  }
+
+  /** Nothing in flight or waiting on any connection (a retiring server may then be closed). */
+  get idle(): boolean {
+    if (this.channels.size > 0) return false;
+    for (const pool of [this.pools.binary, this.pools.ascii])
+      for (const c of pool) if (c !== undefined && c.load > 0) return false;
+    return true;
   }
 
   /** Open connections, for stats. */

@@ -13,7 +13,7 @@ import { HEADER_LENGTH, HeaderOffset } from '../protocol/binary/header.ts';
 import { encodeErrorResponse, encodeResponse } from '../protocol/binary/encoder.ts';
 import { Opcode, Status, isQuiet } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
-import type { ProxyPool } from './pool.ts';
+import type { ProxyPool, Route } from './pool.ts';
 import type { Reply, ReplySlot } from './request.ts';
 
 /** The keyed opcodes memcached 1.6 answers; others are answered locally as unknown. */
@@ -74,8 +74,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
   private readonly opcode: number;
   private readonly clientOpaque: number;
   private readonly affinity: number;
-  private serverIndex = -1;
-  private vbucket = 0;
+  private route: Route | null = null;
   private closeRetries = 0;
   private vbucketRetries = 0;
 
@@ -91,14 +90,12 @@ export class BinaryKeyedRequest implements DownstreamOp {
   }
 
   start(): void {
-    const route = this.pool.route(this.key);
-    this.serverIndex = route.index;
-    this.vbucket = route.vbucket;
+    this.route = this.pool.route(this.key);
     this.send();
   }
 
   private send(): void {
-    const server = this.serverIndex >= 0 ? this.pool.servers[this.serverIndex] : undefined;
+    const server = this.route?.config.server(this.route.index);
     if (server === undefined) {
       this.finish(binaryFailure(this.opcode, this.clientOpaque, Fail.Closed));
       return;
@@ -107,15 +104,15 @@ export class BinaryKeyedRequest implements DownstreamOp {
   }
 
   encode(opaque: number): Buffer[] {
-    return reopaque(this.frame, opaque, this.vbucket);
+    return reopaque(this.frame, opaque, this.route?.vbucket ?? 0);
   }
 
   onPacket(packet: BinaryPacket): boolean {
-    if (packet.status === Status.NOT_MY_VBUCKET && !this.quiet) {
-      const next = this.pool.nextMaster(this.vbucket, this.serverIndex, this.vbucketRetries);
-      if (next >= 0) {
+    if (packet.status === Status.NOT_MY_VBUCKET && !this.quiet && this.route !== null) {
+      const next = this.pool.nextRoute(this.route, this.key, this.vbucketRetries);
+      if (next !== null) {
         this.vbucketRetries++;
-        this.serverIndex = next;
+        this.route = next;
         this.send();
         return true;
       }

@@ -15,7 +15,7 @@ import type { TextResponse } from '../protocol/ascii/response-parser.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import { Status } from '../protocol/binary/opcodes.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
-import type { ProxyPool } from './pool.ts';
+import type { ProxyPool, Route } from './pool.ts';
 import { RequestShape, failureText, type Reply, type ReplySlot } from './request.ts';
 
 /** How one kind of keyed command is written and read, for one downstream protocol. */
@@ -40,8 +40,7 @@ export class KeyedRequest implements DownstreamOp {
   private readonly codec: KeyedCodec;
   private readonly affinity: number;
   private server: DownstreamServer | null = null;
-  private serverIndex = -1;
-  private vbucket = 0;
+  private route: Route | null = null;
   private closeRetries = 0;
   private vbucketRetries = 0;
 
@@ -56,18 +55,16 @@ export class KeyedRequest implements DownstreamOp {
 
   /** Routes the key and sends the op (call once admitted). */
   start(): void {
-    if (this.pool.router === null) {
+    if (!this.pool.available) {
       this.finish(ProxyError.outOfDownstreams + CRLF);
       return;
     }
-    const route = this.pool.route(this.key);
-    this.serverIndex = route.index;
-    this.vbucket = route.vbucket;
+    this.route = this.pool.route(this.key);
     this.send();
   }
 
   private send(): void {
-    const server = this.serverIndex >= 0 ? this.pool.servers[this.serverIndex] : undefined;
+    const server = this.route?.config.server(this.route.index);
     if (server === undefined) {
       this.server = null;
       this.finish(ProxyError.writeToDownstream + CRLF);
@@ -78,7 +75,7 @@ export class KeyedRequest implements DownstreamOp {
   }
 
   encode(opaque: number): Buffer | readonly Buffer[] {
-    return this.codec.encode(opaque, this.vbucket);
+    return this.codec.encode(opaque, this.route?.vbucket ?? 0);
   }
 
   onPacket(packet: BinaryPacket): boolean {
@@ -114,11 +111,11 @@ export class KeyedRequest implements DownstreamOp {
    * or the client said noreply (moxi does not retry quiet requests).
    */
   private retryElsewhere(): boolean {
-    if (this.quiet) return false;
-    const next = this.pool.nextMaster(this.vbucket, this.serverIndex, this.vbucketRetries);
-    if (next < 0) return false;
+    if (this.quiet || this.route === null) return false;
+    const next = this.pool.nextRoute(this.route, this.key, this.vbucketRetries);
+    if (next === null) return false;
     this.vbucketRetries++;
-    this.serverIndex = next;
+    this.route = next;
     this.send();
     return true;
   }

@@ -14,7 +14,7 @@ import { Opcode, Status } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import type { TextResponse } from '../protocol/ascii/response-parser.ts';
 import { binaryExptime, binaryHead } from './codecs.ts';
-import type { ProxyPool } from './pool.ts';
+import type { ProxyPool, Route } from './pool.ts';
 import type { Reply, ReplySlot } from './request.ts';
 
 interface Hit {
@@ -61,28 +61,26 @@ export class MultiGetRequest {
     this.pool.counters.totMultigetKeysDeduped += this.keys.length - distinct.size;
     // hold the request open while sending: a batch can fail synchronously (blacklisted server)
     this.outstanding++;
-    this.fetch([...distinct.values()]);
+    this.fetch([...distinct.values()].map((key) => ({ key, route: this.pool.route(key) })));
     if (--this.outstanding === 0) this.complete();
   }
 
-  /** Groups `keys` by their server and sends one batch to each. */
-  private fetch(keys: Buffer[]): void {
-    if (this.pool.router === null) return;
-    const groups = new Map<number, Array<{ key: Buffer; vbucket: number }>>();
-    for (const key of keys) {
-      const { index, vbucket } = this.pool.route(key);
-      if (index < 0 || index >= this.pool.servers.length) continue; // no owner: a miss
-      let group = groups.get(index);
-      if (group === undefined) groups.set(index, (group = []));
-      group.push({ key, vbucket });
+  /** Groups keys by the server their route names and sends one batch to each. */
+  private fetch(keys: ReadonlyArray<{ key: Buffer; route: Route }>): void {
+    const groups = new Map<DownstreamServer, Array<{ key: Buffer; route: Route }>>();
+    for (const entry of keys) {
+      const server = entry.route.config.server(entry.route.index);
+      if (server === undefined) continue; // no owner: a miss
+      let group = groups.get(server);
+      if (group === undefined) groups.set(server, (group = []));
+      group.push(entry);
     }
     this.outstanding += groups.size;
-    for (const [index, group] of groups) {
-      const server = this.pool.servers[index];
+    for (const [server, group] of groups) {
       const batch =
         this.pool.protocol === 'binary'
-          ? new BinaryGetBatch(this, server, index, group, this.options)
-          : new TextGetBatch(this, server, group, this.options);
+          ? new BinaryGetBatch(this, group, this.options)
+          : new TextGetBatch(this, group, this.options);
       server.send(batch, this.pool.protocol, this.affinity);
     }
   }
@@ -92,20 +90,26 @@ export class MultiGetRequest {
     this.hits.set(key.toString('latin1'), { flags, value, cas });
   }
 
-  /** @internal A batch is over; `retry` holds keys to send again (NOT_MY_VBUCKET), with their servers. */
-  batchDone(retry: Array<{ vbucket: number; server: number; key: Buffer }>): void {
-    if (retry.length > 0) {
-      // learn each refused vBucket's next master once, then send all its keys there
-      const learned = new Set<number>();
-      let retried = false;
-      for (const r of retry) {
-        if (learned.has(r.vbucket)) continue;
-        learned.add(r.vbucket);
-        retried = this.pool.nextMaster(r.vbucket, r.server, this.vbucketRetries) >= 0 || retried;
+  /** @internal A batch is over; `refused` holds keys a server answered NOT_MY_VBUCKET for. */
+  batchDone(refused: ReadonlyArray<{ key: Buffer; route: Route }>): void {
+    if (refused.length > 0) {
+      // learn each refused vBucket's next master once, then send its keys there
+      const next = new Map<string, Route | null>();
+      const again: Array<{ key: Buffer; route: Route }> = [];
+      for (const r of refused) {
+        const id = `${r.route.index}/${r.route.vbucket}`;
+        if (!next.has(id)) next.set(id, this.pool.nextRoute(r.route, r.key, this.vbucketRetries));
+        const route = next.get(id);
+        if (route == null) continue;
+        // a fresh configuration routes each key by itself; a learned master serves the whole vBucket
+        again.push({
+          key: r.key,
+          route: route.config === r.route.config ? route : route.config.route(r.key),
+        });
       }
-      if (retried) {
+      if (again.length > 0) {
         this.vbucketRetries++;
-        this.fetch(retry.map((r) => r.key));
+        this.fetch(again);
       }
     }
     if (--this.outstanding === 0) this.complete();
@@ -141,27 +145,23 @@ export class MultiGetRequest {
   }
 }
 
-/** Binary batch: GETK for one key, else GETKQ per key and a NOOP; all with one opaque. */
+/** Binary batch: GETK for one key, else GETKQ per key and a NOOP; consecutive opaques. */
 class BinaryGetBatch implements DownstreamOp {
   readonly quiet = false;
   readonly opaqueCount: number;
   private base = 0;
   private readonly request: MultiGetRequest;
-  private readonly group: Array<{ key: Buffer; vbucket: number }>;
-  private readonly serverIndex: number;
+  private readonly group: ReadonlyArray<{ key: Buffer; route: Route }>;
   private readonly options: GetOptions;
-  private readonly retry: Array<{ vbucket: number; server: number; key: Buffer }> = [];
+  private readonly refused: Array<{ key: Buffer; route: Route }> = [];
 
   constructor(
     request: MultiGetRequest,
-    _server: DownstreamServer,
-    serverIndex: number,
-    group: Array<{ key: Buffer; vbucket: number }>,
+    group: ReadonlyArray<{ key: Buffer; route: Route }>,
     options: GetOptions,
   ) {
     this.request = request;
     this.group = group;
-    this.serverIndex = serverIndex;
     this.options = options;
     this.opaqueCount = group.length + 1;
   }
@@ -183,8 +183,8 @@ class BinaryGetBatch implements DownstreamOp {
         ? Opcode.GETK
         : Opcode.GETKQ;
     const out: Buffer[] = [];
-    this.group.forEach(({ key, vbucket }, i) => {
-      out.push(binaryHead(opcode, opaque + i, vbucket, key, extras, 0, 0n));
+    this.group.forEach(({ key, route }, i) => {
+      out.push(binaryHead(opcode, opaque + i, route.vbucket, key, extras, 0, 0n));
     });
     if (!single) out.push(binaryHead(Opcode.NOOP, opaque + this.group.length, 0, EMPTY, null, 0, 0n));
     return out;
@@ -192,20 +192,17 @@ class BinaryGetBatch implements DownstreamOp {
 
   onPacket(p: BinaryPacket): boolean {
     if (p.opcode === Opcode.NOOP) {
-      this.request.batchDone(this.retry);
+      this.request.batchDone(this.refused);
       return true;
     }
     if (p.status === Status.SUCCESS && p.extras.length >= 4) {
       this.request.hit(p.key, p.extras.readUInt32BE(0), p.value, p.cas);
     } else if (p.status === Status.NOT_MY_VBUCKET) {
       const i = p.opaque - this.base;
-      if (i >= 0 && i < this.group.length) {
-        const entry = this.group[i];
-        this.retry.push({ vbucket: entry.vbucket, server: this.serverIndex, key: entry.key });
-      }
+      if (i >= 0 && i < this.group.length) this.refused.push(this.group[i]);
     }
     if (this.group.length === 1) {
-      this.request.batchDone(this.retry);
+      this.request.batchDone(this.refused);
       return true;
     }
     return false;
@@ -222,13 +219,12 @@ const EMPTY = Buffer.alloc(0);
 class TextGetBatch implements DownstreamOp {
   readonly quiet = false;
   private readonly request: MultiGetRequest;
-  private readonly group: Array<{ key: Buffer; vbucket: number }>;
+  private readonly group: ReadonlyArray<{ key: Buffer; route: Route }>;
   private readonly options: GetOptions;
 
   constructor(
     request: MultiGetRequest,
-    _server: DownstreamServer,
-    group: Array<{ key: Buffer; vbucket: number }>,
+    group: ReadonlyArray<{ key: Buffer; route: Route }>,
     options: GetOptions,
   ) {
     this.request = request;

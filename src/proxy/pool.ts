@@ -1,8 +1,13 @@
 /**
- * One proxy pool (a `-z PORT=...` section): where its keys go (router), its downstream servers, the
- * behaviors that govern them, and admission: at most downstream_max requests in flight; more wait in
- * the wait queue, and one that waits longer than wait_queue_timeout is answered
- * "SERVER_ERROR proxy wait queue timeout".
+ * One proxy pool: a `-z PORT=...` section, or one bucket of a cluster. It knows where its keys go (the
+ * current routing snapshot), its downstream servers, the behaviors that govern them, and admission: at
+ * most downstream_max requests in flight; more wait in the wait queue, and one that waits longer than
+ * wait_queue_timeout is answered "SERVER_ERROR proxy wait queue timeout".
+ *
+ * A cluster reconfigures a pool live: a new snapshot (router + servers) replaces the old one for new
+ * requests, while requests in flight finish on the snapshot they started with; servers that stay keep
+ * their connections, servers that leave are closed once idle. A bucket that disappears is shut down:
+ * its snapshot has no router, and requests are answered "SERVER_ERROR proxy out of downstreams".
  */
 import type { Behaviors } from '../config/behaviors.ts';
 import type { DownstreamProtocol } from '../downstream/connection.ts';
@@ -12,7 +17,34 @@ import type { CoarseTimer, DeadlineHolder } from '../util/coarse-timer.ts';
 import type { Logger } from '../util/log.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 
+/** The routing a request uses from start to end: a router and the servers its indexes name. */
+export class PoolConfig {
+  readonly router: PoolRouter | null;
+  readonly servers: readonly DownstreamServer[];
+
+  constructor(router: PoolRouter | null, servers: readonly DownstreamServer[]) {
+    this.router = router;
+    this.servers = servers;
+  }
+
+  /** Where `key` goes: its server's index (-1 when no server owns it) and vBucket id (0 for ketama). */
+  route(key: Buffer): Route {
+    const router = this.router;
+    if (router === null) return { config: this, index: -1, vbucket: 0 };
+    if (router.kind === 'vbucket') {
+      const vbucket = router.vbucketOf(key);
+      return { config: this, index: router.masterOf(vbucket), vbucket };
+    }
+    return { config: this, index: router.serverIndex(key), vbucket: 0 };
+  }
+
+  server(index: number): DownstreamServer | undefined {
+    return index >= 0 ? this.servers[index] : undefined;
+  }
+}
+
 export interface Route {
+  config: PoolConfig;
   index: number;
   vbucket: number;
 }
@@ -43,84 +75,148 @@ export class PoolCounters {
   totNotMyVBucket = 0;
   totMultigetKeys = 0;
   totMultigetKeysDeduped = 0;
-  totSquashed = 0;
   totLocalErrors = 0;
+  totConfigs = 0;
+}
+
+/** A downstream server as a snapshot names it. */
+export interface ServerSpec {
+  host: string;
+  port: number;
 }
 
 export interface PoolOptions {
+  /** The port clients reach this pool on. */
   port: number;
-  /** The pool's config text after `=`, for stats. */
-  config: string;
+  /** The bucket name ("default" for static pools). */
+  name: string;
+  /** SASL PLAIN credentials for the downstream servers (bucket name and password); '' = none. */
+  user: string;
+  password: string;
   behaviors: Behaviors;
-  router: PoolRouter | null;
   log: Logger;
   timer: CoarseTimer;
 }
 
 export class ProxyPool implements DeadlineHolder {
   readonly port: number;
-  readonly config: string;
+  readonly name: string;
+  readonly user: string;
+  readonly password: string;
   readonly behaviors: Behaviors;
-  readonly router: PoolRouter | null;
-  readonly servers: readonly DownstreamServer[];
   readonly protocol: DownstreamProtocol;
-  readonly isVBucket: boolean;
   readonly counters = new PoolCounters();
   readonly log: Logger;
+  /** The configuration text the current snapshot came from, for stats. */
+  configText = '';
+  private snapshot: PoolConfig = new PoolConfig(null, []);
   private readonly timer: CoarseTimer;
   private inflight = 0;
   private readonly waiting = new RingQueue<Waiting>();
+  /** Servers that left the configuration, closed once they have nothing in flight. */
+  private readonly retiring = new Set<DownstreamServer>();
 
   constructor(options: PoolOptions) {
     this.port = options.port;
-    this.config = options.config;
+    this.name = options.name;
+    this.user = options.user;
+    this.password = options.password;
     this.behaviors = options.behaviors;
-    this.router = options.router;
     this.log = options.log;
     this.timer = options.timer;
-    this.protocol = options.behaviors.downstream_protocol === 'ascii' ? 'ascii' : 'binary';
-    this.isVBucket = options.router?.kind === 'vbucket';
-    const b = options.behaviors;
-    this.servers = (options.router?.servers ?? []).map(
-      (s) =>
-        new DownstreamServer(
-          {
-            host: s.host,
-            port: s.port,
-            connMax: b.downstream_conn_max,
-            connectTimeout: b.connect_timeout,
-            downstreamTimeout: b.downstream_timeout,
-            connQueueTimeout: b.downstream_conn_queue_timeout,
-            connectMaxErrors: b.connect_max_errors,
-            connectRetryInterval: b.connect_retry_interval,
-          },
-          options.log,
-          options.timer,
-        ),
-    );
+    // a SASL bucket needs binary connections (text ones cannot log in)
+    this.protocol =
+      options.behaviors.downstream_protocol === 'ascii' && options.user === '' ? 'ascii' : 'binary';
     this.timer.add(this);
   }
 
-  /** Where `key` goes: its server's index (-1 when no server owns it) and its vBucket id (0 for ketama). */
-  route(key: Buffer): Route {
-    const router = this.router;
-    if (router === null) return { index: -1, vbucket: 0 };
-    if (router.kind === 'vbucket') {
-      const vbucket = router.vbucketOf(key);
-      return { index: router.masterOf(vbucket), vbucket };
-    }
-    return { index: router.serverIndex(key), vbucket: 0 };
+  /** The routing snapshot new requests use. */
+  get current(): PoolConfig {
+    return this.snapshot;
+  }
+
+  get router(): PoolRouter | null {
+    return this.snapshot.router;
+  }
+
+  get servers(): readonly DownstreamServer[] {
+    return this.snapshot.servers;
+  }
+
+  /** False once the bucket left the cluster's configuration (or never got a map). */
+  get available(): boolean {
+    return this.snapshot.router !== null;
   }
 
   /**
-   * A server answered NOT_MY_VBUCKET for `vbucket`: the master to try next (learned into the map), or
-   * -1 when this pool has no vBucket map or `retries` already reached moxi's limit of 2 x servers.
+   * Installs a new routing: servers named by `router` that this pool already has (same host and port)
+   * are kept with their connections; new ones are created; the ones no longer named retire.
    */
-  nextMaster(vbucket: number, wrongIndex: number, retries: number): number {
-    const router = this.router;
-    if (router?.kind !== 'vbucket' || retries >= router.maxRetries) return -1;
+  configure(router: PoolRouter | null, text: string): void {
+    this.counters.totConfigs++;
+    this.configText = text;
+    const old = new Map(this.snapshot.servers.map((s) => [s.ident, s]));
+    const servers = (router?.servers ?? []).map((spec) => {
+      const ident = `${spec.host}:${spec.port}`;
+      const kept = old.get(ident) ?? [...this.retiring].find((s) => s.ident === ident);
+      if (kept !== undefined) {
+        old.delete(ident);
+        this.retiring.delete(kept);
+        return kept;
+      }
+      return this.newServer(spec);
+    });
+    for (const gone of old.values()) this.retiring.add(gone);
+    this.snapshot = new PoolConfig(router, servers);
+  }
+
+  /** The bucket left the configuration: new requests fail; servers close once idle. */
+  shutdown(): void {
+    this.configure(null, '');
+  }
+
+  private newServer(spec: ServerSpec): DownstreamServer {
+    const b = this.behaviors;
+    return new DownstreamServer(
+      {
+        host: spec.host,
+        port: spec.port,
+        connMax: b.downstream_conn_max,
+        connectTimeout: b.connect_timeout,
+        downstreamTimeout: b.downstream_timeout,
+        connQueueTimeout: b.downstream_conn_queue_timeout,
+        connectMaxErrors: b.connect_max_errors,
+        connectRetryInterval: b.connect_retry_interval,
+        user: this.user,
+        password: this.password,
+        authTimeout: b.auth_timeout,
+      },
+      this.log,
+      this.timer,
+    );
+  }
+
+  /** Where `key` goes now (new requests). */
+  route(key: Buffer): Route {
+    return this.snapshot.route(key);
+  }
+
+  /**
+   * A server answered NOT_MY_VBUCKET for `route`: where to try next, or null when the request should
+   * give up (no vBucket map, or `retries` already reached moxi's limit of 2 x servers). When the pool
+   * got a new configuration since the request started, the fresh one decides; otherwise the snapshot's
+   * map learns the next master (its forward map's, or the next server).
+   */
+  nextRoute(route: Route, key: Buffer, retries: number): Route | null {
+    const router = route.config.router;
+    if (router?.kind !== 'vbucket' || retries >= router.maxRetries) return null;
     this.counters.totNotMyVBucket++;
-    return router.foundIncorrectMaster(vbucket, wrongIndex);
+    if (route.config !== this.snapshot) return this.snapshot.route(key);
+    return {
+      config: route.config,
+      index: router.foundIncorrectMaster(route.vbucket, route.index),
+      vbucket: route.vbucket,
+    };
   }
 
   /** Runs `admission` now if fewer than downstream_max requests are in flight, else queues it. */
@@ -147,17 +243,25 @@ export class ProxyPool implements DeadlineHolder {
 
   checkDeadlines(now: number): void {
     const timeout = this.behaviors.wait_queue_timeout;
-    if (timeout <= 0) return;
-    for (let head = this.waiting.peek(); head !== undefined; head = this.waiting.peek()) {
-      if (now - head.since < timeout) break;
-      this.waiting.shift();
-      this.counters.totWaitQueueTimeouts++;
-      head.admission.timedOut();
+    if (timeout > 0) {
+      for (let head = this.waiting.peek(); head !== undefined; head = this.waiting.peek()) {
+        if (now - head.since < timeout) break;
+        this.waiting.shift();
+        this.counters.totWaitQueueTimeouts++;
+        head.admission.timedOut();
+      }
+    }
+    for (const server of this.retiring) {
+      if (server.idle) {
+        this.retiring.delete(server);
+        server.close();
+      }
     }
   }
 
   close(): void {
     this.timer.delete(this);
-    for (const s of this.servers) s.close();
+    for (const s of this.snapshot.servers) s.close();
+    for (const s of this.retiring) s.close();
   }
 }

@@ -65,16 +65,17 @@ export class Proxy implements SessionHost {
           'mcs_create failed; the pool answers errors',
         );
       }
-      this.pools.push(
-        new ProxyPool({
-          port: section.port,
-          config: section.config,
-          behaviors: b,
-          router,
-          log: options.log,
-          timer: this.timer,
-        }),
-      );
+      const pool = new ProxyPool({
+        port: section.port,
+        name: 'default',
+        user: b.usr,
+        password: b.pwd,
+        behaviors: b,
+        log: options.log,
+        timer: this.timer,
+      });
+      pool.configure(router, section.config);
+      this.pools.push(pool);
     }
   }
 
@@ -136,12 +137,16 @@ export class Proxy implements SessionHost {
         lines.push([`proxy_main:behavior:${row.name}`, behaviorValue(pool.behaviors, row.name)]);
     }
     for (const p of this.pools) {
-      const prefix = `${p.port}:default:`;
+      const prefix = `${p.port}:${p.name}:`;
       if (all || sub === 'info' || sub === 'config') {
         lines.push(
           [`${prefix}info:port`, p.port],
-          [`${prefix}info:name`, 'default'],
-          [`${prefix}info:config`, p.config.replace(/[\r\n]/g, '')],
+          [`${prefix}info:name`, p.name],
+          // moxi hides every password in the config text
+          [
+            `${prefix}info:config`,
+            p.configText.replace(/[\r\n]/g, '').replace(/(assword"\s*:\s*")[^"]*/g, '$1XXXX'),
+          ],
         );
       }
       if (all || sub === 'stats') {
