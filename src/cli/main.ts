@@ -56,8 +56,7 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write('moxi.ts: REST cluster configuration is not available in this build yet\n');
       return 1;
     }
-    const proxy = new Proxy({
-      cluster: options.cluster,
+    const proxy = Proxy.fromStatic(options.cluster, {
       behaviors: options.behaviors,
       bindAddress: options.bindAddress,
       threads: options.threads,

@@ -1,26 +1,37 @@
 /**
- * The proxy as a whole: one pool and one listening port per `-z` section, the shared coarse timer, and
- * the local `stats proxy` listing. Binding every port happens before anything is served; a port that
- * cannot be bound stops the start with moxi's message.
+ * The proxy as a whole, in one of moxi's two shapes:
+ *   static   one pool and one listening port per `-z` section;
+ *   cluster  one pool per bucket of a cluster's configuration, all on one port (port_listen); a client
+ *            starts in the default bucket and moves with SASL PLAIN; new configurations are applied
+ *            live (see ProxyPool.configure) and a bucket that leaves is shut down, not closed.
+ * Also the shared coarse timer and the local `stats proxy` listing.
  */
 import net from 'node:net';
-import os from 'node:os';
-import { BEHAVIORS, type Behaviors } from '../config/behaviors.ts';
+import type { Behaviors } from '../config/behaviors.ts';
+import { FIRST_BUCKET } from '../config/behaviors.ts';
 import type { StaticClusterConfig } from '../config/cluster-config.ts';
-import { createRouter } from '../routing/router.ts';
+import { createRouter, type PoolRouter } from '../routing/router.ts';
 import { CoarseTimer } from '../util/coarse-timer.ts';
 import type { Logger } from '../util/log.ts';
 import { ProxySession, type SessionHost } from '../upstream/session.ts';
-import { MOXI_TS_VERSION } from '../version.ts';
 import { ProxyPool } from './pool.ts';
+import { renderStatsProxy } from './stats-proxy.ts';
 
 export interface ProxyOptions {
-  cluster: StaticClusterConfig;
   behaviors: Behaviors;
   /** -l, or null for every interface. */
   bindAddress: string | null;
   threads: number;
   log: Logger;
+}
+
+/** One bucket of a cluster configuration, ready to route. */
+export interface ClusterBucket {
+  name: string;
+  password: string;
+  router: PoolRouter | null;
+  /** The bucket's configuration as received, for stats. */
+  text: string;
 }
 
 /** moxi's fatal message when a proxy port cannot be bound. */
@@ -40,15 +51,22 @@ export class ListenError extends Error {
 const HIGH_WATER_MARK = 64 * 1024;
 
 export class Proxy implements SessionHost {
+  readonly options: ProxyOptions;
+  readonly mode: 'static' | 'cluster';
+  /** Static: one per -z section. Cluster: one per bucket ever configured, in configuration order. */
   readonly pools: ProxyPool[] = [];
-  private readonly options: ProxyOptions;
   private readonly timer: CoarseTimer;
-  private readonly servers: net.Server[] = [];
+  private readonly listeners: net.Server[] = [];
   private readonly sessions = new Set<ProxySession>();
   private nextSessionId = 0;
+  /** Cluster mode: buckets of the latest configuration, by name ('default' first when present). */
+  private readonly buckets = new Map<string, ProxyPool>();
+  private configured = false;
+  private clusterListening: Promise<void> | null = null;
 
-  constructor(options: ProxyOptions) {
+  private constructor(options: ProxyOptions, mode: 'static' | 'cluster') {
     this.options = options;
+    this.mode = mode;
     const b = options.behaviors;
     const timeouts = [
       b.downstream_timeout,
@@ -57,7 +75,13 @@ export class Proxy implements SessionHost {
       b.connect_timeout,
     ];
     this.timer = new CoarseTimer(CoarseTimer.tickFor(Math.min(...timeouts.filter((t) => t > 0), 1000)));
-    for (const section of options.cluster.pools) {
+  }
+
+  /** A proxy for `-z PORT=...;PORT=...` sections (host lists or vBucket maps). */
+  static fromStatic(cluster: StaticClusterConfig, options: ProxyOptions): Proxy {
+    const proxy = new Proxy(options, 'static');
+    const b = options.behaviors;
+    for (const section of cluster.pools) {
       const router = createRouter(section, b.mcs_opts);
       if (router === null) {
         options.log.error(
@@ -65,115 +89,144 @@ export class Proxy implements SessionHost {
           'mcs_create failed; the pool answers errors',
         );
       }
-      const pool = new ProxyPool({
-        port: section.port,
-        name: 'default',
-        user: b.usr,
-        password: b.pwd,
-        behaviors: b,
-        log: options.log,
-        timer: this.timer,
-      });
+      const pool = proxy.newPool(section.port, 'default', b.usr, b.pwd);
       pool.configure(router, section.config);
-      this.pools.push(pool);
+      proxy.pools.push(pool);
     }
+    return proxy;
   }
 
-  /** Binds every pool's port; rejects with a ListenError naming the first port that failed. */
+  /** A proxy for a cluster's REST configuration; buckets arrive with applyClusterConfig(). */
+  static forCluster(options: ProxyOptions): Proxy {
+    return new Proxy(options, 'cluster');
+  }
+
+  private newPool(port: number, name: string, user: string, password: string): ProxyPool {
+    return new ProxyPool({
+      port,
+      name,
+      user,
+      password,
+      behaviors: this.options.behaviors,
+      log: this.options.log,
+      timer: this.timer,
+    });
+  }
+
+  /** The port every bucket shares in cluster mode. */
+  get clusterPort(): number {
+    return this.options.behaviors.port_listen;
+  }
+
+  /** Binds the static pools' ports, or (cluster mode) the shared port if a NULL bucket needs it now. */
   async listen(): Promise<void> {
-    for (const pool of this.pools) {
-      const server = net.createServer({ noDelay: true, highWaterMark: HIGH_WATER_MARK }, (socket) => {
-        this.accept(pool, socket);
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (err) => {
-          reject(new ListenError(pool.port, err));
-        });
-        server.listen({ port: pool.port, host: this.options.bindAddress ?? undefined }, () => {
-          server.removeAllListeners('error');
-          server.on('error', (err) => {
-            this.options.log.error({ port: pool.port, err: err.message }, 'listener error');
-          });
-          resolve();
-        });
-      });
-      this.servers.push(server);
-      this.options.log.info(
-        { port: pool.port, servers: pool.servers.map((s) => s.ident) },
-        'proxy pool listening',
-      );
+    if (this.mode === 'static') {
+      for (const pool of this.pools) await this.bind(pool.port, () => pool);
+      return;
     }
+    if (this.options.behaviors.default_bucket_name !== FIRST_BUCKET) await this.listenCluster();
   }
 
-  private accept(pool: ProxyPool, socket: net.Socket): void {
-    pool.counters.numUpstream++;
-    pool.counters.totUpstream++;
+  private listenCluster(): Promise<void> {
+    this.clusterListening ??= this.bind(this.clusterPort, () => this.defaultBucket());
+    return this.clusterListening;
+  }
+
+  private async bind(port: number, poolFor: () => ProxyPool | null | 'refuse'): Promise<void> {
+    const server = net.createServer({ noDelay: true, highWaterMark: HIGH_WATER_MARK }, (socket) => {
+      const pool = poolFor();
+      if (pool === 'refuse') {
+        socket.destroy();
+        return;
+      }
+      this.accept(pool, socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => {
+        reject(new ListenError(port, err));
+      });
+      server.listen({ port, host: this.options.bindAddress ?? undefined }, () => {
+        server.removeAllListeners('error');
+        server.on('error', (err) => {
+          this.options.log.error({ port, err: err.message }, 'listener error');
+        });
+        resolve();
+      });
+    });
+    this.listeners.push(server);
+    this.options.log.info({ port }, 'proxy listening');
+  }
+
+  /**
+   * Where a new client of the shared port starts: default_bucket_name's bucket, or the first bucket
+   * when it is unset; null (the NULL bucket) when the named bucket is not configured; and when the
+   * configuration has no bucket at all, the connection is refused (moxi closes it at once).
+   */
+  private defaultBucket(): ProxyPool | null | 'refuse' {
+    const wanted = this.options.behaviors.default_bucket_name;
+    const live = [...this.buckets.values()].filter((p) => p.available);
+    if (this.configured && live.length === 0) return 'refuse';
+    if (wanted === FIRST_BUCKET) return live[0] ?? 'refuse';
+    const named = this.buckets.get(wanted);
+    return named?.available === true ? named : null;
+  }
+
+  private accept(pool: ProxyPool | null, socket: net.Socket): void {
+    if (pool !== null) {
+      pool.counters.numUpstream++;
+      pool.counters.totUpstream++;
+    }
     const session = new ProxySession(pool, socket, this.nextSessionId++, this, (s) => {
-      pool.counters.numUpstream--;
+      if (pool !== null) pool.counters.numUpstream--;
       this.sessions.delete(s);
     });
     this.sessions.add(session);
   }
 
-  /** `stats proxy [all|info|settings|behaviors|stats|config|reset]`, moxi's names (moxi-spec §6.8). */
-  statsProxy(pool: ProxyPool, arg: string): string {
-    const sub = arg === '' ? 'all' : arg;
-    const lines: Array<readonly [string, string | number]> = [];
-    const all = sub === 'all';
-    if (sub === 'reset') {
-      for (const p of this.pools) resetCounters(p);
-      return 'OK\r\n';
-    }
-    if (all || sub === 'info') {
-      lines.push(
-        ['basic:version', MOXI_TS_VERSION],
-        ['basic:nthreads', this.options.threads + 1],
-        ['basic:hostname', os.hostname()],
-      );
-    }
-    if (all || sub === 'behaviors' || sub === 'settings') {
-      lines.push(['proxy_main:conf_type', 'static']);
-      for (const row of BEHAVIORS)
-        lines.push([`proxy_main:behavior:${row.name}`, behaviorValue(pool.behaviors, row.name)]);
-    }
-    for (const p of this.pools) {
-      const prefix = `${p.port}:${p.name}:`;
-      if (all || sub === 'info' || sub === 'config') {
-        lines.push(
-          [`${prefix}info:port`, p.port],
-          [`${prefix}info:name`, p.name],
-          // moxi hides every password in the config text
-          [
-            `${prefix}info:config`,
-            p.configText.replace(/[\r\n]/g, '').replace(/(assword"\s*:\s*")[^"]*/g, '$1XXXX'),
-          ],
-        );
+  /**
+   * Cluster mode: a new configuration. Buckets in it are created or reconfigured in place (clients and
+   * connections to surviving servers stay); buckets missing from it are shut down. The shared port
+   * opens with the first configuration.
+   */
+  async applyClusterConfig(buckets: readonly ClusterBucket[]): Promise<void> {
+    const seen = new Set<string>();
+    for (const bucket of buckets) {
+      seen.add(bucket.name);
+      let pool = this.buckets.get(bucket.name);
+      if (pool === undefined || pool.password !== bucket.password) {
+        pool?.shutdown();
+        pool = this.newPool(this.clusterPort, bucket.name, bucket.name, bucket.password);
+        this.pools.push(pool);
       }
-      if (all || sub === 'stats') {
-        for (const [name, value] of Object.entries(p.counters))
-          lines.push([`${prefix}pstd_stats:${snake(name)}`, value]);
-        p.servers.forEach((s, i) => {
-          lines.push(
-            [`${prefix}server-${i}:ident`, s.ident],
-            [`${prefix}server-${i}:num_downstream_conn`, s.connectionCount],
-            [`${prefix}server-${i}:tot_downstream_connect`, s.counters.connects],
-            [`${prefix}server-${i}:tot_downstream_connect_failed`, s.counters.connectFailures],
-            [`${prefix}server-${i}:tot_downstream_closed_error`, s.counters.errorCloses],
-            [`${prefix}server-${i}:tot_downstream_blacklisted`, s.counters.blacklistedFailures],
-            [`${prefix}server-${i}:blacklisted`, s.blacklisted ? 1 : 0],
-          );
-        });
+      if (pool.configText !== bucket.text) pool.configure(bucket.router, bucket.text);
+      // Map order is configuration order: keep 'default' (moxi processes it first) at the front
+      this.buckets.delete(bucket.name);
+      this.buckets.set(bucket.name, pool);
+    }
+    for (const [name, pool] of this.buckets) {
+      if (!seen.has(name) && pool.available) {
+        this.options.log.warn({ bucket: name }, 'bucket left the configuration; shutting it down');
+        pool.shutdown();
       }
     }
-    let out = '';
-    for (const [name, value] of lines) out += value === '' ? `STAT ${name}\r\n` : `STAT ${name} ${value}\r\n`;
-    return out + 'END\r\n';
+    this.configured = true;
+    await this.listenCluster();
+  }
+
+  /** SASL PLAIN login of a binary client: the bucket with that name and password. */
+  login(user: string, password: string): ProxyPool | null {
+    const pool = this.buckets.get(user);
+    return pool?.available === true && pool.password === password ? pool : null;
+  }
+
+  statsProxy(pool: ProxyPool | null, arg: string): string {
+    return renderStatsProxy(this, pool, arg);
   }
 
   async close(): Promise<void> {
     for (const s of this.sessions) s.socket.destroy();
     await Promise.all(
-      this.servers.map(
+      this.listeners.map(
         (server) =>
           new Promise<void>((resolve) => {
             server.close(() => {
@@ -185,17 +238,4 @@ export class Proxy implements SessionHost {
     for (const pool of this.pools) pool.close();
     this.timer.stop();
   }
-}
-
-function behaviorValue(b: Behaviors, name: string): string | number {
-  return (b as unknown as Record<string, string | number>)[name] ?? '';
-}
-
-function snake(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
-}
-
-function resetCounters(pool: ProxyPool): void {
-  const c = pool.counters as unknown as Record<string, number>;
-  for (const key of Object.keys(c)) if (key.startsWith('tot')) c[key] = 0;
 }

@@ -38,10 +38,15 @@ export const PROXY_MAX_ITEM = 32 * 1024 * 1024;
 const MAX_LINE = 8 * 1024 * 1024;
 
 const WAIT_QUEUE_TIMEOUT = ProxyError.waitQueueTimeout + '\r\n';
+/** moxi's text for binary clients it refuses (no full stop, unlike memcached's). */
+const AUTH_FAILURE = 'Auth failure';
 
-/** Local answers that need the proxy as a whole (stats proxy). */
+/** What a session asks of the proxy as a whole. */
 export interface SessionHost {
-  statsProxy(pool: ProxyPool, arg: string): string;
+  /** `stats proxy [arg]`, from the point of view of `pool` (null: the NULL bucket). */
+  statsProxy(pool: ProxyPool | null, arg: string): string;
+  /** The bucket SASL PLAIN credentials select, or null when they match none. */
+  login(user: string, password: string): ProxyPool | null;
 }
 
 class Slot implements ReplySlot {
@@ -76,7 +81,8 @@ function scheduleFlush(session: ProxySession): void {
 export class ProxySession {
   readonly id: number;
   readonly socket: Socket;
-  private readonly pool: ProxyPool;
+  /** The client's bucket; null is moxi's NULL bucket (default_bucket_name names a bucket that is absent). */
+  private pool: ProxyPool | null;
   private readonly host: SessionHost;
   /** Chosen by the first byte: 0x80 starts a binary-protocol client, anything else a text one. */
   private parser: TextRequestParser | null = null;
@@ -90,7 +96,7 @@ export class ProxySession {
   private readonly onClose: (s: ProxySession) => void;
 
   constructor(
-    pool: ProxyPool,
+    pool: ProxyPool | null,
     socket: Socket,
     id: number,
     host: SessionHost,
@@ -164,8 +170,6 @@ export class ProxySession {
 
   /** A binary request: answered locally, broadcast, or forwarded to its key's server (b2b). */
   private dispatchBinary(p: BinaryPacket): void {
-    const pool = this.pool;
-    pool.counters.totRequests++;
     const { opcode, opaque } = p;
     if (!wellFormed(p)) {
       this.localReply([encodeErrorResponse(opcode, Status.EINVAL, opaque)]);
@@ -190,16 +194,37 @@ export class ProxySession {
       case Opcode.QUITQ:
         this.closeAfterReplies();
         return;
+      case Opcode.SASL_LIST_MECHS:
+        this.localReply([binarySuccess(opcode, opaque, 'PLAIN')]);
+        return;
+      case Opcode.SASL_AUTH:
+        this.saslAuth(p);
+        return;
+      case Opcode.SASL_STEP:
+        this.localReply([encodeErrorResponse(opcode, Status.AUTH_ERROR, opaque, AUTH_FAILURE)]);
+        return;
+    }
+    const pool = this.pool;
+    if (pool === null) {
+      this.localReply([encodeErrorResponse(opcode, Status.AUTH_ERROR, opaque, AUTH_FAILURE)]);
+      return;
+    }
+    pool.counters.totRequests++;
+    switch (opcode) {
       case Opcode.FLUSH:
       case Opcode.FLUSHQ: {
         const delay = p.extrasLength === 4 ? p.extras.readUInt32BE(0) : 0;
-        this.broadcast({ kind: 'flush', delay }, false, { opcode, opaque, quiet: opcode === Opcode.FLUSHQ });
+        this.broadcast(pool, { kind: 'flush', delay }, false, {
+          opcode,
+          opaque,
+          quiet: opcode === Opcode.FLUSHQ,
+        });
         return;
       }
       case Opcode.STAT: {
         const sub = p.key.toString('latin1');
         if (sub === '' || sub === 'reset') {
-          this.broadcast(sub === '' ? { kind: 'stats' } : { kind: 'stats-reset' }, false, {
+          this.broadcast(pool, sub === '' ? { kind: 'stats' } : { kind: 'stats-reset' }, false, {
             opcode,
             opaque,
             quiet: false,
@@ -209,13 +234,6 @@ export class ProxySession {
         }
         return;
       }
-      case Opcode.SASL_LIST_MECHS:
-        this.localReply([binarySuccess(opcode, opaque, 'PLAIN')]);
-        return;
-      case Opcode.SASL_AUTH:
-      case Opcode.SASL_STEP:
-        this.localReply([encodeErrorResponse(opcode, Status.AUTH_ERROR, opaque, 'Auth failure')]);
-        return;
     }
     if (!FORWARDED_OPCODES.has(opcode)) {
       this.localReply([encodeErrorResponse(opcode, Status.UNKNOWN_COMMAND, opaque)]);
@@ -224,6 +242,7 @@ export class ProxySession {
     const slot = this.newSlot();
     const request = new BinaryKeyedRequest(pool, slot, p, this.id);
     this.admit(
+      pool,
       () => {
         request.start();
       },
@@ -232,10 +251,30 @@ export class ProxySession {
     );
   }
 
+  /**
+   * SASL PLAIN bucket selection (moxi-spec §6.9): "[authzid]\0user\0password" naming a bucket and its
+   * password moves the connection there; anything else is refused and the connection stays put.
+   */
+  private saslAuth(p: BinaryPacket): void {
+    const parts: Array<string | undefined> = p.value.toString('latin1').split('\0');
+    const [user, password] = parts.length >= 3 ? [parts[1], parts[2]] : [parts[0], parts[1]];
+    const pool =
+      p.key.toString('latin1') === 'PLAIN' &&
+      p.value.length < 128 &&
+      user !== undefined &&
+      password !== undefined
+        ? this.host.login(user, password)
+        : null;
+    if (pool === null) {
+      this.localReply([encodeErrorResponse(p.opcode, Status.AUTH_ERROR, p.opaque, AUTH_FAILURE)]);
+      return;
+    }
+    this.pool = pool;
+    this.localReply([binarySuccess(p.opcode, p.opaque, 'Authenticated')]);
+  }
+
   private dispatch(req: TextRequest): void {
     const cmd = classify(req);
-    const pool = this.pool;
-    pool.counters.totRequests++;
     switch (cmd.kind) {
       case 'local':
         if (cmd.reply !== null) this.localReply(cmd.reply + '\r\n');
@@ -248,39 +287,62 @@ export class ProxySession {
         this.closeWhenDone = true;
         this.slotDone();
         return;
+      case 'stats':
+        if (cmd.sub === 'proxy') {
+          this.localReply(this.host.statsProxy(this.pool, cmd.arg));
+          return;
+        }
+        break;
+      default:
+        break;
+    }
+    const pool = this.pool;
+    if (pool === null) {
+      // moxi's NULL bucket: gets still end normally, everything else is refused
+      this.localReply(cmd.kind === 'get' ? 'END\r\n' : ProxyError.nullBucket + '\r\n');
+      return;
+    }
+    pool.counters.totRequests++;
+    switch (cmd.kind) {
       case 'get': {
         const keys: Buffer[] = [];
         for (let i = cmd.firstKey; i < req.tokenCount; i++) keys.push(req.token(i));
         const slot = this.newSlot();
         const request = new MultiGetRequest(pool, slot, keys, cmd, this.id);
-        this.admit(() => {
-          request.start();
-        }, slot);
+        this.admit(
+          pool,
+          () => {
+            request.start();
+          },
+          slot,
+        );
         return;
       }
       case 'stats':
-        if (cmd.sub === 'proxy') {
-          this.localReply(this.host.statsProxy(pool, cmd.arg));
-          return;
-        }
-        this.broadcast(cmd.sub === 'all' ? { kind: 'stats' } : { kind: 'stats-reset' }, false);
+        this.broadcast(pool, cmd.sub === 'all' ? { kind: 'stats' } : { kind: 'stats-reset' }, false);
         return;
       case 'flush':
-        this.broadcast({ kind: 'flush', delay: cmd.delay }, cmd.noreply);
+        this.broadcast(pool, { kind: 'flush', delay: cmd.delay }, cmd.noreply);
         return;
       case 'meta':
-        this.keyed(cmd.key, metaCodec(req, cmd.quiet), false);
+        if (pool.user !== '') {
+          // a text connection cannot log in to a SASL bucket, so its meta commands have nowhere to go
+          this.localReply('SERVER_ERROR meta commands are not available on a SASL bucket\r\n');
+          return;
+        }
+        this.keyed(pool, cmd.key, metaCodec(req, cmd.quiet), false);
         return;
       default:
-        this.keyed(req.token(1), this.codecFor(req, cmd), cmd.noreply);
+        this.keyed(pool, req.token(1), this.codecFor(pool, req, cmd), cmd.noreply);
     }
   }
 
   private codecFor(
+    pool: ProxyPool,
     req: TextRequest,
     cmd: Extract<ReturnType<typeof classify>, { kind: 'store' | 'arith' | 'delete' | 'touch' }>,
   ): KeyedCodec {
-    if (this.pool.protocol === 'ascii') return a2aKeyed(req, cmd.noreply);
+    if (pool.protocol === 'ascii') return a2aKeyed(req, cmd.noreply);
     switch (cmd.kind) {
       case 'store':
         return a2bStore(req, cmd.verb, cmd.noreply);
@@ -293,26 +355,32 @@ export class ProxySession {
     }
   }
 
-  private keyed(key: Buffer, codec: KeyedCodec, noreply: boolean): void {
+  private keyed(pool: ProxyPool, key: Buffer, codec: KeyedCodec, noreply: boolean): void {
     const slot = noreply ? null : this.newSlot();
-    const request = new KeyedRequest(this.pool, slot, key, codec, this.id);
-    this.admit(() => {
-      request.start();
-    }, slot);
+    const request = new KeyedRequest(pool, slot, key, codec, this.id);
+    this.admit(
+      pool,
+      () => {
+        request.start();
+      },
+      slot,
+    );
   }
 
   private broadcast(
+    pool: ProxyPool,
     what: ConstructorParameters<typeof BroadcastRequest>[2],
     noreply: boolean,
     binary?: BinaryAnswer,
   ): void {
     const slot = noreply ? null : this.newSlot();
-    const request = new BroadcastRequest(this.pool, slot, what, this.id, binary);
+    const request = new BroadcastRequest(pool, slot, what, this.id, binary);
     const busy =
       binary === undefined
         ? undefined
         : [encodeErrorResponse(binary.opcode, Status.EBUSY, binary.opaque, 'System is busy')];
     this.admit(
+      pool,
       () => {
         request.start();
       },
@@ -322,8 +390,13 @@ export class ProxySession {
   }
 
   /** Runs `start` once the pool admits the request; a request that waits too long gets `timeoutReply`. */
-  private admit(start: () => void, slot: ReplySlot | null, timeoutReply: Reply = WAIT_QUEUE_TIMEOUT): void {
-    this.pool.admit({
+  private admit(
+    pool: ProxyPool,
+    start: () => void,
+    slot: ReplySlot | null,
+    timeoutReply: Reply = WAIT_QUEUE_TIMEOUT,
+  ): void {
+    pool.admit({
       start,
       timedOut: () => {
         slot?.complete(timeoutReply);
