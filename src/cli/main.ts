@@ -6,7 +6,12 @@ import { parseCommandLine, type MoxiOptions } from './args.ts';
 import { licenseText, usageText } from './usage.ts';
 import { createLogger, type Logger } from '../util/log.ts';
 import { EmbeddedServer } from '../server/server.ts';
-import { ListenError, Proxy } from '../proxy/proxy.ts';
+import { ListenError, Proxy, type ClusterBucket } from '../proxy/proxy.ts';
+import { RestConfigStream, AUTH_FAILURE_MESSAGE } from '../config/rest-stream.ts';
+import { parseClusterBuckets, type BucketConfig } from '../config/bucket-config.ts';
+import { restCredentials, type RestClusterConfig } from '../config/cluster-config.ts';
+import { KetamaRouter, parseDistribution } from '../routing/ketama.ts';
+import { VBucketRouter } from '../routing/vbucket.ts';
 import type { ServerSettings } from '../server/stats.ts';
 
 function serverSettings(options: MoxiOptions, port: number): ServerSettings {
@@ -52,16 +57,16 @@ async function main(argv: readonly string[]): Promise<number> {
 
   const stoppable: Array<{ close(): Promise<void> }> = [];
   if (options.cluster !== null) {
-    if (options.cluster.kind === 'rest') {
-      process.stderr.write('moxi.ts: REST cluster configuration is not available in this build yet\n');
-      return 1;
-    }
-    const proxy = Proxy.fromStatic(options.cluster, {
+    const proxyOptions = {
       behaviors: options.behaviors,
       bindAddress: options.bindAddress,
       threads: options.threads,
       log,
-    });
+    };
+    const proxy =
+      options.cluster.kind === 'static'
+        ? Proxy.fromStatic(options.cluster, proxyOptions)
+        : Proxy.forCluster(proxyOptions);
     try {
       await proxy.listen();
     } catch (err) {
@@ -72,6 +77,7 @@ async function main(argv: readonly string[]): Promise<number> {
       throw err;
     }
     stoppable.push(proxy);
+    if (options.cluster.kind === 'rest') stoppable.push(followCluster(proxy, options.cluster, options, log));
   }
 
   if (options.port !== null) {
@@ -87,6 +93,76 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   installSignalHandlers(stoppable, log);
   return -1; // keep running
+}
+
+/**
+ * Cluster mode: follows the REST configuration stream and applies every configuration to the proxy.
+ * A 401 ends the process with moxi's message, as does a shared port that cannot be bound.
+ */
+function followCluster(
+  proxy: Proxy,
+  cluster: RestClusterConfig,
+  options: MoxiOptions,
+  log: Logger,
+): { close(): Promise<void> } {
+  const agent = cluster.agents[0]!;
+  if (cluster.agents.length > 1) log.warn('only the first -z REST configuration (before ";") is followed');
+  const credentials = restCredentials(agent, options.behaviors);
+  const stream = new RestConfigStream(
+    { urls: agent.urls, host: agent.host, user: credentials?.user, password: credentials?.password },
+    {
+      logger: {
+        info: (m) => {
+          log.info(m);
+        },
+        warn: (m) => {
+          log.warn(m);
+        },
+        error: (m) => {
+          log.error(m);
+        },
+      },
+    },
+  );
+  stream.on('config', (json, url) => {
+    const { buckets, errors } = parseClusterBuckets(json, url, {
+      downstreamWeight: options.behaviors.downstream_weight,
+    });
+    for (const e of errors) log.error(e);
+    const mcsOpts = parseDistribution(options.behaviors.mcs_opts);
+    const routed = buckets.map((b): ClusterBucket => ({
+      name: b.name,
+      password: b.password,
+      router: routerFor(b, mcsOpts),
+      text: b.config,
+      signature: b.signature,
+    }));
+    log.info({ url, buckets: routed.map((b) => b.name) }, 'cluster configuration');
+    proxy.applyClusterConfig(routed).catch((err: unknown) => {
+      process.stderr.write((err instanceof ListenError ? err.message : String(err)) + '\n');
+      process.exit(1);
+    });
+  });
+  stream.on('auth-failure', () => {
+    process.stderr.write(AUTH_FAILURE_MESSAGE + '\n');
+    process.exit(1);
+  });
+  stream.start();
+  return {
+    close: () => {
+      stream.close();
+      return Promise.resolve();
+    },
+  };
+}
+
+function routerFor(
+  bucket: BucketConfig,
+  distribution: ReturnType<typeof parseDistribution>,
+): ClusterBucket['router'] {
+  return bucket.kind === 'vbucket'
+    ? new VBucketRouter(bucket.map)
+    : new KetamaRouter(bucket.servers, distribution);
 }
 
 function installSignalHandlers(services: Array<{ close(): Promise<void> }>, log: Logger): void {

@@ -207,37 +207,18 @@ function ketamaBucket(
   const weight =
     options.downstreamWeight !== undefined && options.downstreamWeight > 0 ? options.downstreamWeight : 0;
   const servers: KetamaBucketServer[] = [];
-  const fail = (j: number): undefined => {
+  let bad = -1;
+  for (let j = 0; j < entries.length && bad < 0; j++) {
+    const server = ketamaServer(entries[j], weight);
+    if (server === undefined) bad = j;
+    else if (server !== 'skip') servers.push(server);
+  }
+  // An entry it cannot use, or every node unhealthy: nothing to route to.
+  if (bad >= 0 || servers.length === 0) {
+    const j = bad >= 0 ? bad : entries.length;
     errors.push(`ERROR: conjk parse error for config ${j} from ${url} in ${JSON.stringify(bucket)}`);
     return undefined;
-  };
-  for (let j = 0; j < entries.length; j++) {
-    const entry: unknown = entries[j];
-    if (typeof entry === 'string') {
-      // "host:port"
-      const colon = entry.indexOf(':');
-      if (colon <= 0) return fail(j);
-      const port = cAtoi(entry.slice(colon + 1));
-      if (port <= 0 || port > 0xffff) return fail(j);
-      servers.push({ host: entry.slice(0, colon), port, weight });
-    } else if (isObject(entry)) {
-      // {"status":"healthy","hostname":"host[:restport]","ports":{"direct":port}}
-      const status = member(entry, 'status');
-      if (typeof status === 'string' && status !== 'healthy') continue;
-      const hostname = member(entry, 'hostname');
-      const direct = member(member(entry, 'ports'), 'direct');
-      if (typeof hostname !== 'string' || typeof direct !== 'number') return fail(j);
-      const port = Math.trunc(direct);
-      const colon = hostname.indexOf(':');
-      const host = colon < 0 ? hostname : hostname.slice(0, colon);
-      if (host === '' || port <= 0 || port > 0xffff) return fail(j);
-      servers.push({ host, port, weight });
-    } else {
-      return fail(j);
-    }
   }
-  // Every node unhealthy: nothing to route to.
-  if (servers.length === 0) return fail(entries.length);
 
   const config = servers.map((s) => `${s.host}:${s.port}${s.weight > 0 ? `:${s.weight}` : ''}`).join(',');
   const signature = JSON.stringify([
@@ -247,4 +228,28 @@ function ketamaBucket(
     servers.map((s) => [s.host, s.port, s.weight]),
   ]);
   return { kind: 'ketama', name, password, config, signature, servers };
+}
+
+/** One serverList string or nodes[] entry: a server, 'skip' for a node that is not healthy, or undefined. */
+function ketamaServer(entry: unknown, weight: number): KetamaBucketServer | 'skip' | undefined {
+  if (typeof entry === 'string') {
+    // "host:port"
+    const colon = entry.indexOf(':');
+    if (colon <= 0) return undefined;
+    const port = cAtoi(entry.slice(colon + 1));
+    if (port <= 0 || port > 0xffff) return undefined;
+    return { host: entry.slice(0, colon), port, weight };
+  }
+  if (!isObject(entry)) return undefined;
+  // {"status":"healthy","hostname":"host[:restport]","ports":{"direct":port}}; no status counts as healthy
+  const status = member(entry, 'status');
+  if (typeof status === 'string' && status !== 'healthy') return 'skip';
+  const hostname = member(entry, 'hostname');
+  const direct = member(member(entry, 'ports'), 'direct');
+  if (typeof hostname !== 'string' || typeof direct !== 'number') return undefined;
+  const port = Math.trunc(direct);
+  const colon = hostname.indexOf(':');
+  const host = colon < 0 ? hostname : hostname.slice(0, colon);
+  if (host === '' || port <= 0 || port > 0xffff) return undefined;
+  return { host, port, weight };
 }

@@ -47,7 +47,7 @@ export interface RestStreamLogger {
   error(msg: string): void;
 }
 
-/** Runs `fn` once after `ms` milliseconds; the returned function cancels it. */
+/** Runs `fn` once after `ms` milliseconds (never before returning); the returned function cancels it. */
 export type ScheduleFn = (fn: () => void, ms: number) => () => void;
 
 export interface RestConfigStreamOptions {
@@ -229,7 +229,7 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
       this.#endRound(false);
       return;
     }
-    const url = this.#urls[this.#urlIndex]!;
+    const url = this.#urls[this.#urlIndex];
     this.#fetch(url, (outcome) => {
       this.#cancel = undefined;
       if (this.#closed || outcome === 'stop') return;
@@ -301,40 +301,23 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
   }
 
   #fetch(url: string, done: (outcome: Outcome) => void): void {
-    let settled = false;
-    let req: ClientRequest | undefined;
-    let cancelConnectTimer: (() => void) | undefined;
-
-    const finish = (outcome: Outcome): void => {
-      if (settled) return;
-      settled = true;
-      cancelConnectTimer?.();
-      cancelConnectTimer = undefined;
-      req?.destroy();
-      done(outcome);
-    };
-    const curlError = (message: string): void => {
-      if (settled) return;
-      this.#log.warn(`WARNING: curl error: ${message} from: ${url}`);
-      finish('next');
-    };
-
     const target = parseTarget(url);
     if (typeof target === 'string') {
       // Reported asynchronously, like any other failure, so a round never recurses.
       this.#cancel = this.#schedule(() => {
-        curlError(target);
+        this.#log.warn(`WARNING: curl error: ${target} from: ${url}`);
+        done('next');
       }, 0);
       return;
     }
 
     const headers: Record<string, string> = { accept: '*/*' };
-    if (this.#authorization !== undefined) headers.authorization = this.#authorization;
-    else if (target.auth !== undefined) {
+    if (this.#authorization !== undefined) {
+      headers.authorization = this.#authorization;
+    } else if (target.auth !== undefined) {
       headers.authorization = `Basic ${Buffer.from(target.auth, 'utf8').toString('base64')}`;
     }
-
-    req = request({
+    const req: ClientRequest = request({
       hostname: target.hostname,
       port: target.port,
       path: target.path,
@@ -342,23 +325,40 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
       headers,
       agent: false,
     });
+
+    let settled = false;
+    let cancelConnectTimer: (() => void) | undefined;
+    const stopConnectTimer = (): void => {
+      const cancel = cancelConnectTimer;
+      cancelConnectTimer = undefined;
+      cancel?.();
+    };
+    const finish = (outcome: Outcome): void => {
+      if (settled) return;
+      settled = true;
+      stopConnectTimer();
+      req.destroy();
+      done(outcome);
+    };
+    const curlError = (message: string): void => {
+      if (settled) return;
+      this.#log.warn(`WARNING: curl error: ${message} from: ${url}`);
+      finish('next');
+    };
     this.#cancel = () => {
       settled = true;
-      cancelConnectTimer?.();
-      req?.destroy();
+      stopConnectTimer();
+      req.destroy();
     };
 
     req.on('socket', (socket: Socket) => {
       socket.setKeepAlive(true);
-      if (!socket.connecting) return;
+      if (!socket.connecting || settled) return;
       cancelConnectTimer = this.#schedule(() => {
         cancelConnectTimer = undefined;
         curlError(`Connection timed out after ${this.#connectTimeoutMs} milliseconds`);
       }, this.#connectTimeoutMs);
-      socket.once('connect', () => {
-        cancelConnectTimer?.();
-        cancelConnectTimer = undefined;
-      });
+      socket.once('connect', stopConnectTimer);
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       curlError(curlMessage(err, target.hostname, target.port));
@@ -469,7 +469,7 @@ function containsTerminator(pending: readonly Buffer[], back: number, chunk: Buf
   const tail: Buffer[] = [];
   let need = back;
   for (let i = pending.length - 1; i >= 0 && need > 0; i--) {
-    const b = pending[i]!;
+    const b = pending[i];
     const take = Math.min(need, b.length);
     tail.unshift(b.subarray(b.length - take));
     need -= take;

@@ -115,10 +115,23 @@ export class MultiGetRequest {
     if (--this.outstanding === 0) this.complete();
   }
 
-  /** @internal A batch failed: its keys are misses. */
-  batchFailed(reason: FailReason): void {
+  /**
+   * @internal A batch failed: its keys are misses, unless a newer configuration routes them elsewhere
+   * (their server may have left the cluster).
+   */
+  batchFailed(
+    reason: FailReason,
+    group: ReadonlyArray<{ key: Buffer; route: Route }>,
+    answered: boolean,
+  ): void {
     if (reason === Fail.Timeout) this.pool.counters.totDownstreamTimeouts++;
     else if (reason === Fail.Connect) this.pool.counters.totDownstreamConnectFailures++;
+    const again: Array<{ key: Buffer; route: Route }> = [];
+    for (const entry of group) {
+      const moved = this.pool.rerouteAfterFailure(entry.route, entry.key, reason, answered);
+      if (moved !== null) again.push({ key: entry.key, route: moved });
+    }
+    if (again.length > 0) this.fetch(again);
     if (--this.outstanding === 0) this.complete();
   }
 
@@ -208,8 +221,8 @@ class BinaryGetBatch implements DownstreamOp {
     return false;
   }
 
-  onFail(reason: FailReason): void {
-    this.request.batchFailed(reason);
+  onFail(reason: FailReason, answered: boolean): void {
+    this.request.batchFailed(reason, this.group, answered);
   }
 }
 
@@ -251,8 +264,8 @@ class TextGetBatch implements DownstreamOp {
     return true;
   }
 
-  onFail(reason: FailReason): void {
-    this.request.batchFailed(reason);
+  onFail(reason: FailReason, answered: boolean): void {
+    this.request.batchFailed(reason, this.group, answered);
   }
 }
 

@@ -10,7 +10,7 @@
  * its snapshot has no router, and requests are answered "SERVER_ERROR proxy out of downstreams".
  */
 import type { Behaviors } from '../config/behaviors.ts';
-import type { DownstreamProtocol } from '../downstream/connection.ts';
+import { FailReason, type DownstreamProtocol } from '../downstream/connection.ts';
 import { DownstreamServer } from '../downstream/server.ts';
 import type { PoolRouter } from '../routing/router.ts';
 import type { CoarseTimer, DeadlineHolder } from '../util/coarse-timer.ts';
@@ -109,6 +109,8 @@ export class ProxyPool implements DeadlineHolder {
   readonly log: Logger;
   /** The configuration text the current snapshot came from, for stats. */
   configText = '';
+  /** Equal for two configurations that route the same (a cluster resends unchanged ones). */
+  configSignature = '';
   private snapshot: PoolConfig = new PoolConfig(null, []);
   private readonly timer: CoarseTimer;
   private inflight = 0;
@@ -152,9 +154,10 @@ export class ProxyPool implements DeadlineHolder {
    * Installs a new routing: servers named by `router` that this pool already has (same host and port)
    * are kept with their connections; new ones are created; the ones no longer named retire.
    */
-  configure(router: PoolRouter | null, text: string): void {
+  configure(router: PoolRouter | null, text: string, signature = text): void {
     this.counters.totConfigs++;
     this.configText = text;
+    this.configSignature = signature;
     const old = new Map(this.snapshot.servers.map((s) => [s.ident, s]));
     const servers = (router?.servers ?? []).map((spec) => {
       const ident = `${spec.host}:${spec.port}`;
@@ -217,6 +220,19 @@ export class ProxyPool implements DeadlineHolder {
       index: router.foundIncorrectMaster(route.vbucket, route.index),
       vbucket: route.vbucket,
     };
+  }
+
+  /**
+   * A request failed on a server before any reply while a newer configuration was installed: the
+   * server may have left the cluster (a node removed by a rebalance), so the request goes where the new
+   * configuration routes it. Null when the routing it used is still current.
+   */
+  rerouteAfterFailure(route: Route, key: Buffer, reason: FailReason, answered: boolean): Route | null {
+    if (answered || route.config === this.snapshot) return null;
+    if (reason !== FailReason.Connect && reason !== FailReason.Closed && reason !== FailReason.Blacklisted)
+      return null;
+    const next = this.snapshot.route(key);
+    return next.index >= 0 ? next : null;
   }
 
   /** Runs `admission` now if fewer than downstream_max requests are in flight, else queues it. */

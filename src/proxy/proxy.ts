@@ -32,6 +32,8 @@ export interface ClusterBucket {
   router: PoolRouter | null;
   /** The bucket's configuration as received, for stats. */
   text: string;
+  /** Equal when two configurations of the bucket route the same. */
+  signature: string;
 }
 
 /** moxi's fatal message when a proxy port cannot be bound. */
@@ -198,7 +200,8 @@ export class Proxy implements SessionHost {
         pool = this.newPool(this.clusterPort, bucket.name, bucket.name, bucket.password);
         this.pools.push(pool);
       }
-      if (pool.configText !== bucket.text) pool.configure(bucket.router, bucket.text);
+      if (pool.configSignature !== bucket.signature)
+        pool.configure(bucket.router, bucket.text, bucket.signature);
       // Map order is configuration order: keep 'default' (moxi processes it first) at the front
       this.buckets.delete(bucket.name);
       this.buckets.set(bucket.name, pool);
