@@ -105,7 +105,7 @@ function followCluster(
   options: MoxiOptions,
   log: Logger,
 ): { close(): Promise<void> } {
-  const agent = cluster.agents[0]!;
+  const agent = cluster.agents[0];
   if (cluster.agents.length > 1) log.warn('only the first -z REST configuration (before ";") is followed');
   const credentials = restCredentials(agent, options.behaviors);
   const stream = new RestConfigStream(

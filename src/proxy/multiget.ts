@@ -15,7 +15,8 @@ import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import type { TextResponse } from '../protocol/ascii/response-parser.ts';
 import { binaryExptime, binaryHead } from './codecs.ts';
 import type { ProxyPool, Route } from './pool.ts';
-import type { Reply, ReplySlot } from './request.ts';
+import { RequestShape, failureText, type Reply, type ReplySlot } from './request.ts';
+import { ProxyError } from '../protocol/wire-errors.ts';
 
 interface Hit {
   flags: number;
@@ -45,6 +46,8 @@ export class MultiGetRequest {
   private outstanding = 0;
   private vbucketRetries = 0;
   private done = false;
+  /** Why a batch failed, if one did (its keys are then misses, or the reply is the error). */
+  private failure: FailReason | null = null;
 
   constructor(pool: ProxyPool, slot: ReplySlot, keys: Buffer[], options: GetOptions, affinity: number) {
     this.pool = pool;
@@ -55,6 +58,11 @@ export class MultiGetRequest {
   }
 
   start(): void {
+    if (!this.pool.available && this.pool.clusterBucket) {
+      // a bucket that left the cluster; a static pool without a usable map answers misses below
+      this.finish(ProxyError.outOfDownstreams + '\r\n');
+      return;
+    }
     const distinct = new Map<string, Buffer>();
     for (const k of this.keys) distinct.set(k.toString('latin1'), k);
     this.pool.counters.totMultigetKeys += this.keys.length;
@@ -126,6 +134,7 @@ export class MultiGetRequest {
   ): void {
     if (reason === Fail.Timeout) this.pool.counters.totDownstreamTimeouts++;
     else if (reason === Fail.Connect) this.pool.counters.totDownstreamConnectFailures++;
+    this.failure ??= reason;
     const again: Array<{ key: Buffer; route: Route }> = [];
     for (const entry of group) {
       const moved = this.pool.rerouteAfterFailure(entry.route, entry.key, reason, answered);
@@ -138,6 +147,11 @@ export class MultiGetRequest {
   private complete(): void {
     if (this.done) return;
     this.done = true;
+    if (this.failure !== null && this.pool.getErrorsAsText) {
+      // a cluster's vBucket buckets report a failed get (moxi-spec §6.5); static pools answer misses
+      this.finish(failureText(this.failure, RequestShape.Retrieval, null) + '\r\n');
+      return;
+    }
     const out: Array<Buffer | string> = [];
     const { withCas } = this.options;
     for (const key of this.keys) {
@@ -153,7 +167,11 @@ export class MultiGetRequest {
       out.push(hit.value, CRLF);
     }
     out.push(END);
-    this.slot.complete(out);
+    this.finish(out);
+  }
+
+  private finish(reply: Reply): void {
+    this.slot.complete(reply);
     this.pool.release();
   }
 }
@@ -268,5 +286,3 @@ class TextGetBatch implements DownstreamOp {
     this.request.batchFailed(reason, this.group, answered);
   }
 }
-
-export type { Reply };

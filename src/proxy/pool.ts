@@ -107,6 +107,13 @@ export class ProxyPool implements DeadlineHolder {
   readonly protocol: DownstreamProtocol;
   readonly counters = new PoolCounters();
   readonly log: Logger;
+  /**
+   * moxi reports a failed get with its error text only for a cluster's vBucket buckets; static pools
+   * and memcached buckets answer the keys as misses.
+   */
+  getErrorsAsText = false;
+  /** One bucket of a cluster (not a static -z pool). */
+  clusterBucket = false;
   /** The configuration text the current snapshot came from, for stats. */
   configText = '';
   /** Equal for two configurations that route the same (a cluster resends unchanged ones). */

@@ -198,6 +198,7 @@ export class Proxy implements SessionHost {
       if (pool === undefined || pool.password !== bucket.password) {
         pool?.shutdown();
         pool = this.newPool(this.clusterPort, bucket.name, bucket.name, bucket.password);
+        pool.clusterBucket = true;
         this.pools.push(pool);
       }
       if (pool.configSignature !== bucket.signature)
