@@ -261,6 +261,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     if (typeof list === 'string') return error(list);
     nodePorts = list;
   }
+  if (restPort === controlPort) return error(`port ${restPort} is given twice`);
   if (memcached === null) {
     const used = new Set([restPort, controlPort]);
     for (let slot = 0; slot < Math.max(nodes, nodePorts.length); slot++) {
@@ -269,8 +270,6 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
       if (used.has(port)) return error(`port ${port} is given twice`);
       used.add(port);
     }
-  } else if (restPort === controlPort) {
-    return error(`port ${restPort} is given twice`);
   }
   const host = values.host ?? '127.0.0.1';
   if (host.trim() === '') return error('--host must not be empty');

@@ -15,8 +15,9 @@
  *      source becomes Dead and the destination Active;
  *   4. the map is published with the new owner (its forward row equals its map row) and the source's
  *      copy is dropped.
- * Nodes joining are started (owning nothing) and published before any move; nodes leaving (always
- * the last ones) give away their vBuckets first, then disappear from the map, then are stopped.
+ * Nodes joining are started (owning nothing) and published with the first forward map, before any
+ * move; nodes leaving (always the last ones) give away their vBuckets first, then disappear from the
+ * map, then are stopped.
  */
 import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -83,6 +84,10 @@ const ITEM_SIZE_MAX = 1024 * 1024;
 
 function sleep(ms: number): Promise<void> {
   return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function closeNode(node: ClusterNode): Promise<void> {
+  return node.server === null ? Promise.resolve() : node.server.close();
 }
 
 export class Cluster {
@@ -210,19 +215,19 @@ export class Cluster {
         try {
           for (let slot = from; slot < target; slot++) joining.push(await this.startNode(slot));
         } catch (err) {
-          await Promise.all(joining.map((n) => n.server?.close()));
+          await Promise.all(joining.map(closeNode));
           const e = err as NodeJS.ErrnoException;
           throw new ClusterError(500, `could not start a node: ${e.message}`, { cause: err });
         }
         this.nodeList.push(...joining);
         started.push(...joining.map((n) => hostPort(n.host, n.port)));
-        this.publish();
       }
+      // joining nodes are published together with the forward map (they own nothing yet)
       const plan = planRebalance(this.owners, target);
       this.forward = plan.target;
       this.publish();
       for (const move of plan.moves) {
-        if (this.closed) throw new ClusterError(503, 'the cluster is shutting down');
+        if (this.isClosed()) throw new ClusterError(503, 'the cluster is shutting down');
         await this.moveVBucket(move.vbucket, move.from, move.to);
         moved++;
       }
@@ -231,7 +236,7 @@ export class Cluster {
       this.nodeList = this.nodeList.slice(0, target);
       this.publish();
       for (const node of leaving) {
-        await node.server?.close();
+        await closeNode(node);
         stopped.push(hostPort(node.host, node.port));
       }
       const summary: RebalanceSummary = {
@@ -260,10 +265,15 @@ export class Cluster {
   async close(): Promise<void> {
     this.closed = true;
     const nodes = this.nodeList;
-    await Promise.all(nodes.map((n) => n.server?.close()));
+    await Promise.all(nodes.map(closeNode));
   }
 
   // ------------------------------------------------------------------------------------------
+
+  /** (A method, so that a check after an await is not narrowed away.) */
+  private isClosed(): boolean {
+    return this.closed;
+  }
 
   private view(): ClusterView {
     return {

@@ -3,7 +3,7 @@
  * Starts the nodes, makes their vBuckets Active, then the control and REST listeners, and prints
  * one line to stdout when everything listens:
  *
- *   moxi-cluster ready rest=http://H:P control=http://H:P nodes=H:P,H:P buckets=default,...
+ *   moxi-cluster ready rest=http://H:P control=http://H:P nodes=H:P,H:P buckets=default(vbucket),...
  *
  * A startup failure (a port taken, say) is printed to stderr as "moxi-cluster: ..." and exits 1.
  */
@@ -42,6 +42,14 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const options = parsed.options;
   const log = createLogger(options.verbosity).child({ component: 'moxi-cluster' });
+  if (options.memcached !== null) {
+    log.warn(
+      'real memcached servers: a static map (no rebalance); buckets share one keyspace and SASL passwords are not enforced',
+    );
+    if (options.buckets.some((b) => b.password !== '')) {
+      log.warn('memcached without SASL cannot log a proxy in to a bucket with a password');
+    }
+  }
   const cluster = new Cluster(options, log);
   const running: Running = { cluster, rest: null, control: null };
   let shuttingDown = false;
@@ -65,7 +73,13 @@ async function main(argv: readonly string[]): Promise<number> {
     running.control = new ControlServer(
       cluster,
       running.rest,
-      { host: options.host, port: options.controlPort, shutdown: () => shutdown('POST /shutdown') },
+      {
+        host: options.host,
+        port: options.controlPort,
+        shutdown: () => {
+          shutdown('POST /shutdown');
+        },
+      },
       log.child({ part: 'control' }),
     );
     await running.control.start();
