@@ -201,8 +201,11 @@ export class Proxy implements SessionHost {
         pool.clusterBucket = true;
         this.pools.push(pool);
       }
-      if (pool.configSignature !== bucket.signature)
+      if (pool.configSignature !== bucket.signature) {
         pool.configure(bucket.router, bucket.text, bucket.signature);
+      }
+      // moxi reports failed gets with their error text only on a cluster's vBucket buckets
+      pool.getErrorsAsText = bucket.router?.kind === 'vbucket';
       // Map order is configuration order: keep 'default' (moxi processes it first) at the front
       this.buckets.delete(bucket.name);
       this.buckets.set(bucket.name, pool);
@@ -214,7 +217,9 @@ export class Proxy implements SessionHost {
       }
     }
     this.configured = true;
-    await this.listenCluster();
+    // a configuration without buckets opens nothing, unless a NULL bucket needs the port anyway
+    const anyBucket = [...this.buckets.values()].some((p) => p.available);
+    if (anyBucket || this.options.behaviors.default_bucket_name !== FIRST_BUCKET) await this.listenCluster();
   }
 
   /** SASL PLAIN login of a binary client: the bucket with that name and password. */

@@ -22,6 +22,8 @@ export function renderStatsProxy(proxy: StatsProxySource, _current: ProxyPool | 
     return 'OK\r\n';
   }
   const all = sub === 'all';
+  // `buckets` (binary STAT "proxy buckets") is the per-bucket part only
+  const buckets = sub === 'buckets';
   const lines: Array<readonly [string, string | number]> = [];
   if (all || sub === 'info') {
     lines.push(
@@ -38,7 +40,7 @@ export function renderStatsProxy(proxy: StatsProxySource, _current: ProxyPool | 
   }
   for (const p of proxy.pools) {
     const prefix = `${p.port}:${p.name}:`;
-    if (all || sub === 'info' || sub === 'config') {
+    if (all || buckets || sub === 'info' || sub === 'config') {
       lines.push(
         [`${prefix}info:port`, p.port],
         [`${prefix}info:name`, p.name],
@@ -46,7 +48,7 @@ export function renderStatsProxy(proxy: StatsProxySource, _current: ProxyPool | 
         [`${prefix}info:config`, maskPasswords(p.configText)],
       );
     }
-    if (all || sub === 'stats') {
+    if (all || buckets || sub === 'stats') {
       for (const [name, value] of Object.entries(p.counters))
         lines.push([`${prefix}pstd_stats:${snake(name)}`, value]);
       p.servers.forEach((s, i) => {

@@ -13,7 +13,7 @@
  */
 import type { Socket } from 'node:net';
 import { TextRequestParser, isParseError, type TextRequest } from '../protocol/ascii/request-parser.ts';
-import { encodeErrorResponse } from '../protocol/binary/encoder.ts';
+import { encodeErrorResponse, encodeResponse } from '../protocol/binary/encoder.ts';
 import { Magic, Opcode, Status } from '../protocol/binary/opcodes.ts';
 import { BinaryParseError, BinaryParser, type BinaryPacket } from '../protocol/binary/parser.ts';
 import { wellFormed } from '../protocol/binary/shape.ts';
@@ -40,6 +40,21 @@ const MAX_LINE = 8 * 1024 * 1024;
 const WAIT_QUEUE_TIMEOUT = ProxyError.waitQueueTimeout + '\r\n';
 /** moxi's text for binary clients it refuses (no full stop, unlike memcached's). */
 const AUTH_FAILURE = 'Auth failure';
+
+/** `STAT name value` lines (ending with END) as binary STAT packets, ending with an empty one. */
+function statLinesToPackets(text: string, opcode: number, opaque: number): Buffer[] {
+  const packets: Buffer[] = [];
+  for (const line of text.split('\r\n')) {
+    if (!line.startsWith('STAT ')) continue;
+    const rest = line.slice(5);
+    const space = rest.indexOf(' ');
+    const key = space < 0 ? rest : rest.slice(0, space);
+    const value = space < 0 ? '' : rest.slice(space + 1);
+    packets.push(encodeResponse({ opcode, opaque, key, value }));
+  }
+  packets.push(encodeResponse({ opcode, opaque }));
+  return packets;
+}
 
 /** What a session asks of the proxy as a whole. */
 export interface SessionHost {
@@ -203,6 +218,14 @@ export class ProxySession {
       case Opcode.SASL_STEP:
         this.localReply([encodeErrorResponse(opcode, Status.AUTH_ERROR, opaque, AUTH_FAILURE)]);
         return;
+      case Opcode.STAT:
+        if (p.key.toString('latin1').startsWith('proxy')) {
+          // moxi answers `proxy buckets` itself: the per-bucket part of stats proxy, as STAT packets
+          const arg = p.key.toString('latin1').slice(5).trim();
+          this.localReply(statLinesToPackets(this.host.statsProxy(this.pool, arg), opcode, opaque));
+          return;
+        }
+        break;
     }
     const pool = this.pool;
     if (pool === null) {
@@ -236,7 +259,12 @@ export class ProxySession {
       }
     }
     if (!FORWARDED_OPCODES.has(opcode)) {
-      this.localReply([encodeErrorResponse(opcode, Status.UNKNOWN_COMMAND, opaque)]);
+      // moxi answers a keyless command it does not broadcast with EINTERNAL; a keyed one memcached
+      // would not know is refused here rather than risked on a connection other clients share
+      const status = p.keyLength === 0 ? Status.EINTERNAL : Status.UNKNOWN_COMMAND;
+      this.localReply([
+        encodeErrorResponse(opcode, status, opaque, p.keyLength === 0 ? 'Internal error' : undefined),
+      ]);
       return;
     }
     const slot = this.newSlot();

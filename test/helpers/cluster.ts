@@ -14,7 +14,14 @@
  *    SET_VBUCKET / GET_VBUCKET / DEL_VBUCKET), one request at a time per call, matched by opaque.
  *  - ownerOf / vbucketOf: where a key lives by a published config.
  */
-import { request as httpRequestRaw, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import {
+  createServer as createHttpServer,
+  request as httpRequestRaw,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { crc32Hash } from '../../src/routing/hash.ts';
 import type { BucketJson } from '../../src/cluster/config-json.ts';
@@ -644,4 +651,135 @@ export async function startCluster(opts: ClusterStartOptions = {}): Promise<Clus
     }
   }
   throw new Error(`moxi-cluster: gave up after ${START_ATTEMPTS} port collisions`, { cause: last });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A REST server of the test's own (configurations the test writes by hand)
+
+/** Answers one request of a StubRestServer (instead of the default streaming answer). */
+export type StubRestHandler = (req: IncomingMessage, res: ServerResponse, stub: StubRestServer) => void;
+
+export interface StubRestRequest {
+  readonly path: string;
+  readonly authorization: string | undefined;
+  /** Date.now() when the request arrived. */
+  readonly at: number;
+}
+
+/**
+ * A tiny REST config server on a free loopback port. By default every GET (any path) is answered as a
+ * streaming config endpoint: 200, chunked, the current document followed by "\n\n\n\n", kept open;
+ * publish() sends a new document to every open stream (and to later ones). A `handler` replaces that
+ * answer (a 401, a non-JSON body, ...). Every request is recorded. close() drops everything (bounded).
+ */
+export class StubRestServer {
+  readonly port: number;
+  /** http://127.0.0.1:<port> */
+  readonly url: string;
+  readonly requests: StubRestRequest[] = [];
+  private readonly server: HttpServer;
+  private readonly streams = new Set<ServerResponse>();
+  private document: string;
+  private handler: StubRestHandler | undefined;
+
+  private constructor(server: HttpServer, port: number, document: string, handler?: StubRestHandler) {
+    this.server = server;
+    this.port = port;
+    this.url = `http://${LOOPBACK}:${port}`;
+    this.document = document;
+    this.handler = handler;
+  }
+
+  /** Listens on a free loopback port (retried on a new port when one is taken). */
+  static async start(opts: { document?: unknown; handler?: StubRestHandler } = {}): Promise<StubRestServer> {
+    const text = (d: unknown): string => (typeof d === 'string' ? d : JSON.stringify(d ?? { buckets: [] }));
+    let last: unknown;
+    for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+      const port = await freePort();
+      const server = createHttpServer();
+      const stub = new StubRestServer(server, port, text(opts.document), opts.handler);
+      server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+        stub.onRequest(req, res);
+      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ port, host: LOOPBACK, exclusive: true }, () => {
+            server.removeListener('error', reject);
+            resolve();
+          });
+        });
+        return stub;
+      } catch (err) {
+        last = err;
+        server.close();
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+    }
+    throw new Error(`StubRestServer: gave up after ${START_ATTEMPTS} port collisions`, { cause: last });
+  }
+
+  /** `${url}${path}` */
+  at(path = '/pools/default/saslBucketsStreaming'): string {
+    return `${this.url}${path}`;
+  }
+
+  /** Streams currently open. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Replaces the answer for later requests (undefined: the default streaming answer). */
+  setHandler(handler: StubRestHandler | undefined): void {
+    this.handler = handler;
+  }
+
+  /** The document later streams start with; sent to every open stream at once. */
+  publish(document: unknown): void {
+    this.document = typeof document === 'string' ? document : JSON.stringify(document);
+    for (const res of this.streams) if (!res.destroyed) res.write(this.document + STREAM_SEPARATOR);
+  }
+
+  /** Cuts every open stream (mid-response, as a dying server would). */
+  dropStreams(): void {
+    for (const res of this.streams) res.destroy();
+    this.streams.clear();
+  }
+
+  /** Waits (bounded) until at least `n` streams are open; whether they are. */
+  async waitForStreams(n: number, timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.streams.size < n) {
+      if (Date.now() > deadline) return false;
+      await sleep(10);
+    }
+    return true;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.requests.push({ path: req.url ?? '', authorization: req.headers.authorization, at: Date.now() });
+    if (this.handler !== undefined) {
+      this.handler(req, res, this);
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Transfer-Encoding': 'chunked' });
+    this.streams.add(res);
+    res.on('close', () => {
+      this.streams.delete(res);
+    });
+    res.write(this.document + STREAM_SEPARATOR);
+  }
+
+  async close(): Promise<void> {
+    for (const res of this.streams) res.destroy();
+    this.streams.clear();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      this.server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.server.closeAllConnections();
+    });
+  }
 }

@@ -591,3 +591,55 @@ function readlinkSafe(p: string): string | undefined {
     return undefined;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cluster mode (a REST configuration URL instead of a static -z)
+
+export interface ClusterProxyOptions {
+  /** -t (default 1; null = no -t). */
+  readonly threads?: number | null;
+  readonly cwd?: string;
+  /** How long to wait for port_listen to accept connections (default 10 s). */
+  readonly readyTimeoutMs?: number;
+  readonly stopTimeoutMs?: number;
+}
+
+/**
+ * Starts bin/moxi in cluster mode: `node bin/moxi -l 127.0.0.1 -t 1 <args(port)>`, where `args`
+ * builds the rest of the command line around a freshly picked free port (it must pass that port as
+ * `-Z port_listen=PORT`, and a positional URL must come last). Ready once port_listen accepts
+ * connections and belongs to the process, i.e. once the first configuration arrived (at once with
+ * default_bucket_name). A bind failure is retried on a new port, at most 5 times.
+ */
+export async function startClusterProxy(
+  args: (port: number) => readonly string[],
+  opts: ClusterProxyOptions = {},
+): Promise<MultiPortHandle> {
+  let last: unknown;
+  for (let attempt = 0; attempt < PROXY_START_ATTEMPTS; attempt++) {
+    const port = await freePort();
+    const threads = opts.threads === undefined ? 1 : opts.threads;
+    const argv = [
+      moxiBin(),
+      '-l',
+      LOOPBACK,
+      ...(threads !== null ? ['-t', String(threads)] : []),
+      ...args(port),
+    ];
+    try {
+      return await spawnServerProcess({
+        kind: TargetKinds.moxi,
+        command: process.execPath,
+        args: argv,
+        ports: [port],
+        cwd: opts.cwd,
+        opts: { readyTimeoutMs: opts.readyTimeoutMs ?? 10_000, stopTimeoutMs: opts.stopTimeoutMs ?? 3000 },
+        portInUse: portFromOutput,
+      });
+    } catch (err) {
+      if (!(err instanceof PortInUseError)) throw err;
+      last = err;
+    }
+  }
+  throw new Error(`startClusterProxy: gave up after ${PROXY_START_ATTEMPTS} attempts`, { cause: last });
+}
