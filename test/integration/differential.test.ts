@@ -1147,22 +1147,23 @@ describe(`differential: ${TARGET} vs memcached 1.6.18`, () => {
   });
 
   it('expiry over time: relative TTLs, touch, gat, then flush_all with delay', async () => {
-    // memcached's clock ticks once a second: exptime 1 is gone after any 1.2 s sleep, exptime 3 is
-    // still there (at most two ticks). Sleeping: 2 x 1.2 s.
+    // memcached's clock ticks once a second: exptime 1 is gone after any 1.2 s sleep; the long-lived
+    // items get exptime 30 so that a loaded machine (CI once took over 2 s between these steps)
+    // cannot expire them too. Sleeping: 1.2 s + 2.2 s.
     await flushBoth(pair);
     const text = await DualSession.open(pair, A);
     const bin = await DualSession.open(pair, B);
     try {
       const setup =
-        'set e1 0 1 2\r\ne1\r\nset e3 0 3 2\r\ne3\r\nset t1 0 0 2\r\nt1\r\ntouch t1 1\r\n' +
-        'set g1 0 0 2\r\ng1\r\ngat 1 g1\r\nms m1 2 T1\r\nm1\r\nms m3 2 T3\r\nm3\r\nset keep 0 0 4\r\nkeep\r\n' +
-        'set t3 0 1 2\r\nt3\r\ntouch t3 3\r\nget e1 e3 t1 g1 m1 m3 keep t3\r\n';
+        'set e1 0 1 2\r\ne1\r\nset e3 0 30 2\r\ne3\r\nset t1 0 0 2\r\nt1\r\ntouch t1 1\r\n' +
+        'set g1 0 0 2\r\ng1\r\ngat 1 g1\r\nms m1 2 T1\r\nm1\r\nms m3 2 T30\r\nm3\r\nset keep 0 0 4\r\nkeep\r\n' +
+        'set t3 0 1 2\r\nt3\r\ntouch t3 30\r\nget e1 e3 t1 g1 m1 m3 keep t3\r\n';
       let r = await text.step({ send: setup });
       assertSameOutcome('expiry setup', r.ref, r.target, TARGET);
       let b = await bin.step({
         send: cat(
           set('b1', 'b1', 0, 1),
-          set('b3', 'b3', 0, 3),
+          set('b3', 'b3', 0, 30),
           set('bt', 'bt'),
           req(BinOp.touch, { key: 'bt', extras: u32Extras(1) }),
         ),
@@ -1178,11 +1179,12 @@ describe(`differential: ${TARGET} vs memcached 1.6.18`, () => {
       b = await bin.step({ send: cat(req(BinOp.getk, { key: 'b1' }), req(BinOp.getk, { key: 'b3' })) });
       assertSameOutcome('binary after 1.2 s', b.ref, b.target, TARGET);
 
-      // flush_all 2: memcached flushes items last touched before (now + 2 - 1) s, i.e. at its next
-      // clock tick; an item stored before it is gone after 1.2 s, and still there right after.
-      r = await text.step({ send: 'set f 0 0 1\r\nf\r\nflush_all 2\r\nget f\r\n' });
-      assertSameOutcome('flush_all 2', r.ref, r.target, TARGET);
-      await new Promise((res) => setTimeout(res, 1200));
+      // flush_all 3: memcached flushes items last touched before (now + 3 - 1) s, i.e. two clock
+      // ticks from now: an item stored before it is still there right after (two ticks cannot fall
+      // between two commands of one packet, one could), and gone after 2.2 s.
+      r = await text.step({ send: 'set f 0 0 1\r\nf\r\nflush_all 3\r\nget f\r\n' });
+      assertSameOutcome('flush_all 3', r.ref, r.target, TARGET);
+      await new Promise((res) => setTimeout(res, 2200));
       r = await text.step({ send: 'get f keep\r\n' });
       assertSameOutcome('after delayed flush', r.ref, r.target, TARGET);
       assert.equal(r.ref.raw.toString('latin1'), 'END\r\n');
