@@ -23,6 +23,7 @@ import {
 import { HEADER_LENGTH } from '../protocol/binary/header.ts';
 import { Magic, Opcode } from '../protocol/binary/opcodes.ts';
 import { BinaryParseError, BinaryParser, type BinaryPacket } from '../protocol/binary/parser.ts';
+import { OutputQueue } from '../util/output-queue.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 
 export const FailReason = {
@@ -105,6 +106,8 @@ const State = { Idle: 0, Connecting: 1, Authenticating: 2, Ready: 3, Closed: 4 }
 type State = (typeof State)[keyof typeof State];
 
 const NOOP_REQUEST_LENGTH = HEADER_LENGTH;
+/** Bytes encoded per write while the socket accepts more: bounds the copy held for one write. */
+const FLUSH_BYTES = 256 * 1024;
 
 /**
  * Connections with queued writes, flushed once per turn of the event loop (setImmediate, after every
@@ -140,6 +143,7 @@ export class DownstreamConnection {
   private textParser: TextResponseParser | null = null;
   private connectTimer: NodeJS.Timeout | null = null;
   private writable = true;
+  private readonly out = new OutputQueue();
 
   constructor(settings: ConnectionSettings, events: ConnectionEvents) {
     this.settings = settings;
@@ -263,34 +267,43 @@ export class DownstreamConnection {
     }
   }
 
-  /** Writes every pending op in one corked batch, until the socket pushes back. */
+  /**
+   * Writes the pending ops, encoded into one output buffer and handed to the socket in one write (large
+   * values go by reference), until the socket pushes back. One socket.write per op cost a third of the
+   * proxy's CPU in the get workload (stream bookkeeping per call, even corked).
+   */
   flush(): void {
     if (this.state !== State.Ready || !this.writable || this.pending.length === 0) return;
     const socket = this.socket!;
+    const out = this.out;
     const now = performance.now();
-    socket.cork();
-    let lastQuiet = false;
-    while (this.pending.length > 0 && this.writable) {
-      const entry = this.pending.shift()!;
-      entry.opaque = this.takeOpaque(entry.op.opaqueCount ?? 1);
-      entry.sentAt = now;
-      this.inflight.push(entry);
-      const bytes = entry.op.encode(entry.opaque);
-      if (Buffer.isBuffer(bytes)) this.writable = socket.write(bytes);
-      else for (const b of bytes) this.writable = socket.write(b);
-      lastQuiet = entry.op.quiet;
+    while (this.writable && this.pending.length > 0) {
+      let lastQuiet: boolean;
+      do {
+        const entry = this.pending.shift()!;
+        entry.opaque = this.takeOpaque(entry.op.opaqueCount ?? 1);
+        entry.sentAt = now;
+        this.inflight.push(entry);
+        const bytes = entry.op.encode(entry.opaque);
+        if (Buffer.isBuffer(bytes)) out.bytes(bytes);
+        else for (const b of bytes) out.bytes(b);
+        lastQuiet = entry.op.quiet;
+      } while (this.pending.length > 0 && out.length < FLUSH_BYTES);
+      if (lastQuiet) this.writeNoop(now);
+      out.commit();
+      this.writable = out.flush(socket);
     }
-    if (lastQuiet) this.writeNoop(socket, now);
-    socket.uncork();
   }
 
   /** A NOOP after trailing quiet ops, so that they complete (memcached answers a NOOP in order). */
-  private writeNoop(socket: net.Socket, now: number): void {
+  private writeNoop(now: number): void {
     const opaque = this.takeOpaque(1);
-    const packet = Buffer.alloc(NOOP_REQUEST_LENGTH);
-    packet[0] = Magic.Request;
-    packet[1] = Opcode.NOOP;
-    packet.writeUInt32BE(opaque, 12);
+    const at = this.out.reserve(NOOP_REQUEST_LENGTH);
+    const buf = this.out.scratchBuffer;
+    buf.fill(0, at, at + NOOP_REQUEST_LENGTH);
+    buf[at] = Magic.Request;
+    buf[at + 1] = Opcode.NOOP;
+    buf.writeUInt32BE(opaque, at + 12);
     this.inflight.push({
       op: NOOP_OP,
       settle: undefined,
@@ -299,7 +312,6 @@ export class DownstreamConnection {
       sentAt: now,
       answered: false,
     });
-    this.writable = socket.write(packet);
   }
 
   /** Reserves `count` consecutive opaques (never wrapping inside a reservation). */

@@ -19,19 +19,33 @@ import {
   type Settle,
 } from './connection.ts';
 
-/** One client's traffic to this server: its current protocol, ops in flight, and ops held back. */
+/**
+ * One client's traffic to this server: its current protocol and connection, ops in flight, and ops held
+ * back. Channels are recycled through a free list: a request/response client creates and drops one per
+ * request.
+ */
 class Channel {
   protocol: DownstreamProtocol = 'binary';
+  conn: DownstreamConnection | null = null;
   inflight = 0;
+  client = 0;
   readonly held: Array<readonly [DownstreamOp, DownstreamProtocol]> = [];
   readonly settle: Settle;
 
-  constructor(server: DownstreamServer, client: number) {
+  constructor(server: DownstreamServer) {
     this.settle = () => {
-      if (--this.inflight === 0) server.channelIdle(client, this);
+      if (--this.inflight === 0) server.channelIdle(this);
     };
   }
 }
+
+/**
+ * A connection takes new clients while it holds fewer ops than this; past it a new connection is opened
+ * (up to downstream_conn_max). Few connections carrying many requests each cost the proxy and memcached
+ * fewer reads and writes per request than many half-empty ones; spilling keeps one client's burst from
+ * queueing every other client behind it.
+ */
+const SPILL_LOAD = 128;
 
 export interface ServerSettings {
   host: string;
@@ -53,6 +67,8 @@ export interface ServerSettings {
 
 /** Connections per protocol when downstream_conn_max is 0 ("unlimited"). */
 const UNLIMITED_CONNECTIONS = 64;
+/** Idle Channel objects kept for reuse. */
+const MAX_SPARE_CHANNELS = 256;
 
 /**
  * How much a refused connection adds to the error count. moxi counts the failed connect and then the
@@ -83,7 +99,8 @@ export class DownstreamServer implements DeadlineHolder {
   };
   private readonly log: Logger;
   private readonly timer: CoarseTimer;
-  private readonly pools: Record<DownstreamProtocol, Array<DownstreamConnection | undefined>> = {
+  /** Open (or opening) connections per protocol, first-opened first. */
+  private readonly pools: Record<DownstreamProtocol, DownstreamConnection[]> = {
     binary: [],
     ascii: [],
   };
@@ -92,6 +109,7 @@ export class DownstreamServer implements DeadlineHolder {
   private closed = false;
   private readonly events: ConnectionEvents;
   private readonly channels = new Map<number, Channel>();
+  private readonly spareChannels: Channel[] = [];
 
   constructor(settings: ServerSettings, log: Logger, timer: CoarseTimer) {
     this.settings = settings;
@@ -104,7 +122,8 @@ export class DownstreamServer implements DeadlineHolder {
         this.counters.connects++;
         this.errorCount = 0;
       },
-      connectFailed: (_conn, err) => {
+      connectFailed: (conn, err) => {
+        this.forget(conn);
         this.counters.connectFailures++;
         this.noteError(CONNECT_FAILURE_WEIGHT);
         this.log.info({ server: this.ident, err: err.message }, 'downstream connect failed');
@@ -136,24 +155,26 @@ export class DownstreamServer implements DeadlineHolder {
   }
 
   /**
-   * Sends `op` for `client` (a client connection's id) on that client's connection, creating it if
-   * needed, after any of the client's requests on the other protocol are done. While the server is
-   * blacklisted the op fails at once, without a connection attempt.
+   * Sends `op` for `client` (a client connection's id): on the connection that client's requests to
+   * this server are in flight on, if any, else on the least busy one (opening one if all are busy),
+   * after any of the client's requests on the other protocol are done. While the server is blacklisted
+   * the op fails at once, without a connection attempt.
    */
   send(op: DownstreamOp, protocol: DownstreamProtocol, client: number): void {
     let channel = this.channels.get(client);
     if (channel === undefined) {
-      channel = new Channel(this, client);
+      channel = this.spareChannels.pop() ?? new Channel(this);
+      channel.client = client;
       this.channels.set(client, channel);
     } else if (channel.held.length > 0 || (channel.inflight > 0 && channel.protocol !== protocol)) {
       channel.held.push([op, protocol]);
       return;
     }
-    this.dispatch(op, protocol, client, channel);
-    if (channel.inflight === 0 && channel.held.length === 0) this.channels.delete(client);
+    this.dispatch(op, protocol, channel);
+    if (channel.inflight === 0 && channel.held.length === 0) this.dropChannel(channel);
   }
 
-  private dispatch(op: DownstreamOp, protocol: DownstreamProtocol, client: number, channel: Channel): void {
+  private dispatch(op: DownstreamOp, protocol: DownstreamProtocol, channel: Channel): void {
     if (this.closed) {
       op.onFail(FailReason.Closed, false);
       return;
@@ -163,59 +184,78 @@ export class DownstreamServer implements DeadlineHolder {
       op.onFail(FailReason.Blacklisted, false);
       return;
     }
-    const slots = this.settings.connMax > 0 ? this.settings.connMax : UNLIMITED_CONNECTIONS;
-    const pool = this.pools[protocol];
-    const slot = client % slots;
-    let conn = pool[slot];
-    if (conn === undefined || conn.isClosed) {
-      conn = new DownstreamConnection(
-        {
-          host: this.settings.host,
-          port: this.settings.port,
-          protocol,
-          connectTimeout: this.settings.connectTimeout,
-          downstreamTimeout: this.settings.downstreamTimeout,
-          connQueueTimeout: this.settings.connQueueTimeout,
-          user: this.settings.user,
-          password: this.settings.password,
-          authTimeout: this.settings.authTimeout,
-        },
-        this.events,
-      );
-      pool[slot] = conn;
-    }
+    // the client's earlier ops here are still in flight: same connection, so replies stay in order
+    let conn = channel.inflight > 0 ? channel.conn : null;
+    if (conn === null || conn.isClosed) conn = this.pick(protocol);
+    channel.conn = conn;
     channel.protocol = protocol;
     channel.inflight++;
     conn.send(op, channel.settle);
   }
 
+  /** The first connection with room, else a new one (up to connMax), else the least loaded. */
+  private pick(protocol: DownstreamProtocol): DownstreamConnection {
+    const pool = this.pools[protocol];
+    let best: DownstreamConnection | null = null;
+    for (const conn of pool) {
+      if (conn.isClosed) continue;
+      const load = conn.load;
+      if (load < SPILL_LOAD) return conn;
+      if (best === null || load < best.load) best = conn;
+    }
+    const max = this.settings.connMax > 0 ? this.settings.connMax : UNLIMITED_CONNECTIONS;
+    if (best !== null && pool.length >= max) return best;
+    const conn = new DownstreamConnection(
+      {
+        host: this.settings.host,
+        port: this.settings.port,
+        protocol,
+        connectTimeout: this.settings.connectTimeout,
+        downstreamTimeout: this.settings.downstreamTimeout,
+        connQueueTimeout: this.settings.connQueueTimeout,
+        user: this.settings.user,
+        password: this.settings.password,
+        authTimeout: this.settings.authTimeout,
+      },
+      this.events,
+    );
+    pool.push(conn);
+    return conn;
+  }
+
   /** @internal A client has nothing in flight here: send what it held back, or forget it. */
-  channelIdle(client: number, channel: Channel): void {
+  channelIdle(channel: Channel): void {
     while (channel.inflight === 0) {
       if (channel.held.length === 0) {
-        this.channels.delete(client);
+        this.dropChannel(channel);
         return;
       }
       // release the held ops up to the next protocol switch; the rest wait for those to finish
       const protocol = channel.held[0][1];
       while (channel.held.length > 0 && channel.held[0][1] === protocol) {
         const [op] = channel.held.shift()!;
-        this.dispatch(op, protocol, client, channel);
+        this.dispatch(op, protocol, channel);
       }
     }
+  }
+
+  private dropChannel(channel: Channel): void {
+    this.channels.delete(channel.client);
+    channel.conn = null;
+    if (this.spareChannels.length < MAX_SPARE_CHANNELS) this.spareChannels.push(channel);
   }
 
   private forget(conn: DownstreamConnection): void {
     for (const pool of [this.pools.binary, this.pools.ascii]) {
       const i = pool.indexOf(conn);
-      if (i >= 0) pool[i] = undefined;
+      if (i >= 0) pool.splice(i, 1);
     }
   }
 
   checkDeadlines(now: number): void {
     for (const pool of [this.pools.binary, this.pools.ascii]) {
       for (const conn of pool) {
-        if (conn !== undefined && conn.load > 0) conn.checkDeadlines(now);
+        if (conn.load > 0) conn.checkDeadlines(now);
       }
     }
   }
@@ -224,14 +264,14 @@ export class DownstreamServer implements DeadlineHolder {
   get idle(): boolean {
     if (this.channels.size > 0) return false;
     for (const pool of [this.pools.binary, this.pools.ascii])
-      for (const c of pool) if (c !== undefined && c.load > 0) return false;
+      for (const c of pool) if (c.load > 0) return false;
     return true;
   }
 
   /** Open connections, for stats. */
   get connectionCount(): number {
     let n = 0;
-    for (const pool of [this.pools.binary, this.pools.ascii]) for (const c of pool) if (c?.isReady) n++;
+    for (const pool of [this.pools.binary, this.pools.ascii]) for (const c of pool) if (c.isReady) n++;
     return n;
   }
 
@@ -239,7 +279,7 @@ export class DownstreamServer implements DeadlineHolder {
     this.closed = true;
     this.timer.delete(this);
     for (const pool of [this.pools.binary, this.pools.ascii]) {
-      for (const conn of pool) conn?.close();
+      for (const conn of [...pool]) conn.close();
     }
   }
 }
