@@ -10,6 +10,7 @@
  */
 import { type DownstreamOp, type FailReason, FailReason as Fail } from '../downstream/connection.ts';
 import type { DownstreamServer } from '../downstream/server.ts';
+import { HEADER_LENGTH } from '../protocol/binary/header.ts';
 import { Opcode, Status } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import type { TextResponse } from '../protocol/ascii/response-parser.ts';
@@ -42,7 +43,9 @@ export class MultiGetRequest {
   private readonly options: GetOptions;
   /** The client's keys in order, duplicates included. */
   private readonly keys: Buffer[];
-  private readonly hits = new Map<string, Hit>();
+  /** Values found, by key (latin1); a one-key get keeps its value in `onlyHit` instead. */
+  private hits: Map<string, Hit> | null = null;
+  private onlyHit: Hit | null = null;
   private outstanding = 0;
   private vbucketRetries = 0;
   private done = false;
@@ -63,18 +66,32 @@ export class MultiGetRequest {
       this.finish(ProxyError.outOfDownstreams + '\r\n');
       return;
     }
-    const distinct = new Map<string, Buffer>();
-    for (const k of this.keys) distinct.set(k.toString('latin1'), k);
-    this.pool.counters.totMultigetKeys += this.keys.length;
-    this.pool.counters.totMultigetKeysDeduped += this.keys.length - distinct.size;
+    const counters = this.pool.counters;
+    counters.totMultigetKeys += this.keys.length;
     // hold the request open while sending: a batch can fail synchronously (blacklisted server)
     this.outstanding++;
-    this.fetch([...distinct.values()].map((key) => ({ key, route: this.pool.route(key) })));
+    if (this.keys.length === 1) {
+      const key = this.keys[0];
+      this.fetch([{ key, route: this.pool.route(key) }]);
+    } else {
+      const distinct = new Map<string, Buffer>();
+      for (const k of this.keys) distinct.set(k.toString('latin1'), k);
+      counters.totMultigetKeysDeduped += this.keys.length - distinct.size;
+      this.fetch([...distinct.values()].map((key) => ({ key, route: this.pool.route(key) })));
+    }
     if (--this.outstanding === 0) this.complete();
   }
 
   /** Groups keys by the server their route names and sends one batch to each. */
   private fetch(keys: ReadonlyArray<{ key: Buffer; route: Route }>): void {
+    if (keys.length === 1) {
+      // the usual one-key get: no grouping
+      const server = keys[0].route.config.server(keys[0].route.index);
+      if (server === undefined) return; // no owner: a miss
+      this.outstanding++;
+      this.send(server, keys);
+      return;
+    }
     const groups = new Map<DownstreamServer, Array<{ key: Buffer; route: Route }>>();
     for (const entry of keys) {
       const server = entry.route.config.server(entry.route.index);
@@ -84,18 +101,22 @@ export class MultiGetRequest {
       group.push(entry);
     }
     this.outstanding += groups.size;
-    for (const [server, group] of groups) {
-      const batch =
-        this.pool.protocol === 'binary'
-          ? new BinaryGetBatch(this, group, this.options)
-          : new TextGetBatch(this, group, this.options);
-      server.send(batch, this.pool.protocol, this.affinity);
-    }
+    for (const [server, group] of groups) this.send(server, group);
   }
 
-  /** @internal A batch found a value. */
-  hit(key: Buffer, flags: number, value: Buffer, cas: bigint): void {
-    this.hits.set(key.toString('latin1'), { flags, value, cas });
+  private send(server: DownstreamServer, group: ReadonlyArray<{ key: Buffer; route: Route }>): void {
+    const batch =
+      this.pool.protocol === 'binary'
+        ? new BinaryGetBatch(this, group, this.options)
+        : new TextGetBatch(this, group, this.options);
+    server.send(batch, this.pool.protocol, this.affinity);
+  }
+
+  /** @internal A batch found a value; the reply's key is read only when the request has several keys. */
+  hit(reply: { readonly key: Buffer }, flags: number, value: Buffer, cas: bigint): void {
+    const found = { flags, value, cas };
+    if (this.keys.length === 1) this.onlyHit = found;
+    else (this.hits ??= new Map()).set(reply.key.toString('latin1'), found);
   }
 
   /** @internal A batch is over; `refused` holds keys a server answered NOT_MY_VBUCKET for. */
@@ -155,8 +176,8 @@ export class MultiGetRequest {
     const out: Array<Buffer | string> = [];
     const { withCas } = this.options;
     for (const key of this.keys) {
-      const hit = this.hits.get(key.toString('latin1'));
-      if (hit === undefined) continue;
+      const hit = this.keys.length === 1 ? this.onlyHit : this.hits?.get(key.toString('latin1'));
+      if (hit == null) continue;
       out.push(
         'VALUE ',
         key,
@@ -198,7 +219,7 @@ class BinaryGetBatch implements DownstreamOp {
   }
 
   /** Key i goes out with opaque `opaque + i` (so an error reply names its key), the NOOP last. */
-  encode(opaque: number): Buffer[] {
+  encode(opaque: number): Buffer | Buffer[] {
     this.base = opaque;
     const single = this.group.length === 1;
     let extras: Buffer | null = null;
@@ -213,11 +234,13 @@ class BinaryGetBatch implements DownstreamOp {
       : single
         ? Opcode.GETK
         : Opcode.GETKQ;
+    if (single)
+      return binaryHead(opcode, opaque, this.group[0].route.vbucket, this.group[0].key, extras, 0, 0n);
     const out: Buffer[] = [];
     this.group.forEach(({ key, route }, i) => {
       out.push(binaryHead(opcode, opaque + i, route.vbucket, key, extras, 0, 0n));
     });
-    if (!single) out.push(binaryHead(Opcode.NOOP, opaque + this.group.length, 0, EMPTY, null, 0, 0n));
+    out.push(binaryHead(Opcode.NOOP, opaque + this.group.length, 0, EMPTY, null, 0, 0n));
     return out;
   }
 
@@ -226,8 +249,8 @@ class BinaryGetBatch implements DownstreamOp {
       this.request.batchDone(this.refused);
       return true;
     }
-    if (p.status === Status.SUCCESS && p.extras.length >= 4) {
-      this.request.hit(p.key, p.extras.readUInt32BE(0), p.value, p.cas);
+    if (p.status === Status.SUCCESS && p.extrasLength >= 4) {
+      this.request.hit(p, p.frame.readUInt32BE(HEADER_LENGTH), p.value, p.cas);
     } else if (p.status === Status.NOT_MY_VBUCKET) {
       const i = p.opaque - this.base;
       if (i >= 0 && i < this.group.length) this.refused.push(this.group[i]);
@@ -274,7 +297,7 @@ class TextGetBatch implements DownstreamOp {
 
   onUnit(unit: TextResponse): boolean {
     if (unit.kind === 'VALUE') {
-      this.request.hit(unit.key, unit.flags, unit.data, unit.cas ?? 0n);
+      this.request.hit(unit, unit.flags, unit.data, unit.cas ?? 0n);
       return false;
     }
     // END, or an error line that ends the reply: whatever arrived so far stands

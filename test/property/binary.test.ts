@@ -18,6 +18,7 @@ import {
   encodeHeader,
   type BinaryHeader,
 } from '../../src/protocol/binary/header.ts';
+import { plainPacket } from '../helpers/packets.ts';
 
 interface Fields {
   opcode: number;
@@ -99,7 +100,7 @@ function parseAll(chunks: readonly Buffer[], magic: 0x80 | 0x81, maxBodyLength: 
     parser.push(chunk);
     for (let r = parser.next(); r !== null; r = parser.next()) {
       if (r instanceof BinaryParseError) throw r;
-      out.push(r);
+      out.push(plainPacket(r));
     }
   }
   assert.equal(parser.bufferedLength, 0);

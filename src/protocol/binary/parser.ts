@@ -199,26 +199,7 @@ export class BinaryParser {
   }
 
   private packet(frame: Buffer, value: Buffer, valueLength: number, valueTruncated: boolean): BinaryPacket {
-    const h = this.header;
-    const keyStart = HEADER_LENGTH + h.extrasLength;
-    return {
-      magic: h.magic,
-      opcode: h.opcode,
-      keyLength: h.keyLength,
-      extrasLength: h.extrasLength,
-      dataType: h.dataType,
-      vbucket: h.vbucket,
-      status: h.status,
-      bodyLength: h.bodyLength,
-      opaque: h.opaque,
-      cas: h.cas,
-      frame,
-      extras: frame.subarray(HEADER_LENGTH, keyStart),
-      key: frame.subarray(keyStart, keyStart + h.keyLength),
-      value,
-      valueLength,
-      valueTruncated,
-    };
+    return new ParsedPacket(this.header, frame, value, valueLength, valueTruncated);
   }
 
   private fail(code: BinaryParseErrorCode, message: string): BinaryParseError {
@@ -228,5 +209,60 @@ export class BinaryParser {
     this.toDiscard = 0;
     this.input.clear();
     return error;
+  }
+}
+
+/**
+ * A parsed packet. `extras` and `key` are views made on first use: a proxy forwarding a reply often
+ * needs neither, and each view is an allocation on the hot path.
+ */
+class ParsedPacket implements BinaryPacket {
+  readonly magic: number;
+  readonly opcode: number;
+  readonly keyLength: number;
+  readonly extrasLength: number;
+  readonly dataType: number;
+  readonly vbucket: number;
+  readonly status: number;
+  readonly bodyLength: number;
+  readonly opaque: number;
+  readonly cas: bigint;
+  readonly frame: Buffer;
+  readonly value: Buffer;
+  readonly valueLength: number;
+  readonly valueTruncated: boolean;
+  private extrasView: Buffer | null = null;
+  private keyView: Buffer | null = null;
+
+  constructor(
+    h: Readonly<BinaryHeader>,
+    frame: Buffer,
+    value: Buffer,
+    valueLength: number,
+    truncated: boolean,
+  ) {
+    this.magic = h.magic;
+    this.opcode = h.opcode;
+    this.keyLength = h.keyLength;
+    this.extrasLength = h.extrasLength;
+    this.dataType = h.dataType;
+    this.vbucket = h.vbucket;
+    this.status = h.status;
+    this.bodyLength = h.bodyLength;
+    this.opaque = h.opaque;
+    this.cas = h.cas;
+    this.frame = frame;
+    this.value = value;
+    this.valueLength = valueLength;
+    this.valueTruncated = truncated;
+  }
+
+  get extras(): Buffer {
+    return (this.extrasView ??= this.frame.subarray(HEADER_LENGTH, HEADER_LENGTH + this.extrasLength));
+  }
+
+  get key(): Buffer {
+    const start = HEADER_LENGTH + this.extrasLength;
+    return (this.keyView ??= this.frame.subarray(start, start + this.keyLength));
   }
 }
