@@ -16,7 +16,7 @@ import {
   type EngineResult,
 } from './engine.ts';
 import { machineBusyMicros, treeCpuMicros } from './proc.ts';
-import type { Workload } from './workloads.ts';
+import { totalConnections, type Workload } from './workloads.ts';
 
 export interface LoadgenJob {
   readonly type: 'job';
@@ -49,13 +49,21 @@ export interface LoadgenReport {
   readonly ops: number;
   readonly gets: number;
   readonly sets: number;
+  /** Keys asked by the completed gets and sets (ops for single-key workloads). */
+  readonly keys: number;
+  /** Keys of gets found / not found. */
   readonly hits: number;
   readonly misses: number;
   readonly errors: number;
   readonly firstError: string | undefined;
+  /** Gets of the idle connections (in ops too), and their turns skipped while one was unanswered. */
+  readonly idleGets: number;
+  readonly idleLate: number;
   readonly unanswered: number;
   /** Measured window as seen by the load generator, ms. */
   readonly windowMs: number;
+  /** Time to open every connection (the slowest thread), ms. */
+  readonly connectMs: number;
   readonly latency: LatencySummary;
   /** CPU time over the window (user + system), µs; others' are undefined if /proc is unreadable. */
   readonly loadgenCpuMicros: number;
@@ -78,6 +86,11 @@ const PRELOAD_TIMEOUT_MS = 30_000;
 /** A preload batch unanswered this long fails the run (a target that accepts but never replies). */
 const PRELOAD_STALL_MS = 5000;
 const DRAIN_MS = 1000;
+/**
+ * Time set aside per 1,000 connections for opening them (in batches, see engine.ts) before the warm-up
+ * clock starts: only workloads with idle connections open enough of them to need it.
+ */
+const CONNECT_ALLOWANCE_MS = 250;
 /** Worker threads need a moment to start before the warm-up clock runs. */
 const WORKER_STARTUP_MS = 200;
 
@@ -105,20 +118,41 @@ async function runJob(job: LoadgenJob): Promise<LoadgenReport> {
   const preloadMs = performance.now() - preloadStart;
 
   const threads = Math.max(1, Math.min(job.threads, w.connections));
-  const measureStartAt = absoluteNow() + job.warmupMs + (threads > 1 ? WORKER_STARTUP_MS : 0);
+  // Traffic starts once all of an engine's connections are open, but the window starts at an absolute
+  // time shared by every thread: opening 2,000 connections (~0.2 s) would eat into the warm-up, so an
+  // allowance for it is added before the window.
+  const connectBudgetMs = Math.min(
+    CONNECT_TIMEOUT_MS,
+    CONNECT_ALLOWANCE_MS * Math.ceil(totalConnections(w) / 1000),
+  );
+  const measureStartAt =
+    absoluteNow() +
+    job.warmupMs +
+    (threads > 1 ? WORKER_STARTUP_MS : 0) +
+    (w.idleConnections > 0 ? connectBudgetMs : 0);
   const measureEndAt = measureStartAt + job.durationMs;
+  const share = (total: number, t: number): number =>
+    Math.floor(total / threads) + (t < total % threads ? 1 : 0);
   const configs: EngineConfig[] = [];
   let firstConnection = 0;
+  let firstIdleConnection = 0;
   for (let t = 0; t < threads; t++) {
-    const connections = Math.floor(w.connections / threads) + (t < w.connections % threads ? 1 : 0);
+    const connections = share(w.connections, t);
+    const idleConnections = share(w.idleConnections, t);
     configs.push({
       endpoints: job.endpoints,
       firstConnection,
       connections,
       depth: w.depth,
+      firstIdleConnection,
+      idleConnections,
+      idleIntervalMs: w.idleIntervalMs,
+      idleIntervalMaxMs: w.idleIntervalMaxMs,
       getRatio: w.getRatio,
       keysPerGet: w.keysPerGet,
+      keysPerGetMax: w.keysPerGetMax,
       valueSize: w.valueSize,
+      valueSizeMax: w.valueSizeMax,
       keyCount: w.keyCount,
       seed: t + 1,
       measureStartAt,
@@ -127,6 +161,7 @@ async function runJob(job: LoadgenJob): Promise<LoadgenReport> {
       drainMs: DRAIN_MS,
     });
     firstConnection += connections;
+    firstIdleConnection += idleConnections;
   }
 
   // CPU samples at the window's edges (the engines toggle counting on their own timers at the same times).
@@ -162,22 +197,30 @@ async function runJob(job: LoadgenJob): Promise<LoadgenReport> {
   let ops = 0;
   let gets = 0;
   let sets = 0;
+  let keys = 0;
+  let idleGets = 0;
+  let idleLate = 0;
   let hits = 0;
   let misses = 0;
   let errors = 0;
   let unanswered = 0;
   let windowMs = 0;
+  let connectMs = 0;
   let firstError: string | undefined;
   for (const r of results) {
     h.add(r.histogram);
     ops += r.ops;
     gets += r.gets;
     sets += r.sets;
+    keys += r.keys;
+    idleGets += r.idleGets;
+    idleLate += r.idleLate;
     hits += r.hits;
     misses += r.misses;
     errors += r.errors;
     unanswered += r.unanswered;
     windowMs = Math.max(windowMs, r.windowMs);
+    connectMs = Math.max(connectMs, r.connectMs);
     firstError ??= r.firstError;
   }
   const count = h.count;
@@ -186,12 +229,16 @@ async function runJob(job: LoadgenJob): Promise<LoadgenReport> {
     ops,
     gets,
     sets,
+    keys,
     hits,
     misses,
     errors,
     firstError,
+    idleGets,
+    idleLate,
     unanswered,
     windowMs,
+    connectMs,
     latency: {
       count,
       minNs: count > 0 ? h.min : 0,

@@ -55,14 +55,15 @@ const OPTIONS = {
   memory: ['BENCH_MEMORY', `memcached and moxi-server memory limit in MB, -m (default ${DEFAULTS.memory})`],
   pin: [
     'BENCH_PIN',
-    'auto | off | LG:SRV[:BACKENDS] CPU lists, e.g. 0:1, 0:1:none (default auto: taskset load generator on ' +
-      'the first CPU; proxy or server under test and the memcached backends on the second)',
+    'auto | scale | off | LG:SRV[:BACKENDS] CPU lists, e.g. 0:1, 0:1:none (default auto: taskset load ' +
+      'generator on the first CPU; proxy or server under test and the memcached backends on the second; ' +
+      'scale: the same but the process under test may use both CPUs, which auto picks when moxi-t2 is a target)',
   ],
   'loadgen-threads': [
     'BENCH_LOADGEN_THREADS',
     `worker threads in the load generator process (default ${DEFAULTS.loadgenThreads})`,
   ],
-  out: ['BENCH_OUT', 'directory for the JSON results (default <repo>/bench/results)'],
+  out: ['BENCH_OUT', 'directory for the JSON results and the SVG chart (default <repo>/bench/results)'],
   memcached: ['MEMCACHED_BIN', 'memcached executable (default /usr/bin/memcached, else memcached on PATH)'],
   nutcracker: [
     'NUTCRACKER_BIN',
@@ -75,7 +76,9 @@ export function usage(): string {
   const lines = ['usage: npm run bench -- [options]    (or: node dist/bench/run.js [options])', ''];
   for (const [name, [env, text]] of Object.entries(OPTIONS))
     lines.push(`  --${name.padEnd(16)} ${env.padEnd(22)} ${text}`);
-  lines.push(`  --${'no-json'.padEnd(16)} ${''.padEnd(22)} do not write the JSON results file`);
+  lines.push(
+    `  --${'no-json'.padEnd(16)} ${''.padEnd(22)} do not write the JSON results file (nor the chart)`,
+  );
   lines.push(`  --${'help'.padEnd(16)} ${''.padEnd(22)} this text`);
   return lines.join('\n');
 }

@@ -19,11 +19,20 @@ export interface RunRecord {
   /** Which role the measured process plays; undefined when there is none (direct). */
   readonly measuredRole?: 'proxy' | 'server';
   readonly opsPerSec?: number;
+  /** Keys asked per second (gets' keys + sets): differs from opsPerSec for multi-key gets. */
+  readonly keysPerSec?: number;
   readonly ops?: number;
   readonly gets?: number;
   readonly sets?: number;
+  readonly keys?: number;
+  /** Keys of gets found / not found (every key was preloaded: a miss is a fault). */
   readonly hits?: number;
   readonly misses?: number;
+  /** Gets of the idle connections completed in the window (in ops too), turns skipped while one was unanswered. */
+  readonly idleGets?: number;
+  readonly idleLate?: number;
+  /** Time the load generator took to open its connections, ms. */
+  readonly connectMs?: number;
   readonly errors?: number;
   readonly firstError?: string;
   readonly unanswered?: number;
@@ -62,6 +71,7 @@ export interface Summary {
   readonly runs: number;
   readonly failed: number;
   readonly opsPerSec: { readonly median: number; readonly min: number; readonly max: number };
+  readonly keysPerSec: number | undefined;
   readonly p50Us: number;
   readonly p99Us: number;
   readonly p999Us: number;
@@ -127,6 +137,7 @@ export function summarize(runs: readonly RunRecord[], workload: string, target: 
     runs: ok.length,
     failed: mine.length - ok.length,
     opsPerSec: { median: median(ops), min: Math.min(...ops), max: Math.max(...ops) },
+    keysPerSec: medianOrUndefined(ok.map((r) => r.keysPerSec)),
     p50Us: median(defined(ok.map((r) => r.latencyUs?.p50))),
     p99Us: median(defined(ok.map((r) => r.latencyUs?.p99))),
     p999Us: median(defined(ok.map((r) => r.latencyUs?.p999))),
@@ -248,8 +259,9 @@ export function runLine(r: RunRecord, nameWidth: number, rounds: number): string
   const misses = (r.misses ?? 0) > 0 ? `  misses ${fmtInt(r.misses)}` : '';
   const measured = r.measuredRole !== undefined;
   const backends = r.backendCpuShares !== undefined;
+  const keys = multiKey(r.opsPerSec, r.keysPerSec) ? ` (${fmtInt(r.keysPerSec)} keys/s)` : '';
   return (
-    `${head}  ${fmtInt(r.opsPerSec).padStart(9)} ops/s` +
+    `${head}  ${fmtInt(r.opsPerSec).padStart(9)} ops/s${keys}` +
     `  p50 ${fmtUs(l?.p50).padStart(5)}  p99 ${fmtUs(l?.p99).padStart(5)}  p999 ${fmtUs(l?.p999).padStart(6)} µs` +
     `  ${r.measuredRole === 'server' ? 'srv  ' : 'proxy'} ${na(measured, fmtNum(r.cpuUsPerOp, 2)).padStart(5)} µs/op` +
     ` ${na(measured, fmtPct(r.cpuPct)).padStart(4)}  rss ${na(measured, fmtMb(r.peakRssBytes)).padStart(8)}` +
@@ -259,13 +271,21 @@ export function runLine(r: RunRecord, nameWidth: number, rounds: number): string
   );
 }
 
+/** Whether keys/s says more than ops/s (multi-key gets). */
+function multiKey(ops: number | undefined, keys: number | undefined): boolean {
+  return ops !== undefined && keys !== undefined && Math.abs(keys - ops) > 0.01 * ops;
+}
+
 export function summaryTable(summaries: readonly Summary[]): string {
+  // A keys/s column only when some workload asks several keys per get.
+  const withKeys = summaries.some((s) => multiKey(s.opsPerSec.median, s.keysPerSec));
   const header = [
     'workload',
     'target',
     'runs',
     'ops/s',
     '(min - max)',
+    ...(withKeys ? ['keys/s'] : []),
     'p50 µs',
     'p99 µs',
     'p999 µs',
@@ -282,6 +302,7 @@ export function summaryTable(summaries: readonly Summary[]): string {
     s.failed > 0 ? `${s.runs} (+${s.failed} failed)` : String(s.runs),
     fmtInt(s.opsPerSec.median),
     s.runs > 0 ? `(${fmtInt(s.opsPerSec.min)} - ${fmtInt(s.opsPerSec.max)})` : '',
+    ...(withKeys ? [multiKey(s.opsPerSec.median, s.keysPerSec) ? fmtInt(s.keysPerSec) : 'same'] : []),
     fmtUs(s.p50Us),
     fmtUs(s.p99Us),
     fmtUs(s.p999Us),

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renderChart } from './chart.ts';
 import { Encoder, type EngineEndpoint } from './engine.ts';
 import type { LoadgenFailure, LoadgenJob, LoadgenReport } from './loadgen.ts';
 import { OptionError, parseOptions, usage, type BenchOptions } from './options.ts';
@@ -28,6 +29,7 @@ import {
   killAllStarted,
   killAllStartedSync,
   pinnedArgv,
+  planFdLimit,
   planPinning,
   removeTempDirsSync,
   spawnTracked,
@@ -43,7 +45,7 @@ import {
   type Target,
   type TargetContext,
 } from './targets.ts';
-import type { Workload } from './workloads.ts';
+import { totalConnections, type Workload } from './workloads.ts';
 
 const SELF_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const LOADGEN = fileURLToPath(new URL(`./loadgen${SELF_EXT}`, import.meta.url));
@@ -257,13 +259,17 @@ async function runOnce(
       ...about,
       ...keysPerEndpoint,
       opsPerSec: r.ops / (r.windowMs / 1000),
+      keysPerSec: r.keys / (r.windowMs / 1000),
       ops: r.ops,
       gets: r.gets,
       sets: r.sets,
+      keys: r.keys,
       hits: r.hits,
       misses: r.misses,
       errors: r.errors,
       ...(r.firstError === undefined ? {} : { firstError: r.firstError }),
+      ...(workload.idleConnections > 0 ? { idleGets: r.idleGets, idleLate: r.idleLate } : {}),
+      connectMs: r.connectMs,
       unanswered: r.unanswered,
       windowMs: r.windowMs,
       preloadMs: r.preloadMs,
@@ -345,6 +351,15 @@ function printHeader(o: BenchOptions, m: Machine, pinning: Pinning, argv: readon
       `moxi ${relative(process.cwd(), o.moxiBin) || o.moxiBin}${m.moxiBuiltAt === undefined ? '' : ` (runs dist/, built ${m.moxiBuiltAt})`}`,
   );
   out(`pinning:  ${pinning.note}`);
+  const fd = planFdLimit();
+  const most = Math.max(...o.workloads.map(totalConnections));
+  out(`fds:      ${fd.note}; most client connections in one run: ${most.toLocaleString('en-US')}`);
+  if (fd.effective !== undefined && fd.effective < most + 256) {
+    out(
+      `NOTE: a NOFILE limit of ${fd.effective} is too low for ${most} connections: expect failed runs ` +
+        '(raise the hard limit with ulimit -Hn, or run as root)',
+    );
+  }
   const sharing = o.targets.filter((t) => t.usesBackends).map((t) => t.name);
   if (sharing.length > 0) {
     out(
@@ -358,6 +373,12 @@ function printHeader(o: BenchOptions, m: Machine, pinning: Pinning, argv: readon
       `load generator ${o.loadgenThreads} thread(s)`,
   );
   for (const w of o.workloads) out(`  workload ${w.name.padEnd(6)} ${w.description}`);
+  if (o.targets.some((t) => t.name === 'moxi-t2') && !pinning.note.startsWith('scale')) {
+    out(
+      '  NOTE: moxi-t2 runs on the same CPUs as every other process under test here, so moxi-t2/moxi shows ' +
+        'what -t 2 costs or gains on that CPU set, not how it scales to a second core (see --pin scale)',
+    );
+  }
   for (const t of o.targets) out(`  target   ${t.name.padEnd(11)} ${t.description}`);
   out();
 }
@@ -435,7 +456,12 @@ async function main(): Promise<number> {
     return 2;
   }
   const o = options;
-  const pinning = planPinning(o.pin);
+  // moxi-t2 is there to show scaling to a second core: `--pin auto` then gives the process under test
+  // both CPUs (the "scale" layout) for every target of the run, so moxi and moxi-t2 are compared alike.
+  const pinning = planPinning(
+    o.pin,
+    o.targets.some((t) => t.name === 'moxi-t2'),
+  );
   const machine = machineFacts(o);
   const argv = [process.execPath, ...process.argv.slice(1)];
   printHeader(o, machine, pinning, argv);
@@ -566,7 +592,7 @@ async function main(): Promise<number> {
     mkdirSync(o.outDir, { recursive: true });
     const file = join(o.outDir, `${stamp}.json`);
     const doc = {
-      format: 'moxi.ts-bench/2',
+      format: 'moxi.ts-bench/3',
       finishedAt: new Date().toISOString(),
       elapsedSeconds: Math.round((performance.now() - t0) / 100) / 10,
       command: argv,
@@ -591,9 +617,28 @@ async function main(): Promise<number> {
       ratios: ratioRows,
     };
     writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+    const chartFile = join(o.outDir, `${stamp}.svg`);
+    writeFileSync(
+      chartFile,
+      renderChart(summaries, {
+        title: `moxi.ts benchmark, ${doc.finishedAt}${machine.gitCommit === undefined ? '' : ` (commit ${machine.gitCommit})`}`,
+        notes: [
+          `${machine.cpus} cores (${machine.cpuModel}), node ${machine.node}, ${machine.memcachedVersion ?? 'memcached'}` +
+            (machine.nutcrackerVersion === undefined ? '' : `, ${machine.nutcrackerVersion}`),
+          `${o.rounds} round(s) of ${o.warmupMs / 1000} s warm-up + ${o.durationMs / 1000} s measured per run; pinning: ${pinning.note}`,
+          `data: ${stamp}.json`,
+        ],
+        workloads: o.workloads.map((w) => w.name),
+        targets: targetNames,
+      }),
+    );
     out();
-    const rel = relative(process.cwd(), file);
-    out(`results: ${rel.startsWith('..') ? file : rel}`);
+    const shown = (f: string): string => {
+      const rel = relative(process.cwd(), f);
+      return rel.startsWith('..') ? f : rel;
+    };
+    out(`results: ${shown(file)}`);
+    out(`chart:   ${shown(chartFile)}`);
   }
   out(`elapsed: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const failed = runs.some((r) => !r.ok) || summaries.some((s) => s.errors > 0);

@@ -159,10 +159,12 @@ function pinningNote(lg: readonly number[], srv: readonly number[], backends: re
 
 /**
  * `mode`: "auto" (load generator on the first allowed CPU; the proxy or server under test and the
- * memcached backends on the second; needs taskset and two allowed CPUs), "off", or "LG:SRV[:BACKENDS]"
- * with CPU lists (e.g. "0:1", "0:1:1", "0,2:1:none"); BACKENDS defaults to SRV, "none" leaves them unpinned.
+ * memcached backends on the second; needs taskset and two allowed CPUs), "scale" (the same, except that
+ * the process under test may run on both CPUs: what a multi-process proxy needs to show how it scales),
+ * "off", or "LG:SRV[:BACKENDS]" with CPU lists (e.g. "0:1", "0:1:1", "0,2:1:none"); BACKENDS defaults
+ * to SRV, "none" leaves them unpinned. `autoScale` makes "auto" mean "scale" (moxi-t2 is a target).
  */
-export function planPinning(mode: string): Pinning {
+export function planPinning(mode: string, autoScale = false): Pinning {
   const off = (note: string): Pinning => ({
     enabled: false,
     loadgenCpus: [],
@@ -172,7 +174,7 @@ export function planPinning(mode: string): Pinning {
   });
   if (mode === 'off') return off('off (--pin off)');
   if (!hasTaskset()) return off('off (taskset not found)');
-  if (mode !== 'auto') {
+  if (mode !== 'auto' && mode !== 'scale') {
     const parts = mode.split(':');
     if (parts.length < 2 || parts.length > 3) {
       throw new Error(`--pin: expected auto, off or LG:SRV[:BACKENDS], got "${mode}"`);
@@ -197,6 +199,19 @@ export function planPinning(mode: string): Pinning {
     return off(`off (${cpus === undefined ? 'allowed CPUs unknown' : 'only one CPU allowed'})`);
   }
   const [lg, srv] = cpus as [number, number];
+  if (mode === 'scale' || autoScale) {
+    const why = mode === 'scale' ? '--pin scale' : 'auto with moxi-t2 among the targets';
+    return {
+      enabled: true,
+      loadgenCpus: [lg],
+      serverCpus: [lg, srv],
+      backendCpus: [srv],
+      note:
+        `scale layout (${why}): load generator CPU ${lg}; proxy or server under test CPUs ${lg},${srv} ` +
+        `(free to use both cores: it shares CPU ${lg} with the load generator and CPU ${srv} with the ` +
+        `backends); memcached backends CPU ${srv}`,
+    };
+  }
   return {
     enabled: true,
     loadgenCpus: [lg],
@@ -206,9 +221,85 @@ export function planPinning(mode: string): Pinning {
   };
 }
 
-/** The argv that runs `file args` on `cpus` (unchanged when `cpus` is empty). */
+// ---------------------------------------------------------------------------------------------------
+// File-descriptor limit
+
+/**
+ * Open files allowed to every process the benchmark starts. The `conns` workload opens 2,000 client
+ * connections: the load generator holds 2,000 sockets, the proxy 2,000 plus its downstream ones, and for
+ * direct each memcached 1,000; a common default soft limit of 1,024 would refuse them.
+ */
+export const WANTED_NOFILE = 16384;
+
+export interface FdLimit {
+  /** NOFILE soft (= hard) limit the started processes get, or undefined when they inherit ours. */
+  readonly nofile: number | undefined;
+  /** The NOFILE soft limit the started processes run with, as far as known. */
+  readonly effective: number | undefined;
+  /** argv prefix that applies it (`prlimit --nofile=N:N --`), empty when none. */
+  readonly prefix: readonly string[];
+  readonly note: string;
+}
+
+/** Our own NOFILE [soft, hard] from /proc/self/limits ("unlimited" = Infinity), or undefined. */
+function ownNofile(): [number, number] | undefined {
+  try {
+    const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'latin1'));
+    if (!m) return undefined;
+    const n = (t: string): number => (t === 'unlimited' ? Infinity : Number(t));
+    return [n(m[1]), n(m[2])];
+  } catch {
+    return undefined;
+  }
+}
+
+function hasPrlimit(): boolean {
+  try {
+    execFileSync('prlimit', ['--version'], { stdio: 'ignore', timeout: 2000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let fdLimit: FdLimit | undefined;
+
+/**
+ * How started processes get WANTED_NOFILE open files: through `prlimit --nofile=N:N --` (util-linux; it
+ * sets the limit on itself and execs the command, so the pid stays the one we spawned). Without root the
+ * hard limit cannot be raised: N is then capped at our hard limit.
+ */
+export function planFdLimit(): FdLimit {
+  if (fdLimit !== undefined) return fdLimit;
+  const own = ownNofile();
+  const ownText = own === undefined ? 'unknown' : `${own[0]} (hard ${own[1]})`;
+  if (!hasPrlimit()) {
+    fdLimit = {
+      nofile: undefined,
+      effective: own?.[0],
+      prefix: [],
+      note: `prlimit not found: started processes inherit NOFILE ${ownText}`,
+    };
+  } else {
+    const root = process.getuid?.() === 0;
+    const n = root || own === undefined ? WANTED_NOFILE : Math.min(WANTED_NOFILE, own[1]);
+    fdLimit = {
+      nofile: n,
+      effective: n,
+      prefix: ['prlimit', `--nofile=${n}:${n}`, '--'],
+      note: `NOFILE ${n} for every started process (prlimit; ours is ${ownText})`,
+    };
+  }
+  return fdLimit;
+}
+
+/**
+ * The argv that runs `file args` on `cpus` (not pinned when `cpus` is empty), with the open-files limit of
+ * planFdLimit(). taskset and prlimit both exec the command: the spawned pid is the command's.
+ */
 export function pinnedArgv(file: string, args: readonly string[], cpus: readonly number[]): string[] {
-  return cpus.length === 0 ? [file, ...args] : ['taskset', '-c', cpus.join(','), file, ...args];
+  const limited = [...planFdLimit().prefix, file, ...args];
+  return cpus.length === 0 ? limited : ['taskset', '-c', cpus.join(','), ...limited];
 }
 
 /** Spawns `argv` and registers it for cleanup; stdout/stderr tails are kept (and always drained). */

@@ -10,6 +10,7 @@
  *   direct:      load generator ──▶ memcached A, memcached B   (keys routed by the load generator)
  *   nutcracker:  load generator ──▶ nutcracker ──▶ A, B        (ketama, md5, 1 connection per server)
  *   moxi:        load generator ──▶ node bin/moxi -z ──▶ A, B  (moxi defaults: binary, 4 per server)
+ *   moxi-t2:     the same with -t 2: a primary and two worker processes sharing the listening port
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -79,6 +80,13 @@ export interface Target {
   start(ctx: TargetContext): Promise<StartedTarget>;
 }
 
+/**
+ * `-c` of every memcached and moxi.ts we start: `conns` opens 2,000 client connections (direct: 1,000 per
+ * backend), and memcached's default of 1,024 would refuse the rest. The started processes get a NOFILE
+ * limit to match (servers.ts, planFdLimit).
+ */
+export const MAX_CLIENT_CONNECTIONS = 4096;
+
 /** memcached runs as root only with `-u root`. */
 function memcachedUserArgs(): string[] {
   return process.getuid?.() === 0 ? ['-u', 'root'] : [];
@@ -103,6 +111,8 @@ function startMemcached(name: string, ctx: TargetContext, cpus: readonly number[
         LOOPBACK,
         '-m',
         String(ctx.memoryMb),
+        '-c',
+        String(MAX_CLIENT_CONNECTIONS),
       ],
     }),
   });
@@ -217,16 +227,30 @@ async function startNutcracker(name: string, ctx: TargetContext): Promise<Starte
   }
 }
 
-async function startMoxiProxy(ctx: TargetContext): Promise<StartedTarget> {
+/**
+ * moxi.ts in proxy mode with `threads` (-t) event loops; with more than one they are worker processes
+ * under a primary, all of them the process under test (CPU and peak RSS are summed over the tree).
+ */
+async function startMoxiProxy(name: string, threads: number, ctx: TargetContext): Promise<StartedTarget> {
   const backends = await ctx.backends();
   const servers = backends.servers.map((b) => `${LOOPBACK}:${b.port}`).join(',');
   const proxy = await startServer({
-    name: 'moxi',
+    name,
     cpus: ctx.serverCpus,
     readyTimeoutMs: 15_000,
     command: (port) => ({
       file: process.execPath,
-      args: [ctx.moxiBin, '-z', `${port}=${servers}`, '-l', LOOPBACK, '-t', '1'],
+      args: [
+        ctx.moxiBin,
+        '-z',
+        `${port}=${servers}`,
+        '-l',
+        LOOPBACK,
+        '-t',
+        String(threads),
+        '-c',
+        String(MAX_CLIENT_CONNECTIONS),
+      ],
     }),
   });
   return proxyTarget(proxy, backends, () => proxy.process.stop());
@@ -264,9 +288,14 @@ export const TARGETS: readonly Target[] = [
   {
     name: 'moxi',
     usesBackends: true,
-    description:
-      'node bin/moxi -z PORT=backends -l 127.0.0.1 -t 1 (proxy mode, defaults: binary downstream, 4 connections per server)',
-    start: startMoxiProxy,
+    description: `node bin/moxi -z PORT=backends -l 127.0.0.1 -t 1 -c ${MAX_CLIENT_CONNECTIONS} (proxy mode, defaults: binary downstream, 4 connections per server)`,
+    start: (ctx) => startMoxiProxy('moxi', 1, ctx),
+  },
+  {
+    name: 'moxi-t2',
+    usesBackends: true,
+    description: `as moxi with -t 2 (two worker processes sharing the port; CPU and RSS summed over primary and workers)`,
+    start: (ctx) => startMoxiProxy('moxi-t2', 2, ctx),
   },
   {
     name: 'nutcracker2',
@@ -303,6 +332,8 @@ export const TARGETS: readonly Target[] = [
             '1',
             '-m',
             String(ctx.memoryMb),
+            '-c',
+            String(MAX_CLIENT_CONNECTIONS),
           ],
         }),
       }).then(serverTarget),
@@ -324,6 +355,7 @@ export const DEFAULT_TARGETS = 'direct,nutcracker,moxi';
 export const RATIOS: readonly (readonly [string, string])[] = [
   ['moxi', 'nutcracker'],
   ['moxi', 'direct'],
+  ['moxi-t2', 'moxi'],
   ['nutcracker', 'direct'],
   ['nutcracker2', 'nutcracker'],
   ['moxi-server', 'memcached'],
