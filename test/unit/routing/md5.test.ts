@@ -1,0 +1,31 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { md5FirstWord, ketamaHash } from '../../../src/routing/hash.ts';
+
+/** The first four digest bytes, little-endian, as libmemcached's hashkit_md5 returns them. */
+function reference(data: Uint8Array): number {
+  return createHash('md5').update(data).digest().readUInt32LE(0);
+}
+
+describe('md5FirstWord (the JS MD5 behind ketama key hashes)', () => {
+  it('matches node:crypto on every length from 0 to 300 bytes (block and padding edges)', () => {
+    for (let n = 0; n <= 300; n++) {
+      const data = Uint8Array.from({ length: n }, (_, i) => (i * 131 + n * 7) & 0xff);
+      assert.equal(md5FirstWord(data), reference(data), `length ${n}`);
+    }
+  });
+
+  it('matches node:crypto on arbitrary bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), (data) => md5FirstWord(data) === reference(data)),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('is what ketamaHash returns for alignment 0, and RFC 1321 test vectors agree', () => {
+    assert.equal(ketamaHash(Buffer.from('abc')), 0x98500190); // md5("abc") = 900150983cd24fb0...
+    assert.equal(md5FirstWord(Buffer.from('')), 0xd98c1dd4); // md5("") = d41d8cd98f00b204...
+  });
+});
