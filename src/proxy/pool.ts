@@ -139,6 +139,14 @@ export class ProxyPool implements DeadlineHolder {
     this.timer.add(this);
   }
 
+  /**
+   * Multi-key gets may go to servers as text: a host list without SASL (the text protocol carries no
+   * vbucket id and cannot log in).
+   */
+  get textMultiGet(): boolean {
+    return this.user === '' && this.snapshot.router?.kind === 'ketama';
+  }
+
   /** The routing snapshot new requests use. */
   get current(): PoolConfig {
     return this.snapshot;
