@@ -13,6 +13,7 @@ import { HEADER_LENGTH, HeaderOffset } from '../protocol/binary/header.ts';
 import { encodeErrorResponse, encodeResponse } from '../protocol/binary/encoder.ts';
 import { Opcode, Status, isQuiet } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
+import { requestBytes } from '../util/byte-budget.ts';
 import type { ProxyPool, Route } from './pool.ts';
 import type { Reply, ReplySlot } from './request.ts';
 
@@ -77,9 +78,12 @@ export class BinaryKeyedRequest implements DownstreamOp {
   private route: Route | null = null;
   private closeRetries = 0;
   private vbucketRetries = 0;
+  /** Request bytes taken from the proxy's budget, given back when the request ends. */
+  private readonly bytes: number;
 
-  constructor(pool: ProxyPool, slot: ReplySlot, packet: BinaryPacket, affinity: number) {
+  constructor(pool: ProxyPool, slot: ReplySlot, packet: BinaryPacket, affinity: number, bytes = 0) {
     this.pool = pool;
+    this.bytes = bytes;
     this.slot = slot;
     this.frame = packet.frame;
     this.key = packet.key;
@@ -143,6 +147,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
   }
 
   private finish(reply: Reply | Buffer): void {
+    if (this.bytes > 0) requestBytes.give(this.bytes);
     this.slot.complete(Buffer.isBuffer(reply) ? [reply] : reply);
     this.pool.release();
   }

@@ -14,6 +14,7 @@ import type { DownstreamServer } from '../downstream/server.ts';
 import type { TextResponse } from '../protocol/ascii/response-parser.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import { Status } from '../protocol/binary/opcodes.ts';
+import { requestBytes } from '../util/byte-budget.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
 import type { ProxyPool, Route } from './pool.ts';
 import { RequestShape, failureText, type Reply, type ReplySlot } from './request.ts';
@@ -43,9 +44,19 @@ export class KeyedRequest implements DownstreamOp {
   private route: Route | null = null;
   private closeRetries = 0;
   private vbucketRetries = 0;
+  /** Request bytes taken from the proxy's budget, given back when the request ends. */
+  private readonly bytes: number;
 
-  constructor(pool: ProxyPool, slot: ReplySlot | null, key: Buffer, codec: KeyedCodec, affinity: number) {
+  constructor(
+    pool: ProxyPool,
+    slot: ReplySlot | null,
+    key: Buffer,
+    codec: KeyedCodec,
+    affinity: number,
+    bytes = 0,
+  ) {
     this.pool = pool;
+    this.bytes = bytes;
     this.slot = slot;
     this.key = key;
     this.codec = codec;
@@ -128,6 +139,7 @@ export class KeyedRequest implements DownstreamOp {
   }
 
   private finish(reply: Reply): void {
+    if (this.bytes > 0) requestBytes.give(this.bytes);
     if (this.slot !== null) this.slot.complete(reply);
     this.pool.release();
   }

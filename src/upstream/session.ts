@@ -26,6 +26,7 @@ import { KeyedRequest, type KeyedCodec } from '../proxy/keyed.ts';
 import { MultiGetRequest } from '../proxy/multiget.ts';
 import type { ProxyPool } from '../proxy/pool.ts';
 import type { Reply, ReplySlot } from '../proxy/request.ts';
+import { requestBytes } from '../util/byte-budget.ts';
 import { OutputQueue } from '../util/output-queue.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 import { SERVER_VERSION } from '../version.ts';
@@ -58,8 +59,11 @@ function statLinesToPackets(text: string, opcode: number, opaque: number): Buffe
 
 /** What a session asks of the proxy as a whole. */
 export interface SessionHost {
-  /** `stats proxy [arg]`, from the point of view of `pool` (null: the NULL bucket). */
-  statsProxy(pool: ProxyPool | null, arg: string): string;
+  /**
+   * `stats proxy [arg]`, from the point of view of `pool` (null: the NULL bucket); a promise when the
+   * answer is gathered from other processes (-t N), which still takes its place in the reply order.
+   */
+  statsProxy(pool: ProxyPool | null, arg: string): string | Promise<string>;
   /** The bucket SASL PLAIN credentials select, or null when they match none. */
   login(user: string, password: string): ProxyPool | null;
 }
@@ -143,6 +147,7 @@ export class ProxySession {
     });
     socket.on('close', () => {
       this.closed = true;
+      requestBytes.forget(this.relieved);
       this.onClose(this);
     });
   }
@@ -152,6 +157,11 @@ export class ProxySession {
     while (!this.paused && !this.closed && !this.closeWhenDone) {
       if (this.slots.length >= MAX_PENDING || this.socket.writableNeedDrain) {
         this.pause();
+        return;
+      }
+      if (requestBytes.exhausted) {
+        this.pause();
+        requestBytes.whenRelieved(this.relieved);
         return;
       }
       if (this.binaryParser !== null) {
@@ -222,7 +232,9 @@ export class ProxySession {
         if (p.key.toString('latin1').startsWith('proxy')) {
           // moxi answers `proxy buckets` itself: the per-bucket part of stats proxy, as STAT packets
           const arg = p.key.toString('latin1').slice(5).trim();
-          this.localReply(statLinesToPackets(this.host.statsProxy(this.pool, arg), opcode, opaque));
+          this.hostReply(this.host.statsProxy(this.pool, arg), (text) =>
+            statLinesToPackets(text, opcode, opaque),
+          );
           return;
         }
         break;
@@ -268,7 +280,9 @@ export class ProxySession {
       return;
     }
     const slot = this.newSlot();
-    const request = new BinaryKeyedRequest(pool, slot, p, this.id);
+    const bytes = p.valueLength;
+    requestBytes.take(bytes);
+    const request = new BinaryKeyedRequest(pool, slot, p, this.id, bytes);
     this.admit(
       pool,
       () => {
@@ -276,6 +290,7 @@ export class ProxySession {
       },
       slot,
       [encodeErrorResponse(opcode, Status.EBUSY, opaque, 'System is busy')],
+      bytes,
     );
   }
 
@@ -317,7 +332,7 @@ export class ProxySession {
         return;
       case 'stats':
         if (cmd.sub === 'proxy') {
-          this.localReply(this.host.statsProxy(this.pool, cmd.arg));
+          this.hostReply(this.host.statsProxy(this.pool, cmd.arg), (text) => text);
           return;
         }
         break;
@@ -358,10 +373,10 @@ export class ProxySession {
           this.localReply('SERVER_ERROR meta commands are not available on a SASL bucket\r\n');
           return;
         }
-        this.keyed(pool, cmd.key, metaCodec(req, cmd.quiet), false);
+        this.keyed(pool, cmd.key, metaCodec(req, cmd.quiet), false, req.data?.length ?? 0);
         return;
       default:
-        this.keyed(pool, req.token(1), this.codecFor(pool, req, cmd), cmd.noreply);
+        this.keyed(pool, req.token(1), this.codecFor(pool, req, cmd), cmd.noreply, req.data?.length ?? 0);
     }
   }
 
@@ -383,15 +398,18 @@ export class ProxySession {
     }
   }
 
-  private keyed(pool: ProxyPool, key: Buffer, codec: KeyedCodec, noreply: boolean): void {
+  private keyed(pool: ProxyPool, key: Buffer, codec: KeyedCodec, noreply: boolean, bytes: number): void {
     const slot = noreply ? null : this.newSlot();
-    const request = new KeyedRequest(pool, slot, key, codec, this.id);
+    requestBytes.take(bytes);
+    const request = new KeyedRequest(pool, slot, key, codec, this.id, bytes);
     this.admit(
       pool,
       () => {
         request.start();
       },
       slot,
+      WAIT_QUEUE_TIMEOUT,
+      bytes,
     );
   }
 
@@ -423,10 +441,13 @@ export class ProxySession {
     start: () => void,
     slot: ReplySlot | null,
     timeoutReply: Reply = WAIT_QUEUE_TIMEOUT,
+    bytes = 0,
   ): void {
     pool.admit({
       start,
       timedOut: () => {
+        // never started, so the request will not give its bytes back itself
+        if (bytes > 0) requestBytes.give(bytes);
         slot?.complete(timeoutReply);
       },
     });
@@ -440,6 +461,23 @@ export class ProxySession {
 
   private localReply(reply: Reply): void {
     this.newSlot().complete(reply);
+  }
+
+  /** A reply of the host's, now or later: its slot is taken now, so later requests wait behind it. */
+  private hostReply(answer: string | Promise<string>, render: (text: string) => Reply): void {
+    if (typeof answer === 'string') {
+      this.localReply(render(answer));
+      return;
+    }
+    const slot = this.newSlot();
+    answer.then(
+      (text) => {
+        slot.complete(render(text));
+      },
+      () => {
+        slot.complete(render('END\r\n'));
+      },
+    );
   }
 
   /** @internal A slot completed: write every completed slot from the head. */
@@ -471,6 +509,11 @@ export class ProxySession {
       this.socket.end();
     }
   }
+
+  /** The request budget has room again. */
+  private readonly relieved = (): void => {
+    this.resume();
+  };
 
   private pause(): void {
     if (this.paused) return;

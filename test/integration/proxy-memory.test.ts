@@ -1,0 +1,134 @@
+/**
+ * The proxy's memory stays bounded under the two loads that would otherwise pile data up inside it:
+ *
+ *  - a client pipelining sets of 512 KB values to a server that stopped answering (SIGSTOP), without
+ *    reading its replies: moxi.ts reads at most its request budget (64 MB of values in flight, see
+ *    src/util/byte-budget.ts) and then leaves the rest in the client's socket;
+ *  - the same client against a healthy server that takes the values as fast as it can: what is in
+ *    flight is bounded by the same budget, whatever the client's pace.
+ *
+ * Each asserts the proxy's peak RSS (VmHWM) stays under its startup peak + 64 MB of budget + 128 MB of
+ * slack (socket buffers, V8 collecting dead Buffers only every so often: see memory-bound.test.ts),
+ * while the client offers 300 MB. Afterwards the server is resumed and every value sent gets exactly one
+ * STORED, in order, and a second client's get still works: nothing was dropped while paused.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { pauseServer, resumeServer, startMemcached, type ServerHandle } from '../helpers/processes.ts';
+import { hostList, sleep, startProxy, type ProxyHandle } from '../helpers/proxy.ts';
+import { RawClient, asciiExchange } from '../helpers/raw-client.ts';
+
+const MB = 1024 * 1024;
+const VALUE_BYTES = 512 * 1024;
+const OFFERED = 600; // 300 MB
+const BUDGET_MB = 64;
+const SLACK_MB = 128;
+
+/** Writes `count` sets of VALUE_BYTES and never reads; resolves when the socket stops taking more or all is written. */
+async function floodWithoutReading(
+  port: number,
+  count: number,
+  stallMs: number,
+): Promise<{ socket: Socket; written: number }> {
+  const socket = connect(port, '127.0.0.1');
+  await new Promise<void>((res, rej) => {
+    socket.once('connect', res).once('error', rej);
+  });
+  socket.pause(); // never read
+  const value = Buffer.alloc(VALUE_BYTES, 0x61);
+  let written = 0;
+  while (written < count) {
+    const ok = socket.write(
+      Buffer.concat([Buffer.from(`set big${written} 0 0 ${VALUE_BYTES}\r\n`), value, Buffer.from('\r\n')]),
+    );
+    written++;
+    if (!ok) {
+      const drained = await Promise.race([
+        new Promise<boolean>((res) => {
+          socket.once('drain', () => {
+            res(true);
+          });
+        }),
+        sleep(stallMs).then(() => false),
+      ]);
+      if (!drained) break;
+    }
+  }
+  return { socket, written };
+}
+
+async function readReplies(socket: Socket, expected: number, timeoutMs: number): Promise<string> {
+  let text = '';
+  socket.setEncoding('latin1');
+  const done = new Promise<void>((res) => {
+    socket.on('data', (d: string) => {
+      text += d;
+      if (text.split('\r\n').length - 1 >= expected) res();
+    });
+  });
+  socket.resume();
+  await Promise.race([done, sleep(timeoutMs)]);
+  return text;
+}
+
+describe('proxy memory bound: large values in flight', () => {
+  let mc: ServerHandle;
+  let proxy: ProxyHandle;
+
+  before(async () => {
+    mc = await startMemcached({ memoryMb: 64, maxItemSize: '1m' });
+    // long timeouts: the values queued while the server is stopped must be stored, not timed out
+    proxy = await startProxy((ports) => `${ports[0]}=${hostList([mc])}`, {
+      behaviors: 'downstream_timeout=60000,wait_queue_timeout=60000,downstream_conn_queue_timeout=0',
+    });
+  });
+  after(async () => {
+    resumeServer(mc);
+    await proxy.stop();
+    await mc.stop();
+  });
+
+  for (const hung of [true, false]) {
+    it(`${hung ? 'a server that stopped answering' : 'a healthy server'}: ${OFFERED} pipelined sets of ${VALUE_BYTES / 1024} KB, replies never read`, async () => {
+      const base = proxy.memory();
+      assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
+      if (hung) pauseServer(mc);
+      const { socket, written } = await floodWithoutReading(proxy.poolPorts[0], OFFERED, 2000);
+      await sleep(500);
+      const during = proxy.memory();
+      assert.ok(during);
+      const limit = base.peak + (BUDGET_MB + SLACK_MB) * MB;
+      assert.ok(
+        during.peak < limit,
+        `peak RSS ${(during.peak / MB).toFixed(0)} MB >= ${(limit / MB).toFixed(0)} MB (startup ${(base.peak / MB).toFixed(0)} MB, ${written} sets written)`,
+      );
+      if (hung) {
+        assert.ok(
+          written < OFFERED,
+          `the proxy read all ${OFFERED} sets (300 MB) from a client while its server was stopped`,
+        );
+        resumeServer(mc);
+      }
+      // everything written is answered, in order, once the server answers again
+      const replies = await readReplies(socket, written, 60_000);
+      socket.destroy();
+      // the client may have stopped mid-value; only whole sets are counted
+      const stored = replies.split('\r\n').filter((l) => l !== '');
+      assert.ok(stored.length >= written - 1, `${stored.length} replies for ${written} sets`);
+      assert.ok(
+        stored.every((l) => l === 'STORED'),
+        `unexpected replies: ${[...new Set(stored)].join(', ')}`,
+      );
+      const other = await RawClient.connect(proxy.poolPorts[0], '127.0.0.1');
+      try {
+        assert.equal(
+          (await asciiExchange(other, 'set small 0 0 2\r\nok\r\nget small\r\n')).data.toString('latin1'),
+          'STORED\r\nVALUE small 0 2\r\nok\r\nEND\r\n',
+        );
+      } finally {
+        await other.close();
+      }
+    });
+  }
+});
