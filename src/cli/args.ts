@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { type Behaviors, parseBehaviors, proxyDefaults, defaultBehaviors } from '../config/behaviors.ts';
 import {
   type ClusterConfig,
@@ -31,7 +32,14 @@ export const OPTIONS = {
     arg: '<addr>',
     help: 'interface to listen on (default: all); applies to proxy ports too',
   },
-  t: { type: 'string', arg: '<num>', help: 'number of event loops to use (default: 1)' },
+  t: {
+    type: 'string',
+    arg: '<num>',
+    help:
+      'proxy: event loops, one worker process each, sharing the ports (default: cores - 1,\n' +
+      `at least 1, at most 4, so that a memcached on this host keeps a core: ${defaultThreads()} here);\n` +
+      'embedded server: only reported in stats',
+  },
   c: { type: 'string', arg: '<num>', help: 'max simultaneous connections (default: 1024)' },
   m: { type: 'string', arg: '<num>', help: 'item memory in megabytes (default: 64)' },
   M: { type: 'boolean', help: 'return error on memory exhausted (rather than removing items)' },
@@ -57,6 +65,16 @@ export const OPTIONS = {
   h: { type: 'boolean', help: 'print this help and exit' },
   i: { type: 'boolean', help: 'print license information and exit' },
 } as const;
+
+/**
+ * -t's default: one event loop (worker process) per core but one, so that a memcached on the same host
+ * (the usual deployment: moxi next to its clients or its servers) keeps a core and is not starved by
+ * the proxy it serves; at least 1, and at most 4, moxi's own default, past which more processes mostly
+ * multiply downstream connections (each worker has its own pool). 1 on a 2-core machine.
+ */
+export function defaultThreads(cores: number = os.availableParallelism()): number {
+  return Math.max(1, Math.min(4, cores - 1));
+}
 
 const ILLEGAL_ARGUMENT = (flag: string): string => `Illegal argument "${flag}"`;
 
@@ -146,7 +164,7 @@ export function parseCommandLine(
     maxConns: 1024,
     maxBytes: 64 * 1024 * 1024,
     itemSizeMax: 1024 * 1024,
-    threads: 1,
+    threads: defaultThreads(),
   };
   const options: MoxiOptions = {
     port: null,

@@ -1,43 +1,27 @@
 /**
  * Process entry: parse the command line, print usage or startup errors exactly as moxi does, then start
- * the proxy (-z) and/or the embedded memcached server (-p, or no -z at all).
+ * the proxy (-z) and/or the embedded memcached server (-p, or no -z at all). With -t N > 1 the proxy
+ * runs in N worker processes (src/workers/) and this process coordinates them; the embedded server,
+ * if any, stays here (one store). -t 1 runs everything in this process, without fork or IPC.
  */
-import { parseCommandLine, type MoxiOptions } from './args.ts';
+import { readFileSync } from 'node:fs';
+import { parseCommandLine } from './args.ts';
 import { licenseText, usageText } from './usage.ts';
+import { applyRestConfig, createProxy, followRestConfig, serverSettings } from './proxy-service.ts';
 import { createLogger, type Logger } from '../util/log.ts';
 import { EmbeddedServer } from '../server/server.ts';
-import { ListenError, Proxy, type ClusterBucket } from '../proxy/proxy.ts';
-import { RestConfigStream, AUTH_FAILURE_MESSAGE } from '../config/rest-stream.ts';
-import { parseClusterBuckets, type BucketConfig } from '../config/bucket-config.ts';
-import { restCredentials, type RestClusterConfig } from '../config/cluster-config.ts';
-import { KetamaRouter, parseDistribution } from '../routing/ketama.ts';
-import { VBucketRouter } from '../routing/vbucket.ts';
-import type { ServerSettings } from '../server/stats.ts';
-
-function serverSettings(options: MoxiOptions, port: number): ServerSettings {
-  return {
-    port,
-    udpPort: options.udpPort,
-    bindAddress: options.bindAddress,
-    maxBytes: options.maxBytes,
-    maxConns: options.maxConns,
-    verbosity: options.verbosity,
-    evictions: options.evictions,
-    itemSizeMax: options.itemSizeMax,
-    threads: options.threads,
-    reqsPerEvent: options.reqsPerEvent,
-    tcpBacklog: options.backlog,
-    bindingProtocol: options.bindingProtocol,
-    casEnabled: true,
-    growthFactor: options.growthFactor,
-    chunkSize: options.chunkSize,
-    prefixDelimiter: options.prefixDelimiter,
-    detailEnabled: false,
-  };
-}
+import { ListenError } from '../proxy/proxy.ts';
+import { AUTH_FAILURE_MESSAGE } from '../config/rest-stream.ts';
+import { WorkerGroup } from '../workers/primary.ts';
 
 async function main(argv: readonly string[]): Promise<number> {
-  const parsed = parseCommandLine(argv);
+  // what -z ./file and -Z ./file named, as read, for -t N workers to parse the same bytes
+  const files: Record<string, string> = {};
+  const parsed = parseCommandLine(argv, (path) => {
+    const contents = readFileSync(path);
+    files[path] = contents.toString('base64');
+    return contents;
+  });
   switch (parsed.kind) {
     case 'help':
       process.stdout.write(usageText());
@@ -56,17 +40,16 @@ async function main(argv: readonly string[]): Promise<number> {
   for (const warning of options.warnings) log.warn(warning);
 
   const stoppable: Array<{ close(): Promise<void> }> = [];
-  if (options.cluster !== null) {
-    const proxyOptions = {
-      behaviors: options.behaviors,
-      bindAddress: options.bindAddress,
-      threads: options.threads,
-      log,
-    };
-    const proxy =
-      options.cluster.kind === 'static'
-        ? Proxy.fromStatic(options.cluster, proxyOptions)
-        : Proxy.forCluster(proxyOptions);
+  let workers: WorkerGroup | null = null;
+  if (options.cluster !== null && options.threads > 1) {
+    // -t N: N worker processes share the proxy ports; this process only coordinates them
+    workers = new WorkerGroup({ options, argv, files, log });
+    stoppable.push(workers);
+    // before the first fork: a signal during startup stops the workers too
+    installSignalHandlers(stoppable, log);
+    await workers.start();
+  } else if (options.cluster !== null) {
+    const proxy = createProxy(options, log);
     try {
       await proxy.listen();
     } catch (err) {
@@ -77,7 +60,23 @@ async function main(argv: readonly string[]): Promise<number> {
       throw err;
     }
     stoppable.push(proxy);
-    if (options.cluster.kind === 'rest') stoppable.push(followCluster(proxy, options.cluster, options, log));
+    if (options.cluster.kind === 'rest') {
+      // Cluster mode: a 401 ends the process with moxi's message, as does a shared port that cannot be bound
+      stoppable.push(
+        followRestConfig(options.cluster, options, log, {
+          config: (document, url) => {
+            applyRestConfig(proxy, document, url, options, log).catch((err: unknown) => {
+              process.stderr.write((err instanceof ListenError ? err.message : String(err)) + '\n');
+              process.exit(1);
+            });
+          },
+          authFailure: () => {
+            process.stderr.write(AUTH_FAILURE_MESSAGE + '\n');
+            process.exit(1);
+          },
+        }),
+      );
+    }
   }
 
   if (options.port !== null) {
@@ -87,82 +86,13 @@ async function main(argv: readonly string[]): Promise<number> {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       process.stderr.write(`failed to listen on TCP port ${options.port}: ${e.message}\n`);
+      await workers?.close();
       return 71; // memcached exits EX_OSERR when it cannot bind
     }
     stoppable.push(server);
   }
-  installSignalHandlers(stoppable, log);
+  if (workers === null) installSignalHandlers(stoppable, log);
   return -1; // keep running
-}
-
-/**
- * Cluster mode: follows the REST configuration stream and applies every configuration to the proxy.
- * A 401 ends the process with moxi's message, as does a shared port that cannot be bound.
- */
-function followCluster(
-  proxy: Proxy,
-  cluster: RestClusterConfig,
-  options: MoxiOptions,
-  log: Logger,
-): { close(): Promise<void> } {
-  const agent = cluster.agents[0];
-  if (cluster.agents.length > 1) log.warn('only the first -z REST configuration (before ";") is followed');
-  const credentials = restCredentials(agent, options.behaviors);
-  const stream = new RestConfigStream(
-    { urls: agent.urls, host: agent.host, user: credentials?.user, password: credentials?.password },
-    {
-      logger: {
-        info: (m) => {
-          log.info(m);
-        },
-        warn: (m) => {
-          log.warn(m);
-        },
-        error: (m) => {
-          log.error(m);
-        },
-      },
-    },
-  );
-  stream.on('config', (json, url) => {
-    const { buckets, errors } = parseClusterBuckets(json, url, {
-      downstreamWeight: options.behaviors.downstream_weight,
-    });
-    for (const e of errors) log.error(e);
-    const mcsOpts = parseDistribution(options.behaviors.mcs_opts);
-    const routed = buckets.map((b): ClusterBucket => ({
-      name: b.name,
-      password: b.password,
-      router: routerFor(b, mcsOpts),
-      text: b.config,
-      signature: b.signature,
-    }));
-    log.info({ url, buckets: routed.map((b) => b.name) }, 'cluster configuration');
-    proxy.applyClusterConfig(routed).catch((err: unknown) => {
-      process.stderr.write((err instanceof ListenError ? err.message : String(err)) + '\n');
-      process.exit(1);
-    });
-  });
-  stream.on('auth-failure', () => {
-    process.stderr.write(AUTH_FAILURE_MESSAGE + '\n');
-    process.exit(1);
-  });
-  stream.start();
-  return {
-    close: () => {
-      stream.close();
-      return Promise.resolve();
-    },
-  };
-}
-
-function routerFor(
-  bucket: BucketConfig,
-  distribution: ReturnType<typeof parseDistribution>,
-): ClusterBucket['router'] {
-  return bucket.kind === 'vbucket'
-    ? new VBucketRouter(bucket.map)
-    : new KetamaRouter(bucket.servers, distribution);
 }
 
 function installSignalHandlers(services: Array<{ close(): Promise<void> }>, log: Logger): void {

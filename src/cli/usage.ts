@@ -17,7 +17,8 @@ export function usageText(): string {
   lines.push('Flags:');
   for (const [name, o] of Object.entries(OPTIONS)) {
     const arg = 'arg' in o ? ` ${o.arg}` : '';
-    lines.push(`  -${name}${arg}`.padEnd(20) + o.help);
+    // a long help text continues under its first line
+    lines.push(`  -${name}${arg}`.padEnd(20) + o.help.replaceAll('\n', '\n' + ' '.repeat(20)));
   }
   lines.push('');
   lines.push('Cluster configuration (-z):');

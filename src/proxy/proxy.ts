@@ -23,6 +23,11 @@ export interface ProxyOptions {
   bindAddress: string | null;
   threads: number;
   log: Logger;
+  /**
+   * With -t N worker processes: answers `stats proxy [arg]` for all of them together (the reply is
+   * asynchronous, gathered over IPC). Unset, the listing is this process's own.
+   */
+  statsProxy?: (arg: string) => Promise<string>;
 }
 
 /** One bucket of a cluster configuration, ready to route. */
@@ -228,8 +233,9 @@ export class Proxy implements SessionHost {
     return pool?.available === true && pool.password === password ? pool : null;
   }
 
-  statsProxy(pool: ProxyPool | null, arg: string): string {
-    return renderStatsProxy(this, pool, arg);
+  statsProxy(pool: ProxyPool | null, arg: string): string | Promise<string> {
+    const all = this.options.statsProxy;
+    return all !== undefined ? all(arg) : renderStatsProxy(this, pool, arg);
   }
 
   async close(): Promise<void> {

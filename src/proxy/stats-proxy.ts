@@ -2,6 +2,9 @@
  * `stats proxy [all|info|settings|behaviors|stats|config|reset]`: moxi.ts's own configuration and
  * counters under moxi's names (moxi-spec §6.8): basic:*, proxy_main:*, and per pool
  * `<port>:<bucket>:info|behavior|pstd_stats|server-<i>:*`. Config text has its passwords masked.
+ *
+ * The listing is rendered from a snapshot (plain data) so that, with `-t N` worker processes, each
+ * worker's snapshot can cross IPC and the listing shows their sums (mergeStatsProxySnapshots).
  */
 import os from 'node:os';
 import { BEHAVIORS, type Behaviors } from '../config/behaviors.ts';
@@ -15,12 +18,77 @@ export interface StatsProxySource {
   readonly options: { readonly behaviors: Behaviors; readonly threads: number };
 }
 
+/** One downstream server's numbers, named as the listing names them. */
+export interface ServerSnapshot {
+  readonly ident: string;
+  readonly numDownstreamConn: number;
+  readonly totDownstreamConnect: number;
+  readonly totDownstreamConnectFailed: number;
+  readonly totDownstreamClosedError: number;
+  readonly totDownstreamBlacklisted: number;
+  readonly blacklisted: boolean;
+}
+
+export interface PoolSnapshot {
+  readonly port: number;
+  readonly name: string;
+  readonly available: boolean;
+  readonly configText: string;
+  /** PoolCounters by field name, in declaration order. */
+  readonly counters: Readonly<Record<string, number>>;
+  readonly servers: readonly ServerSnapshot[];
+}
+
+/** Everything the listing shows, as JSON-safe data. */
+export interface StatsProxySnapshot {
+  readonly mode: 'static' | 'cluster';
+  readonly behaviors: Behaviors;
+  /** -t: event loops (worker processes); moxi shows it plus one as basic:nthreads. */
+  readonly threads: number;
+  readonly pools: readonly PoolSnapshot[];
+}
+
+export function statsProxySnapshot(proxy: StatsProxySource): StatsProxySnapshot {
+  return {
+    mode: proxy.mode,
+    behaviors: proxy.options.behaviors,
+    threads: proxy.options.threads,
+    pools: proxy.pools.map((p) => ({
+      port: p.port,
+      name: p.name,
+      available: p.available,
+      configText: p.configText,
+      counters: { ...(p.counters as unknown as Record<string, number>) },
+      servers: p.servers.map((s) => ({
+        ident: s.ident,
+        numDownstreamConn: s.connectionCount,
+        totDownstreamConnect: s.counters.connects,
+        totDownstreamConnectFailed: s.counters.connectFailures,
+        totDownstreamClosedError: s.counters.errorCloses,
+        totDownstreamBlacklisted: s.counters.blacklistedFailures,
+        blacklisted: s.blacklisted,
+      })),
+    })),
+  };
+}
+
+/** `stats proxy reset`: zeroes every pool's tot_* counters (moxi resets its proxy_main's). */
+export function resetStatsProxy(proxy: StatsProxySource): void {
+  for (const p of proxy.pools) resetCounters(p);
+}
+
+/** The reply to `stats proxy <arg>` from this process alone. */
 export function renderStatsProxy(proxy: StatsProxySource, _current: ProxyPool | null, arg: string): string {
-  const sub = arg === '' ? 'all' : arg;
-  if (sub === 'reset') {
-    for (const p of proxy.pools) resetCounters(p);
+  if (arg === 'reset') {
+    resetStatsProxy(proxy);
     return 'OK\r\n';
   }
+  return renderStatsProxySnapshot(statsProxySnapshot(proxy), arg);
+}
+
+/** The listing for `stats proxy <arg>` (any sub-command but reset) from a snapshot. */
+export function renderStatsProxySnapshot(snapshot: StatsProxySnapshot, arg: string): string {
+  const sub = arg === '' ? 'all' : arg;
   const all = sub === 'all';
   // `buckets` (binary STAT "proxy buckets") is the per-bucket part only
   const buckets = sub === 'buckets';
@@ -28,17 +96,17 @@ export function renderStatsProxy(proxy: StatsProxySource, _current: ProxyPool | 
   if (all || sub === 'info') {
     lines.push(
       ['basic:version', MOXI_TS_VERSION],
-      ['basic:nthreads', proxy.options.threads + 1],
+      ['basic:nthreads', snapshot.threads + 1],
       ['basic:hostname', os.hostname()],
     );
   }
   if (all || sub === 'behaviors' || sub === 'settings') {
-    lines.push(['proxy_main:conf_type', proxy.mode === 'static' ? 'static' : 'dynamic']);
+    lines.push(['proxy_main:conf_type', snapshot.mode === 'static' ? 'static' : 'dynamic']);
     for (const row of BEHAVIORS) {
-      lines.push([`proxy_main:behavior:${row.name}`, behaviorValue(proxy.options.behaviors, row.name)]);
+      lines.push([`proxy_main:behavior:${row.name}`, behaviorValue(snapshot.behaviors, row.name)]);
     }
   }
-  for (const p of proxy.pools) {
+  for (const p of snapshot.pools) {
     const prefix = `${p.port}:${p.name}:`;
     if (all || buckets || sub === 'info' || sub === 'config') {
       lines.push(
@@ -54,11 +122,11 @@ export function renderStatsProxy(proxy: StatsProxySource, _current: ProxyPool | 
       p.servers.forEach((s, i) => {
         lines.push(
           [`${prefix}server-${i}:ident`, s.ident],
-          [`${prefix}server-${i}:num_downstream_conn`, s.connectionCount],
-          [`${prefix}server-${i}:tot_downstream_connect`, s.counters.connects],
-          [`${prefix}server-${i}:tot_downstream_connect_failed`, s.counters.connectFailures],
-          [`${prefix}server-${i}:tot_downstream_closed_error`, s.counters.errorCloses],
-          [`${prefix}server-${i}:tot_downstream_blacklisted`, s.counters.blacklistedFailures],
+          [`${prefix}server-${i}:num_downstream_conn`, s.numDownstreamConn],
+          [`${prefix}server-${i}:tot_downstream_connect`, s.totDownstreamConnect],
+          [`${prefix}server-${i}:tot_downstream_connect_failed`, s.totDownstreamConnectFailed],
+          [`${prefix}server-${i}:tot_downstream_closed_error`, s.totDownstreamClosedError],
+          [`${prefix}server-${i}:tot_downstream_blacklisted`, s.totDownstreamBlacklisted],
           [`${prefix}server-${i}:blacklisted`, s.blacklisted ? 1 : 0],
         );
       });
@@ -67,6 +135,101 @@ export function renderStatsProxy(proxy: StatsProxySource, _current: ProxyPool | 
   let out = '';
   for (const [name, value] of lines) out += value === '' ? `STAT ${name}\r\n` : `STAT ${name} ${value}\r\n`;
   return out + 'END\r\n';
+}
+
+/**
+ * The snapshots of several worker processes as one: counters summed (gauges such as num_upstream too,
+ * which gives the process-wide total; tot_configs is the largest, see SAME_IN_EVERY_WORKER), a server
+ * blacklisted when any worker has it blacklisted, a pool
+ * available when any worker has it. Mode, behaviors, -t and config text come from the first snapshot
+ * (the worker that answers the client), so `stats proxy config` shows what that worker routes with.
+ *
+ * Pools are matched by port and bucket name, counted from the newest: a bucket re-created with a new
+ * password leaves its old pool in the list, and a worker restarted since has only the newest one.
+ * Servers are matched by ident, since a worker restarted after a reconfiguration never saw the old ones.
+ */
+export function mergeStatsProxySnapshots(snapshots: readonly StatsProxySnapshot[]): StatsProxySnapshot {
+  if (snapshots.length === 0) throw new Error('mergeStatsProxySnapshots: no snapshot');
+  const first = snapshots[0];
+  if (snapshots.length === 1) return first;
+  const pools = new Map<string, MergedPool>();
+  for (const snapshot of snapshots) {
+    const keys = poolKeys(snapshot.pools);
+    snapshot.pools.forEach((p, i) => {
+      const key = keys[i];
+      const merged = pools.get(key);
+      if (merged === undefined) pools.set(key, copyPool(p));
+      else addPool(merged, p);
+    });
+  }
+  return {
+    mode: first.mode,
+    behaviors: first.behaviors,
+    threads: first.threads,
+    pools: [...pools.values()].map((p) => ({ ...p, servers: [...p.servers.values()] })),
+  };
+}
+
+/**
+ * Counters every worker counts for the same event: each applies every configuration the primary
+ * receives, so the pool's count is the largest (a worker restarted since has seen fewer), not the sum.
+ */
+const SAME_IN_EVERY_WORKER: ReadonlySet<string> = new Set(['totConfigs']);
+
+interface MergedPool {
+  readonly port: number;
+  readonly name: string;
+  available: boolean;
+  readonly configText: string;
+  readonly counters: Record<string, number>;
+  readonly servers: Map<string, MergedServer>;
+}
+
+type MergedServer = { -readonly [K in keyof ServerSnapshot]: ServerSnapshot[K] };
+
+/** `port:name:k`, k counting the later pools of the same port and name. */
+function poolKeys(pools: readonly PoolSnapshot[]): string[] {
+  const later = new Map<string, number>();
+  const keys = new Array<string>(pools.length);
+  for (let i = pools.length - 1; i >= 0; i--) {
+    const base = `${pools[i].port}:${pools[i].name}`;
+    const k = later.get(base) ?? 0;
+    later.set(base, k + 1);
+    keys[i] = `${base}:${k}`;
+  }
+  return keys;
+}
+
+function copyPool(p: PoolSnapshot): MergedPool {
+  return {
+    port: p.port,
+    name: p.name,
+    available: p.available,
+    configText: p.configText,
+    counters: { ...p.counters },
+    servers: new Map(p.servers.map((s) => [s.ident, { ...s }])),
+  };
+}
+
+function addPool(into: MergedPool, p: PoolSnapshot): void {
+  into.available ||= p.available;
+  for (const [name, value] of Object.entries(p.counters)) {
+    const sum = SAME_IN_EVERY_WORKER.has(name) ? Math.max : (a: number, b: number): number => a + b;
+    into.counters[name] = sum(into.counters[name] ?? 0, value);
+  }
+  for (const s of p.servers) {
+    const m = into.servers.get(s.ident);
+    if (m === undefined) {
+      into.servers.set(s.ident, { ...s });
+      continue;
+    }
+    m.numDownstreamConn += s.numDownstreamConn;
+    m.totDownstreamConnect += s.totDownstreamConnect;
+    m.totDownstreamConnectFailed += s.totDownstreamConnectFailed;
+    m.totDownstreamClosedError += s.totDownstreamClosedError;
+    m.totDownstreamBlacklisted += s.totDownstreamBlacklisted;
+    m.blacklisted ||= s.blacklisted;
+  }
 }
 
 /** moxi overwrites every `...assword": "..."` value and drops newlines. */

@@ -1,0 +1,7 @@
+/**
+ * Entry of a -t N worker process (forked by the primary, see primary.ts): everything it needs arrives
+ * over IPC, so its own command line is empty.
+ */
+import { runWorker } from './worker.ts';
+
+runWorker();
