@@ -641,6 +641,36 @@ export function pauseServer(server: ServerHandle): void {
   if (!signalServer(server, 'SIGSTOP'))
     throw new Error(`cannot pause ${server.kind} pid ${server.pid}: not running`);
   paused.add(server);
+  waitUntilStopped(server.pid, 1000);
+}
+
+/**
+ * kill(SIGSTOP) returns before every thread of the process has stopped: on a loaded machine a thread of
+ * a multi-threaded memcached can still answer a request sent right after it (seen once in CI). Waits
+ * (at most `limitMs`) until /proc shows every thread stopped.
+ */
+function waitUntilStopped(pid: number, limitMs: number): void {
+  const deadline = Date.now() + limitMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (Date.now() < deadline) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return; // no /proc, or gone
+    }
+    const allStopped = tasks.every((tid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+        const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        return state === 'T' || state === 't';
+      } catch {
+        return true; // the thread exited
+      }
+    });
+    if (allStopped) return;
+    Atomics.wait(pause, 0, 0, 1);
+  }
 }
 
 /** SIGCONT after pauseServer. */
