@@ -17,9 +17,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { SeededRandom } from '../helpers/random.ts';
-import { LOOPBACK } from '../helpers/ports.ts';
+import { BufferedSocket } from '../helpers/buffered-socket.ts';
 import { killServer, startMemcached, startMemcachedAt, type ServerHandle } from '../helpers/processes.ts';
 import { printable } from '../helpers/raw-client.ts';
 import {
@@ -113,85 +112,49 @@ function parseReplies(
 }
 
 class PipeClient {
-  private readonly sock: Socket;
-  private buf: Buffer = Buffer.alloc(0);
-  private wake: (() => void) | undefined;
-  closed = false;
+  private readonly conn: BufferedSocket;
 
-  private constructor(sock: Socket) {
-    this.sock = sock;
-    sock.setNoDelay(true);
-    sock.on('data', (b: Buffer) => {
-      this.buf = this.buf.length === 0 ? b : Buffer.concat([this.buf, b]);
-      this.wake?.();
-    });
-    const onClose = (): void => {
-      this.closed = true;
-      this.wake?.();
-    };
-    sock.on('close', onClose);
-    sock.on('error', onClose);
+  private constructor(conn: BufferedSocket) {
+    this.conn = conn;
   }
 
-  static connect(port: number): Promise<PipeClient> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ host: LOOPBACK, port });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new Error(`connect to ${port} timed out`));
-      }, 5000);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        s.removeAllListeners('error');
-        resolve(new PipeClient(s));
-      });
-      s.once('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-    });
+  static async connect(port: number): Promise<PipeClient> {
+    return new PipeClient(await BufferedSocket.connect(port));
   }
 
   /** Sends `payload` and resolves with exactly `kinds.length` parsed replies (bounded). */
   async exchange(payload: Buffer, kinds: readonly ReplyKind[], timeoutMs: number): Promise<Reply[]> {
-    if (this.buf.length > 0) {
+    const conn = this.conn;
+    if (conn.buf.length > 0) {
       throw new ProtocolViolation(
-        `unexpected bytes before the batch was sent (an extra reply?): ${printable(this.buf, 300)}`,
+        `unexpected bytes before the batch was sent (an extra reply?): ${printable(conn.buf, 300)}`,
       );
     }
-    this.sock.write(payload);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const parsed = parseReplies(this.buf, kinds);
-      if (parsed !== undefined) {
-        this.buf = this.buf.subarray(parsed.used);
+    conn.sock.write(payload);
+    return conn.waitFor(
+      () => {
+        const parsed = parseReplies(conn.buf, kinds);
+        if (parsed === undefined) return undefined;
+        conn.buf = conn.buf.subarray(parsed.used);
         return parsed.replies;
-      }
-      if (this.closed)
-        throw new ProtocolViolation(
-          `connection closed with replies missing; got ${printable(this.buf, 600)}`,
-        );
-      const left = deadline - Date.now();
-      if (left <= 0)
-        throw new ProtocolViolation(`replies missing after ${timeoutMs} ms; got ${printable(this.buf, 600)}`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.wake = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
-      this.wake = undefined;
-    }
+      },
+      timeoutMs,
+      (why) =>
+        new ProtocolViolation(
+          why === 'closed'
+            ? `connection closed with replies missing; got ${printable(conn.buf, 600)}`
+            : `replies missing after ${timeoutMs} ms; got ${printable(conn.buf, 600)}`,
+        ),
+    );
   }
 
   /** Bytes that arrived after the last complete batch. */
   leftover(): Buffer {
-    return this.buf;
+    return this.conn.buf;
   }
 
   destroy(): void {
-    this.sock.destroy();
+    this.conn.close();
   }
 }
 

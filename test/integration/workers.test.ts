@@ -26,9 +26,10 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { defaultThreads } from '../../src/cli/args.ts';
+import { BufferedSocket } from '../helpers/buffered-socket.ts';
 import { startCluster, type BucketJson, type ClusterHandle } from '../helpers/cluster.ts';
 import { LOOPBACK, freePort } from '../helpers/ports.ts';
 import { moxiBin, startMemcached, type MultiPortHandle, type ServerHandle } from '../helpers/processes.ts';
@@ -66,75 +67,45 @@ const oneLine = (b: Buffer): boolean => b.indexOf('\r\n') >= 0;
 // A client that knows its local port (to find the worker holding the other end)
 
 class Client {
-  private readonly sock: Socket;
-  private buf = Buffer.alloc(0);
-  private wake: (() => void) | undefined;
-  closed = false;
+  private readonly conn: BufferedSocket;
 
-  private constructor(sock: Socket) {
-    this.sock = sock;
-    sock.setNoDelay(true);
-    sock.on('data', (b: Buffer) => {
-      this.buf = Buffer.concat([this.buf, b]);
-      this.wake?.();
-    });
-    const onClose = (): void => {
-      this.closed = true;
-      this.wake?.();
-    };
-    sock.on('close', onClose);
-    sock.on('error', onClose);
+  private constructor(conn: BufferedSocket) {
+    this.conn = conn;
   }
 
-  static connect(port: number, timeoutMs = 5000): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const sock = connect({ host: LOOPBACK, port });
-      const timer = setTimeout(() => {
-        sock.destroy();
-        reject(new Error(`connect to ${port} timed out`));
-      }, timeoutMs);
-      sock.once('connect', () => {
-        clearTimeout(timer);
-        sock.removeAllListeners('error');
-        resolve(new Client(sock));
-      });
-      sock.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
+  static async connect(port: number, timeoutMs = 5000): Promise<Client> {
+    return new Client(await BufferedSocket.connect(port, timeoutMs));
+  }
+
+  get closed(): boolean {
+    return this.conn.closed;
   }
 
   get localPort(): number {
-    return this.sock.localPort ?? -1;
+    return this.conn.sock.localPort ?? -1;
   }
 
   /** Sends `payload` and reads until `complete` (bounded); the reply as latin1 text. */
   async request(payload: string, complete: (b: Buffer) => boolean, timeoutMs = 5000): Promise<string> {
-    this.buf = Buffer.alloc(0);
-    this.sock.write(payload);
-    const deadline = Date.now() + timeoutMs;
-    while (!complete(this.buf)) {
-      if (this.closed) throw new Error(`connection closed; got: ${printable(this.buf)}`);
-      const left = deadline - Date.now();
-      if (left <= 0)
-        throw new Error(`no complete reply to ${printable(Buffer.from(payload))}: ${printable(this.buf)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
-    }
-    const text = this.buf.toString('latin1');
-    this.buf = Buffer.alloc(0);
+    const conn = this.conn;
+    conn.buf = Buffer.alloc(0);
+    conn.sock.write(payload);
+    const text = await conn.waitFor(
+      () => (complete(conn.buf) ? conn.buf.toString('latin1') : undefined),
+      timeoutMs,
+      (why) =>
+        new Error(
+          why === 'closed'
+            ? `connection closed; got: ${printable(conn.buf)}`
+            : `no complete reply to ${printable(Buffer.from(payload))}: ${printable(conn.buf)}`,
+        ),
+    );
+    conn.buf = Buffer.alloc(0);
     return text;
   }
 
   close(): void {
-    this.sock.destroy();
+    this.conn.close();
   }
 }
 
