@@ -240,6 +240,8 @@ export class DownstreamServer implements DeadlineHolder {
   }
 
   private dropChannel(channel: Channel): void {
+    // idempotent: a channel must never sit twice in the spare list (two clients would share it)
+    if (this.channels.get(channel.client) !== channel) return;
     this.channels.delete(channel.client);
     channel.conn = null;
     if (this.spareChannels.length < MAX_SPARE_CHANNELS) this.spareChannels.push(channel);
@@ -254,7 +256,8 @@ export class DownstreamServer implements DeadlineHolder {
 
   checkDeadlines(now: number): void {
     for (const pool of [this.pools.binary, this.pools.ascii]) {
-      for (const conn of pool) {
+      // a copy: a connection that times out leaves the pool while we walk it
+      for (const conn of [...pool]) {
         if (conn.load > 0) conn.checkDeadlines(now);
       }
     }

@@ -126,7 +126,7 @@ export class MultiGetRequest {
 
   private send(server: DownstreamServer, group: ReadonlyArray<KeyEntry>): void {
     // Several keys for one server of a host list go as one text "get k1 k2 ...": memcached serves that
-    // at about half the CPU of as many GETKQs. vBucket pools need the binary header's vbucket id, and
+    // at about 70% of the CPU of as many GETKQs. vBucket pools need the binary header's vbucket id, and
     // SASL buckets binary logins, so they stay binary.
     const protocol =
       this.pool.protocol === 'binary' && (group.length === 1 || !this.pool.textMultiGet) ? 'binary' : 'ascii';
