@@ -105,16 +105,10 @@ export class KeyedRequest implements DownstreamOp {
   }
 
   onFail(reason: FailReason, answered: boolean): void {
-    const moved =
-      this.route === null ? null : this.pool.rerouteAfterFailure(this.route, this.key, reason, answered);
-    if (moved !== null) {
-      this.route = moved;
-      this.send();
-      return;
-    }
-    if (reason === Fail.Closed && !answered && this.closeRetries < this.pool.behaviors.downstream_retry) {
-      this.closeRetries++;
-      this.pool.counters.totRetries++;
+    const again = this.pool.retryKeyed(this.route, this.key, reason, answered, this.closeRetries);
+    if (again !== null) {
+      if (again.closeRetry) this.closeRetries++;
+      this.route = again.route;
       this.send();
       return;
     }

@@ -250,6 +250,28 @@ export class ProxyPool implements DeadlineHolder {
     return next.index >= 0 ? next : null;
   }
 
+  /**
+   * A one-key request failed on `route`: where to send it again, or null to give up. A newer
+   * configuration's route when the server may have left it (see rerouteAfterFailure); else the same
+   * route for a connection that closed before any reply, while the request has made fewer than
+   * downstream_retry such retries (`closeRetries`; the answer's `closeRetry` says to count one more).
+   */
+  retryKeyed(
+    route: Route | null,
+    key: Buffer,
+    reason: FailReason,
+    answered: boolean,
+    closeRetries: number,
+  ): { route: Route | null; closeRetry: boolean } | null {
+    const moved = route === null ? null : this.rerouteAfterFailure(route, key, reason, answered);
+    if (moved !== null) return { route: moved, closeRetry: false };
+    if (reason === FailReason.Closed && !answered && closeRetries < this.behaviors.downstream_retry) {
+      this.counters.totRetries++;
+      return { route, closeRetry: true };
+    }
+    return null;
+  }
+
   /** Runs `admission` now if fewer than downstream_max requests are in flight, else queues it. */
   admit(admission: Admission): void {
     const max = this.behaviors.downstream_max;

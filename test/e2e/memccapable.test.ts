@@ -5,13 +5,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { memccapableVerdicts, runMemccapable } from '../helpers/memccapable.ts';
 import { startTarget, targetKind, type ServerHandle } from '../helpers/processes.ts';
 
-const MEMCCAPABLE =
-  process.env['MEMCCAPABLE_BIN'] ??
-  (existsSync('/usr/bin/memccapable') ? '/usr/bin/memccapable' : 'memccapable');
 const IO_TIMEOUT_S = 5;
 const RUN_DEADLINE_MS = 60_000;
 
@@ -75,41 +71,6 @@ const BINARY_TESTS = [
   'stat',
 ].map((t) => `binary ${t}`);
 
-interface Run {
-  readonly code: number | null;
-  readonly signal: string | null;
-  readonly output: string;
-}
-
-function runMemccapable(server: ServerHandle, mode: '-a' | '-b'): Promise<Run> {
-  const args = ['-h', server.host, '-p', String(server.port), mode, '-t', String(IO_TIMEOUT_S)];
-  return new Promise((resolve) => {
-    execFile(
-      MEMCCAPABLE,
-      args,
-      { timeout: RUN_DEADLINE_MS, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const e = err as (Error & { code?: number | string; signal?: string | null }) | null;
-        resolve({
-          code: e === null ? 0 : typeof e.code === 'number' ? e.code : null,
-          signal: e?.signal ?? null,
-          output: `${stdout}${stderr}${e && typeof e.code === 'string' ? `\n(${e.code}: ${e.message})` : ''}`,
-        });
-      },
-    );
-  });
-}
-
-/** Per-test verdicts from lines like "ascii set noreply                       [pass]". */
-function verdicts(output: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of output.split('\n')) {
-    const match = /^((?:ascii|binary) [\w ]+?)\s+\[(\w+)\]\s*$/.exec(line.trim());
-    if (match) m.set(match[1], match[2]);
-  }
-  return m;
-}
-
 describe(`memccapable against ${targetKind()}`, () => {
   let server: ServerHandle;
   before(async () => {
@@ -124,10 +85,17 @@ describe(`memccapable against ${targetKind()}`, () => {
     ['-b', 'binary', BINARY_TESTS],
   ] as const) {
     it(`passes all ${expected.length} ${label} tests`, async () => {
-      const run = await runMemccapable(server, mode);
+      const run = await runMemccapable({
+        host: server.host,
+        port: server.port,
+        mode,
+        verbose: false,
+        ioTimeoutS: IO_TIMEOUT_S,
+        deadlineMs: RUN_DEADLINE_MS,
+      });
       const report = `memccapable ${mode} exited with ${run.signal ?? `code ${run.code}`}; output:\n${run.output}`;
       assert.equal(run.signal, null, `memccapable was killed (deadline ${RUN_DEADLINE_MS} ms?)\n${report}`);
-      const v = verdicts(run.output);
+      const v = memccapableVerdicts(run.output);
       const failed = expected.filter((t) => v.get(t) !== 'pass');
       assert.deepEqual(
         failed,

@@ -14,8 +14,7 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { memccapableVerdicts, runMemccapable } from '../helpers/memccapable.ts';
 import { startMemcached } from '../helpers/processes.ts';
 import { RawClient, printable } from '../helpers/raw-client.ts';
 import {
@@ -31,47 +30,8 @@ import {
   type Topology,
 } from '../helpers/proxy.ts';
 
-const MEMCCAPABLE =
-  process.env['MEMCCAPABLE_BIN'] ??
-  (existsSync('/usr/bin/memccapable') ? '/usr/bin/memccapable' : 'memccapable');
 const IO_TIMEOUT_S = 3;
 const RUN_DEADLINE_MS = 40_000;
-
-interface Run {
-  readonly code: number | null;
-  readonly signal: string | null;
-  readonly output: string;
-}
-
-function runMemccapable(port: number): Promise<Run> {
-  // -v prints the failing assertion of a failed test.
-  const args = ['-h', '127.0.0.1', '-p', String(port), '-a', '-v', '-t', String(IO_TIMEOUT_S)];
-  return new Promise((resolve) => {
-    execFile(
-      MEMCCAPABLE,
-      args,
-      { timeout: RUN_DEADLINE_MS, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const e = err as (Error & { code?: number | string; signal?: string | null }) | null;
-        resolve({
-          code: e === null ? 0 : typeof e.code === 'number' ? e.code : null,
-          signal: e?.signal ?? null,
-          output: `${stdout}${stderr}${e && typeof e.code === 'string' ? `\n(${e.code}: ${e.message})` : ''}`,
-        });
-      },
-    );
-  });
-}
-
-/** Per-test verdicts from lines like "ascii set noreply                       [pass]". */
-function verdicts(output: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of output.split('\n')) {
-    const match = /^(ascii [\w ]+?)\s+\[(\w+)\]\s*$/.exec(line.trim());
-    if (match) m.set(match[1], match[2]);
-  }
-  return m;
-}
 
 /** A few exchanges whose exact replies are known, so a broken path fails with a readable diff. */
 async function smoke(topo: Topology): Promise<void> {
@@ -109,8 +69,15 @@ describe('proxy topologies: memccapable -a through moxi.ts', { concurrency: 2 },
   before(async () => {
     const mc = await startMemcached({ memoryMb: 64 });
     try {
-      const run = await runMemccapable(mc.port);
-      baseline = [...verdicts(run.output)].filter(([, v]) => v === 'pass').map(([t]) => t);
+      const run = await runMemccapable({
+        host: '127.0.0.1',
+        port: mc.port,
+        mode: '-a',
+        verbose: true,
+        ioTimeoutS: IO_TIMEOUT_S,
+        deadlineMs: RUN_DEADLINE_MS,
+      });
+      baseline = [...memccapableVerdicts(run.output)].filter(([, v]) => v === 'pass').map(([t]) => t);
       assert.ok(
         baseline.length >= 20,
         `memccapable -a against memcached passed only ${baseline.length} tests:\n${run.output}`,
@@ -138,7 +105,14 @@ describe('proxy topologies: memccapable -a through moxi.ts', { concurrency: 2 },
             `flush_all through ${topo.describe()}\n${describeExchange('flush_all\r\n', flushed)}`,
           );
 
-          const run = await runMemccapable(topo.entry.port);
+          const run = await runMemccapable({
+            host: '127.0.0.1',
+            port: topo.entry.port,
+            mode: '-a',
+            verbose: true,
+            ioTimeoutS: IO_TIMEOUT_S,
+            deadlineMs: RUN_DEADLINE_MS,
+          });
           const report =
             `${topo.describe()}\nmemccapable -a exited with ${run.signal ?? `code ${run.code}`}; output:\n` +
             `${run.output}\n--- proxy output:\n${topo.proxies.map((p) => p.output()).join('\n---\n')}`;
@@ -147,7 +121,7 @@ describe('proxy topologies: memccapable -a through moxi.ts', { concurrency: 2 },
             null,
             `memccapable was killed (deadline ${RUN_DEADLINE_MS} ms)\n${report}`,
           );
-          const v = verdicts(run.output);
+          const v = memccapableVerdicts(run.output);
           const failed = baseline.filter((t) => v.get(t) !== 'pass');
           assert.deepEqual(
             failed,
