@@ -46,8 +46,12 @@ export type DownstreamProtocol = 'binary' | 'ascii';
 
 /** One request on the wire (possibly several packets, e.g. GETKQ... NOOP) and its completion. */
 export interface DownstreamOp {
-  /** Encodes the request; binary packets must all carry `opaque`. */
-  encode(opaque: number): Buffer | readonly Buffer[];
+  /**
+   * Encodes the request: returns its bytes, or writes them straight into `out` and returns nothing
+   * (no intermediate buffers for requests built from many small pieces). Binary packets must all carry
+   * `opaque`.
+   */
+  encode(opaque: number, out: OutputQueue): Buffer | readonly Buffer[] | undefined;
   /** Binary: the op may end without any reply (SETQ etc. succeed silently). */
   readonly quiet: boolean;
   /**
@@ -284,9 +288,9 @@ export class DownstreamConnection {
         entry.opaque = this.takeOpaque(entry.op.opaqueCount ?? 1);
         entry.sentAt = now;
         this.inflight.push(entry);
-        const bytes = entry.op.encode(entry.opaque);
+        const bytes = entry.op.encode(entry.opaque, out);
         if (Buffer.isBuffer(bytes)) out.bytes(bytes);
-        else for (const b of bytes) out.bytes(b);
+        else if (bytes !== undefined) for (const b of bytes) out.bytes(b);
         lastQuiet = entry.op.quiet;
       } while (this.pending.length > 0 && out.length < FLUSH_BYTES);
       if (lastQuiet) this.writeNoop(now);

@@ -18,6 +18,8 @@ import { binaryExptime, binaryHead } from './codecs.ts';
 import type { ProxyPool, Route } from './pool.ts';
 import { RequestShape, failureText, type Reply, type ReplySlot } from './request.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
+import { distinctKeys } from '../util/distinct-keys.ts';
+import type { OutputQueue } from '../util/output-queue.ts';
 
 /** A distinct key of the request, where it goes, and its position among the distinct keys. */
 interface KeyEntry {
@@ -39,7 +41,7 @@ export interface GetOptions {
   exptime: number;
 }
 
-const SPACE = Buffer.from(' ');
+const SPACE = 0x20;
 const CRLF = Buffer.from('\r\n');
 const END = 'END\r\n';
 
@@ -50,8 +52,8 @@ export class MultiGetRequest {
   private readonly options: GetOptions;
   /** The client's keys in order, duplicates included. */
   private readonly keys: Buffer[];
-  /** Values found, by distinct key index. */
-  private readonly hits: Array<Hit | undefined> = [];
+  /** Values found, by distinct key index: parsed, or the VALUE unit to send as it is. */
+  private readonly hits: Array<Hit | Buffer | undefined> = [];
   /** For each of the client's keys, the index of its distinct key (null: the keys are all distinct). */
   private distinctOf: Int32Array | null = null;
   private outstanding = 0;
@@ -78,25 +80,24 @@ export class MultiGetRequest {
     counters.totMultigetKeys += this.keys.length;
     // hold the request open while sending: a batch can fail synchronously (blacklisted server)
     this.outstanding++;
-    if (this.keys.length === 1) {
-      const key = this.keys[0];
+    const keys = this.keys;
+    if (keys.length === 1) {
+      const key = keys[0];
       this.fetch([{ key, route: this.pool.route(key), index: 0 }]);
     } else {
-      const distinct = new Map<string, number>();
+      const distinctOf = distinctKeys(keys);
       const entries: KeyEntry[] = [];
-      const distinctOf = new Int32Array(this.keys.length);
-      this.keys.forEach((key, i) => {
-        const text = key.toString('latin1');
-        let index = distinct.get(text);
-        if (index === undefined) {
-          index = entries.length;
-          distinct.set(text, index);
-          entries.push({ key, route: this.pool.route(key), index });
+      if (distinctOf === null) {
+        for (let i = 0; i < keys.length; i++)
+          entries.push({ key: keys[i], route: this.pool.route(keys[i]), index: i });
+      } else {
+        for (let i = 0; i < keys.length; i++) {
+          if (distinctOf[i] === entries.length)
+            entries.push({ key: keys[i], route: this.pool.route(keys[i]), index: entries.length });
         }
-        distinctOf[i] = index;
-      });
-      if (entries.length < this.keys.length) this.distinctOf = distinctOf;
-      counters.totMultigetKeysDeduped += this.keys.length - entries.length;
+        this.distinctOf = distinctOf;
+      }
+      counters.totMultigetKeysDeduped += keys.length - entries.length;
       this.fetch(entries);
     }
     if (--this.outstanding === 0) this.complete();
@@ -140,6 +141,11 @@ export class MultiGetRequest {
   /** @internal A batch found the value of distinct key `index`. */
   hit(index: number, flags: number, value: Buffer, cas: bigint): void {
     this.hits[index] = { flags, value, cas };
+  }
+
+  /** @internal A text batch found distinct key `index`: its VALUE unit as received, the client's reply. */
+  hitBlock(index: number, block: Buffer): void {
+    this.hits[index] = block;
   }
 
   /** @internal A batch is over; `refused` holds keys a server answered NOT_MY_VBUCKET for. */
@@ -199,6 +205,10 @@ export class MultiGetRequest {
     for (let i = 0; i < this.keys.length; i++) {
       const hit = this.hits[distinctOf === null ? i : distinctOf[i]];
       if (hit === undefined) continue;
+      if (hit instanceof Uint8Array) {
+        out.push(hit);
+        continue;
+      }
       const key = this.keys[i];
       out.push(
         'VALUE ',
@@ -305,22 +315,27 @@ class TextGetBatch implements DownstreamOp {
     this.options = options;
   }
 
-  encode(): Buffer[] {
+  encode(_opaque: number, out: OutputQueue): undefined {
     const { withCas, touch, exptime } = this.options;
-    const verb = touch ? (withCas ? `gats ${exptime}` : `gat ${exptime}`) : withCas ? 'gets' : 'get';
-    const out: Buffer[] = [Buffer.from(verb, 'latin1')];
-    for (const { key } of this.group) out.push(SPACE, key);
-    out.push(CRLF);
-    return out;
+    out.latin1(touch ? (withCas ? `gats ${exptime}` : `gat ${exptime}`) : withCas ? 'gets' : 'get');
+    for (const { key } of this.group) {
+      out.byte(SPACE);
+      out.bytes(key);
+    }
+    out.latin1('\r\n');
+    return undefined;
   }
 
   onUnit(unit: TextResponse): boolean {
     if (unit.kind === 'VALUE') {
       // memcached answers in the order asked, skipping misses
       const group = this.group;
-      while (this.cursor < group.length && !group[this.cursor].key.equals(unit.key)) this.cursor++;
+      while (this.cursor < group.length && !unit.keyEquals(group[this.cursor].key)) this.cursor++;
       if (this.cursor < group.length) {
-        this.request.hit(group[this.cursor].index, unit.flags, unit.data, unit.cas ?? 0n);
+        const index = group[this.cursor].index;
+        const block = unit.block;
+        if (block !== null) this.request.hitBlock(index, block);
+        else this.request.hit(index, unit.flags, unit.data, unit.cas ?? 0n);
         this.cursor++;
       }
       return false;

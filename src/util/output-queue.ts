@@ -8,6 +8,8 @@ import type { Socket } from 'node:net';
 /** Pieces at least this long are queued by reference rather than copied. */
 const COPY_LIMIT = 1024;
 const SCRATCH_SIZE = 16 * 1024;
+/** Pieces up to this long are copied byte by byte. */
+const SMALL_COPY = 64;
 
 export class OutputQueue {
   private scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
@@ -39,8 +41,21 @@ export class OutputQueue {
       return;
     }
     if (this.pos + n > this.scratch.length) this.sealScratch();
-    buf.copy(this.scratch, this.pos);
+    if (n <= SMALL_COPY) {
+      // keys and short lines: a JS loop beats Buffer#copy's native call
+      const scratch = this.scratch;
+      let at = this.pos;
+      for (let i = 0; i < n; i++) scratch[at++] = buf[i];
+    } else {
+      buf.copy(this.scratch, this.pos);
+    }
     this.pos += n;
+  }
+
+  /** Appends one byte. */
+  byte(value: number): void {
+    if (this.pos + 1 > this.scratch.length) this.sealScratch();
+    this.scratch[this.pos++] = value;
   }
 
   /** Appends a latin1 string (protocol text: status lines, numbers, STAT lines). */

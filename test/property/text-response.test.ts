@@ -41,9 +41,17 @@ interface Reply {
   expected: Expected;
 }
 
+/** VALUE units that arrived whole but came without their `block` view. */
+let blocksMissing = 0;
+
 function seen(u: TextResponse): Expected {
   switch (u.kind) {
     case 'VALUE':
+      // the block, when there is one, is the unit's exact bytes; keyEquals agrees with key
+      if (u.block === null) blocksMissing++;
+      else assert.deepEqual(u.block, Buffer.concat([u.line, TextReply.CRLF, u.data, TextReply.CRLF]));
+      assert.equal(u.keyEquals(u.key), true);
+      assert.equal(u.keyEquals(Buffer.concat([u.key, Buffer.from('x')])), false);
       return { kind: u.kind, key: u.key, flags: u.flags, bytes: u.bytes, cas: u.cas, data: u.data };
     case 'VA':
       return { kind: u.kind, bytes: u.bytes, tokens: [...u.tokens], data: u.data };
@@ -185,9 +193,11 @@ describe('text response codec properties', () => {
         (replies, cuts) => {
           const input = Buffer.concat(replies.flatMap((r) => r.wire));
           const expected = replies.map((r) => r.expected);
+          blocksMissing = 0;
           const whole = run([input]);
           assert.deepEqual(whole.units, expected);
           assert.equal(whole.partial, false);
+          assert.equal(blocksMissing, 0, 'a stream in one chunk gives every VALUE its block');
           const pieces = run(split(input, cuts));
           assert.deepEqual(pieces.units, expected);
           assert.equal(pieces.partial, false);

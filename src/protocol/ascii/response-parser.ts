@@ -54,10 +54,17 @@ export interface ValueResponse extends UnitBase {
   /** The data block without its trailing "\r\n"; a view, copy it to keep it. */
   readonly data: Buffer;
   readonly key: Buffer;
+  /** Whether the key is `key`'s bytes (no view made). */
+  keyEquals(key: Uint8Array): boolean;
   readonly flags: number;
   readonly bytes: number;
   /** Present on gets/gats replies. */
   readonly cas: bigint | null;
+  /**
+   * The whole unit as received, "VALUE ...\r\n<data>\r\n", when it arrived in one piece (a view): a text
+   * client can be sent exactly these bytes. Null when the unit straddled reads or its line ended in "\n".
+   */
+  readonly block: Buffer | null;
 }
 
 /** Meta "VA <size> <flags>*" and its data block. */
@@ -140,18 +147,49 @@ class Unit {
   kind: TextResponseKind;
   line: Buffer;
   bareNewline: boolean;
-  data: Buffer | null = null;
-  key: Buffer | null = null;
   flags = 0;
   bytes = 0;
   cas: bigint | null = null;
   number: bigint | null = null;
   tokens: readonly Buffer[] = NO_TOKENS;
+  // key, data and block are views made on demand from these offsets: a multi-get reply has thousands of
+  // VALUE units, and a proxy forwarding them whole needs none of the three views per unit.
+  keyStart = 0;
+  keyEnd = 0;
+  /** The buffer holding the data block (null: no block) and where the block starts in it. */
+  source: Buffer | null = null;
+  dataStart = 0;
 
   constructor(kind: TextResponseKind, line: Buffer, bareNewline: boolean) {
     this.kind = kind;
     this.line = line;
     this.bareNewline = bareNewline;
+  }
+
+  get key(): Buffer | null {
+    return this.keyEnd === 0 ? null : this.line.subarray(this.keyStart, this.keyEnd);
+  }
+
+  keyEquals(key: Uint8Array): boolean {
+    const n = key.length;
+    if (this.keyEnd - this.keyStart !== n) return false;
+    const line = this.line;
+    const at = this.keyStart;
+    for (let i = 0; i < n; i++) if (line[at + i] !== key[i]) return false;
+    return true;
+  }
+
+  get data(): Buffer | null {
+    return this.source === null ? null : this.source.subarray(this.dataStart, this.dataStart + this.bytes);
+  }
+
+  get block(): Buffer | null {
+    const source = this.source;
+    const line = this.line;
+    if (source === null || this.bareNewline || line.buffer !== source.buffer) return null;
+    const lineAt = line.byteOffset - source.byteOffset;
+    if (lineAt < 0 || lineAt + line.length + 2 !== this.dataStart) return null;
+    return source.subarray(lineAt, this.dataStart + this.bytes + 2);
   }
 }
 
@@ -437,7 +475,8 @@ export class TextResponseParser {
       return this.fail('value-too-large', `VALUE of ${bytes} bytes exceeds ${this.maxValueLength}`);
     }
     const unit = new Unit('VALUE', line, bare);
-    unit.key = line.subarray(keyStart, keyEnd);
+    unit.keyStart = keyStart;
+    unit.keyEnd = keyEnd;
     unit.flags = flags;
     unit.bytes = bytes;
     unit.cas = cas;
@@ -474,7 +513,8 @@ export class TextResponseParser {
         `${unit.kind} data block of ${unit.bytes} bytes not followed by \\r\\n`,
       );
     }
-    unit.data = buf.subarray(input.offset, at);
+    unit.source = buf;
+    unit.dataStart = input.offset;
     input.consume(need);
     this.pending = null;
     return unit as TextResponse;

@@ -1,0 +1,58 @@
+/**
+ * Duplicate detection for the keys of one multi-get, on the hot path of every multi-key request: no key
+ * strings (a latin1 string and a Map entry per key cost more than the hash, the route and the wire
+ * bytes together), just an FNV-1a hash of the bytes into a reused open-addressing table.
+ */
+
+/** Slots hold a key's position + 1 (0 = empty). Grown as needed, never shrunk; cleared per call. */
+let table = new Int32Array(256);
+/** Scratch for the answer; copied out only when there are duplicates. */
+let distinctOf = new Int32Array(128);
+
+/** True when `a` and `b` hold the same bytes (a JS loop: keys are short, a native call is not worth it). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function fnv1a(key: Uint8Array): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key[i], 0x01000193);
+  return h;
+}
+
+/**
+ * For each key, the index of its distinct key, distinct keys numbered in order of first appearance;
+ * null when all keys are distinct (the usual case, and then no array is kept).
+ */
+export function distinctKeys(keys: readonly Uint8Array[]): Int32Array | null {
+  const n = keys.length;
+  // a table at least twice the key count, of which only the part this call uses is cleared
+  let size = 256;
+  while (size < 2 * n) size *= 2;
+  if (table.length < size) table = new Int32Array(size);
+  else table.fill(0, 0, size);
+  if (distinctOf.length < n) distinctOf = new Int32Array(size);
+  const mask = size - 1;
+  let distinct = 0;
+  for (let i = 0; i < n; i++) {
+    const key = keys[i];
+    let slot = fnv1a(key) & mask;
+    for (;;) {
+      const held = table[slot];
+      if (held === 0) {
+        table[slot] = i + 1;
+        distinctOf[i] = distinct++;
+        break;
+      }
+      if (sameBytes(keys[held - 1], key)) {
+        distinctOf[i] = distinctOf[held - 1];
+        break;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+  return distinct === n ? null : distinctOf.slice(0, n);
+}
