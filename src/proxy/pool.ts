@@ -21,21 +21,38 @@ import { RingQueue } from '../util/ring-queue.ts';
 export class PoolConfig {
   readonly router: PoolRouter | null;
   readonly servers: readonly DownstreamServer[];
+  /**
+   * Routes are immutable and there are few distinct ones (a server index, or a vBucket), so each is made
+   * once: every key of a multi-get needs one, and an object per key showed in the profile.
+   */
+  private readonly serverRoutes: Route[] = [];
+  private readonly vbucketRoutes: Array<Route | undefined> = [];
+  private readonly noRoute: Route;
 
   constructor(router: PoolRouter | null, servers: readonly DownstreamServer[]) {
     this.router = router;
     this.servers = servers;
+    this.noRoute = { config: this, index: -1, vbucket: 0 };
+    if (router?.kind === 'ketama') {
+      for (let i = 0; i < router.servers.length; i++)
+        this.serverRoutes.push({ config: this, index: i, vbucket: 0 });
+    }
   }
 
   /** Where `key` goes: its server's index (-1 when no server owns it) and vBucket id (0 for ketama). */
   route(key: Buffer): Route {
     const router = this.router;
-    if (router === null) return { config: this, index: -1, vbucket: 0 };
+    if (router === null) return this.noRoute;
     if (router.kind === 'vbucket') {
       const vbucket = router.vbucketOf(key);
-      return { config: this, index: router.masterOf(vbucket), vbucket };
+      // the map learns new masters from NOT_MY_VBUCKET replies, so a kept route is checked
+      const index = router.masterOf(vbucket);
+      const kept = this.vbucketRoutes[vbucket];
+      if (kept !== undefined && kept.index === index) return kept;
+      return (this.vbucketRoutes[vbucket] = { config: this, index, vbucket });
     }
-    return { config: this, index: router.serverIndex(key), vbucket: 0 };
+    const index = router.serverIndex(key);
+    return index < 0 ? this.noRoute : this.serverRoutes[index];
   }
 
   server(index: number): DownstreamServer | undefined {
@@ -44,9 +61,9 @@ export class PoolConfig {
 }
 
 export interface Route {
-  config: PoolConfig;
-  index: number;
-  vbucket: number;
+  readonly config: PoolConfig;
+  readonly index: number;
+  readonly vbucket: number;
 }
 
 /** A request waiting for admission. */
