@@ -19,6 +19,7 @@ import {
   TextResponseParser,
   TextResponseError,
   type TextResponse,
+  type ValueResponse,
 } from '../protocol/ascii/response-parser.ts';
 import { HEADER_LENGTH } from '../protocol/binary/header.ts';
 import { Magic, Opcode } from '../protocol/binary/opcodes.ts';
@@ -63,6 +64,22 @@ export interface DownstreamOp {
   onPacket?(packet: BinaryPacket): boolean;
   /** Text: one reply unit for this op; returns true when the op is complete. */
   onUnit?(unit: TextResponse): boolean;
+  /**
+   * Text gets: the verb ("get", "gets") of a command line this op may share with the ops queued right
+   * after it that have the same verb, so that many clients' multi-gets reach the server as one command
+   * (memcached 1.6.18, measured: 0.48-0.54 µs of CPU per key for one 270-key get, 0.67-0.93 µs for ten
+   * 27-key gets in one write). Ops that share also implement the three members below.
+   */
+  readonly shareVerb?: string | null;
+  /** Writes this op's keys (" k1 k2 ...") into a shared line. */
+  encodeShared?(out: OutputQueue): void;
+  /**
+   * A VALUE of a shared line's reply: true if it answers one of this op's keys still to come; false
+   * means the reply has moved past this op's keys (the value belongs to a later op).
+   */
+  takeValue?(unit: ValueResponse): boolean;
+  /** The shared reply moved past this op's keys, or ended: the op is complete with what it got. */
+  endShare?(): void;
   /** Binary quiet op completed with no reply (success, or a miss for GETQ/GETKQ). */
   onNoReply?(): void;
   /** The op will get no (further) reply. `answered` is true if part of a reply had arrived. */
@@ -104,12 +121,20 @@ interface Entry {
   queuedAt: number;
   sentAt: number;
   answered: boolean;
+  /** Text: the op shares its command line (and so its reply) with the entry after it. */
+  sharesNext: boolean;
 }
 
 const State = { Idle: 0, Connecting: 1, Authenticating: 2, Ready: 3, Closed: 4 } as const;
 type State = (typeof State)[keyof typeof State];
 
 const NOOP_REQUEST_LENGTH = HEADER_LENGTH;
+/**
+ * A shared get line stops growing past this many bytes. memcached reads get lines of any length (it
+ * switches to a growing buffer past 2 KB); the bound keeps one command's reply, which the server
+ * builds whole, moderate.
+ */
+const SHARED_LINE_BYTES = 16 * 1024;
 /** Bytes encoded per write while the socket accepts more: bounds the copy held for one write. */
 const FLUSH_BYTES = 256 * 1024;
 
@@ -175,7 +200,15 @@ export class DownstreamConnection {
       return;
     }
     const now = performance.now();
-    this.pending.push({ op, settle, opaque: 0, queuedAt: now, sentAt: 0, answered: false });
+    this.pending.push({
+      op,
+      settle,
+      opaque: 0,
+      queuedAt: now,
+      sentAt: 0,
+      answered: false,
+      sharesNext: false,
+    });
     if (this.state === State.Idle) this.connect();
     else if (this.state === State.Ready) scheduleFlush(this);
   }
@@ -288,15 +321,43 @@ export class DownstreamConnection {
         entry.opaque = this.takeOpaque(entry.op.opaqueCount ?? 1);
         entry.sentAt = now;
         this.inflight.push(entry);
-        const bytes = entry.op.encode(entry.opaque, out);
-        if (Buffer.isBuffer(bytes)) out.bytes(bytes);
-        else if (bytes !== undefined) for (const b of bytes) out.bytes(b);
+        const verb = entry.op.shareVerb;
+        if (verb != null && this.pending.peek()?.op.shareVerb === verb) {
+          this.encodeSharedLine(entry, verb, now);
+        } else {
+          const bytes = entry.op.encode(entry.opaque, out);
+          if (Buffer.isBuffer(bytes)) out.bytes(bytes);
+          else if (bytes !== undefined) for (const b of bytes) out.bytes(b);
+        }
         lastQuiet = entry.op.quiet;
       } while (this.pending.length > 0 && out.length < FLUSH_BYTES);
       if (lastQuiet) this.writeNoop(now);
       out.commit();
       this.writable = out.flush(socket);
     }
+  }
+
+  /**
+   * Writes `first` (already in flight) and the pending ops right after it that have the same verb as
+   * one command line, "<verb> <keys of the first> <keys of the next> ...\r\n", up to SHARED_LINE_BYTES.
+   */
+  private encodeSharedLine(first: Entry, verb: string, now: number): void {
+    const out = this.out;
+    const start = out.length;
+    out.latin1(verb);
+    first.op.encodeShared!(out);
+    let last = first;
+    for (let next = this.pending.peek(); next !== undefined; next = this.pending.peek()) {
+      if (next.op.shareVerb !== verb || out.length - start >= SHARED_LINE_BYTES) break;
+      this.pending.shift();
+      next.opaque = this.takeOpaque(1);
+      next.sentAt = now;
+      this.inflight.push(next);
+      last.sharesNext = true;
+      next.op.encodeShared!(out);
+      last = next;
+    }
+    out.latin1('\r\n');
   }
 
   /** A NOOP after trailing quiet ops, so that they complete (memcached answers a NOOP in order). */
@@ -315,6 +376,7 @@ export class DownstreamConnection {
       queuedAt: now,
       sentAt: now,
       answered: false,
+      sharesNext: false,
     });
   }
 
@@ -357,13 +419,24 @@ export class DownstreamConnection {
         this.fail(FailReason.Protocol);
         return;
       }
-      const head = this.inflight.peek();
+      let head = this.inflight.peek();
       if (head === undefined) {
         this.fail(FailReason.Protocol);
         return;
       }
+      // a shared line's reply: the ops before the last take the VALUEs of their keys; past them, or
+      // at the reply's end (END or an error line), each is complete and the unit goes on to the next
+      while (head.sharesNext) {
+        head.answered = true;
+        if (unit.kind === 'VALUE' && head.op.takeValue!(unit)) break;
+        this.inflight.shift();
+        head.op.endShare!();
+        head.settle?.();
+        if (this.state === State.Closed) return;
+        head = this.inflight.peek()!;
+      }
       head.answered = true;
-      if (head.op.onUnit!(unit)) {
+      if (!head.sharesNext && head.op.onUnit!(unit)) {
         this.inflight.shift();
         head.settle?.();
       }

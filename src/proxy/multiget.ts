@@ -13,7 +13,7 @@ import type { DownstreamServer } from '../downstream/server.ts';
 import { HEADER_LENGTH } from '../protocol/binary/header.ts';
 import { Opcode, Status } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
-import type { TextResponse } from '../protocol/ascii/response-parser.ts';
+import type { TextResponse, ValueResponse } from '../protocol/ascii/response-parser.ts';
 import { binaryExptime, binaryHead } from './codecs.ts';
 import type { ProxyPool, Route } from './pool.ts';
 import { RequestShape, failureText, type Reply, type ReplySlot } from './request.ts';
@@ -300,9 +300,14 @@ class BinaryGetBatch implements DownstreamOp {
 
 const EMPTY = Buffer.alloc(0);
 
-/** Text batch: one "get k1 k2 ..." line; VALUE units until END. */
+/**
+ * Text batch: one "get k1 k2 ..." line, VALUE units until END. A get or gets may share its line with other
+ * clients' batches queued behind it on the same connection; the reply's VALUEs then come in the order of
+ * the shared line's keys, so each batch takes those of its own keys and leaves the rest to the next.
+ */
 class TextGetBatch implements DownstreamOp {
   readonly quiet = false;
+  readonly shareVerb: string | null;
   private readonly request: MultiGetRequest;
   private readonly group: ReadonlyArray<KeyEntry>;
   private readonly options: GetOptions;
@@ -313,31 +318,45 @@ class TextGetBatch implements DownstreamOp {
     this.request = request;
     this.group = group;
     this.options = options;
+    // gat lines stay alone: memcached accepts lines over 2 KB only for get and gets
+    this.shareVerb = options.touch ? null : options.withCas ? 'gets' : 'get';
   }
 
   encode(_opaque: number, out: OutputQueue): undefined {
-    const { withCas, touch, exptime } = this.options;
-    out.latin1(touch ? (withCas ? `gats ${exptime}` : `gat ${exptime}`) : withCas ? 'gets' : 'get');
-    for (const { key } of this.group) {
-      out.byte(SPACE);
-      out.bytes(key);
-    }
+    const { withCas, exptime } = this.options;
+    out.latin1(this.shareVerb ?? (withCas ? `gats ${exptime}` : `gat ${exptime}`));
+    this.encodeShared(out);
     out.latin1('\r\n');
     return undefined;
   }
 
+  encodeShared(out: OutputQueue): void {
+    for (const { key } of this.group) {
+      out.byte(SPACE);
+      out.bytes(key);
+    }
+  }
+
+  takeValue(unit: ValueResponse): boolean {
+    // memcached answers in the order asked, skipping misses
+    const group = this.group;
+    while (this.cursor < group.length && !unit.keyEquals(group[this.cursor].key)) this.cursor++;
+    if (this.cursor === group.length) return false;
+    const index = group[this.cursor].index;
+    const block = unit.block;
+    if (block !== null) this.request.hitBlock(index, block);
+    else this.request.hit(index, unit.flags, unit.data, unit.cas ?? 0n);
+    this.cursor++;
+    return true;
+  }
+
+  endShare(): void {
+    this.request.batchDone([]);
+  }
+
   onUnit(unit: TextResponse): boolean {
     if (unit.kind === 'VALUE') {
-      // memcached answers in the order asked, skipping misses
-      const group = this.group;
-      while (this.cursor < group.length && !unit.keyEquals(group[this.cursor].key)) this.cursor++;
-      if (this.cursor < group.length) {
-        const index = group[this.cursor].index;
-        const block = unit.block;
-        if (block !== null) this.request.hitBlock(index, block);
-        else this.request.hit(index, unit.flags, unit.data, unit.cas ?? 0n);
-        this.cursor++;
-      }
+      this.takeValue(unit);
       return false;
     }
     // END, or an error line that ends the reply: whatever arrived so far stands
