@@ -86,7 +86,7 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
     });
 
     after(async () => {
-      await proxy?.stop();
+      await proxy.stop();
       await Promise.all(servers.map((s) => s.stop()));
     });
 
