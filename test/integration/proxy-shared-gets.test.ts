@@ -61,7 +61,7 @@ function expectedReply(
 for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] as DownstreamProtocol[]) {
   describe(`${CLIENTS} clients' multi-gets sharing downstream get lines (${pathName(protocol)})`, () => {
     let servers: ServerHandle[] = [];
-    let proxy: ProxyHandle;
+    let proxy: ProxyHandle | undefined;
     const stored = new Map<string, Stored>();
 
     before(async () => {
@@ -86,11 +86,12 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
     });
 
     after(async () => {
-      await proxy.stop();
+      await proxy?.stop();
       await Promise.all(servers.map((s) => s.stop()));
     });
 
     it('answers every client exactly, in its own key order, whatever it shares a line with', async () => {
+      assert.ok(proxy !== undefined);
       const port = proxy.poolPorts[0];
       const clients = await Promise.all(Array.from({ length: CLIENTS }, () => BufferedSocket.connect(port)));
       try {
