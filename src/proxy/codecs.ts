@@ -13,6 +13,7 @@ import type { TextResponse } from '../protocol/ascii/response-parser.ts';
 import { ProxyError, a2bStatusText } from '../protocol/wire-errors.ts';
 import type { KeyedCodec } from './keyed.ts';
 import type { Reply } from './request.ts';
+import type { OutputQueue } from '../util/output-queue.ts';
 import type { StoreVerb } from './classify.ts';
 
 const CRLF = '\r\n';
@@ -44,6 +45,29 @@ export function binaryHead(
   if (extras !== null) extras.copy(head, HEADER_LENGTH);
   key.copy(head, HEADER_LENGTH + extrasLength);
   return head;
+}
+
+/**
+ * Header, extras and key of a binary request (cas 0) written straight into a connection's output; the
+ * value (if any) follows separately.
+ */
+export function writeBinaryHead(
+  out: OutputQueue,
+  opcode: number,
+  opaque: number,
+  vbucket: number,
+  key: Buffer,
+  extras: Buffer | null,
+  valueLength: number,
+): void {
+  const extrasLength = extras === null ? 0 : extras.length;
+  const at = out.reserve(HEADER_LENGTH + extrasLength + key.length);
+  const buf = out.scratchBuffer;
+  const bodyLength = extrasLength + key.length + valueLength;
+  writeHeader(buf, at, Magic.Request, opcode, key.length, extrasLength, 0, vbucket, bodyLength, opaque, 0n);
+  if (extras !== null) extras.copy(buf, at + HEADER_LENGTH);
+  const keyAt = at + HEADER_LENGTH + extrasLength;
+  for (let i = 0; i < key.length; i++) buf[keyAt + i] = key[i];
 }
 
 const STORE_OPCODES: Record<StoreVerb, readonly [loud: number, quiet: number]> = {

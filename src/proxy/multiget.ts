@@ -14,9 +14,9 @@ import { HEADER_LENGTH } from '../protocol/binary/header.ts';
 import { Opcode, Status } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import type { TextResponse, ValueResponse } from '../protocol/ascii/response-parser.ts';
-import { binaryExptime, binaryHead } from './codecs.ts';
+import { binaryExptime, writeBinaryHead } from './codecs.ts';
 import type { ProxyPool, Route } from './pool.ts';
-import { RequestShape, failureText, type Reply, type ReplySlot } from './request.ts';
+import { RequestShape, failureText, type Reply, type ReplySlot, type ReplyWriter } from './request.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
 import { distinctKeys } from '../util/distinct-keys.ts';
 import type { OutputQueue } from '../util/output-queue.ts';
@@ -42,10 +42,9 @@ export interface GetOptions {
 }
 
 const SPACE = 0x20;
-const CRLF = Buffer.from('\r\n');
 const END = 'END\r\n';
 
-export class MultiGetRequest {
+export class MultiGetRequest implements ReplyWriter {
   private readonly pool: ProxyPool;
   private readonly slot: ReplySlot;
   private readonly affinity: number;
@@ -199,28 +198,35 @@ export class MultiGetRequest {
       this.finish(failureText(this.failure, RequestShape.Retrieval, null) + '\r\n');
       return;
     }
-    const out: Array<Buffer | string> = [];
+    this.finish(this);
+  }
+
+  /** The reply, written into the client's output when its turn comes: values in the client's key order. */
+  writeTo(out: OutputQueue): void {
     const { withCas } = this.options;
     const distinctOf = this.distinctOf;
     for (let i = 0; i < this.keys.length; i++) {
       const hit = this.hits[distinctOf === null ? i : distinctOf[i]];
       if (hit === undefined) continue;
       if (hit instanceof Uint8Array) {
-        out.push(hit);
+        out.bytes(hit);
         continue;
       }
-      const key = this.keys[i];
-      out.push(
-        'VALUE ',
-        key,
-        withCas
-          ? ` ${hit.flags} ${hit.value.length} ${hit.cas}\r\n`
-          : ` ${hit.flags} ${hit.value.length}\r\n`,
-      );
-      out.push(hit.value, CRLF);
+      out.latin1('VALUE ');
+      out.bytes(this.keys[i]);
+      out.byte(SPACE);
+      out.decimal(hit.flags);
+      out.byte(SPACE);
+      out.decimal(hit.value.length);
+      if (withCas) {
+        out.byte(SPACE);
+        out.latin1(hit.cas.toString());
+      }
+      out.latin1('\r\n');
+      out.bytes(hit.value);
+      out.latin1('\r\n');
     }
-    out.push(END);
-    this.finish(out);
+    out.latin1(END);
   }
 
   private finish(reply: Reply): void {
@@ -247,9 +253,10 @@ class BinaryGetBatch implements DownstreamOp {
   }
 
   /** Key i goes out with opaque `opaque + i` (so an error reply names its key), the NOOP last. */
-  encode(opaque: number): Buffer | Buffer[] {
+  encode(opaque: number, out: OutputQueue): undefined {
     this.base = opaque;
-    const single = this.group.length === 1;
+    const group = this.group;
+    const single = group.length === 1;
     let extras: Buffer | null = null;
     if (this.options.touch) {
       extras = Buffer.allocUnsafe(4);
@@ -262,14 +269,11 @@ class BinaryGetBatch implements DownstreamOp {
       : single
         ? Opcode.GETK
         : Opcode.GETKQ;
-    if (single)
-      return binaryHead(opcode, opaque, this.group[0].route.vbucket, this.group[0].key, extras, 0, 0n);
-    const out: Buffer[] = [];
-    this.group.forEach(({ key, route }, i) => {
-      out.push(binaryHead(opcode, opaque + i, route.vbucket, key, extras, 0, 0n));
-    });
-    out.push(binaryHead(Opcode.NOOP, opaque + this.group.length, 0, EMPTY, null, 0, 0n));
-    return out;
+    for (let i = 0; i < group.length; i++) {
+      writeBinaryHead(out, opcode, opaque + i, group[i].route.vbucket, group[i].key, extras, 0);
+    }
+    if (!single) writeBinaryHead(out, Opcode.NOOP, opaque + group.length, 0, EMPTY, null, 0);
+    return undefined;
   }
 
   onPacket(p: BinaryPacket): boolean {

@@ -5,9 +5,17 @@
 import { FailReason } from '../downstream/connection.ts';
 import type { DownstreamServer } from '../downstream/server.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
+import type { OutputQueue } from '../util/output-queue.ts';
 
-/** Reply bytes: text (lines with their "\r\n") and values, written in order. */
-export type Reply = string | ReadonlyArray<Buffer | string>;
+/**
+ * Reply bytes: text (lines with their "\r\n") and values, written in order; or an object that writes
+ * them straight into the client's output when its turn comes (no intermediate strings or arrays).
+ */
+export type Reply = string | ReadonlyArray<Buffer | string> | ReplyWriter;
+
+export interface ReplyWriter {
+  writeTo(out: OutputQueue): void;
+}
 
 /** Where a request puts its reply; null for noreply requests. */
 export interface ReplySlot {

@@ -83,6 +83,10 @@ class Slot implements ReplySlot {
   }
 }
 
+function isPieces(reply: Exclude<Reply, string>): reply is ReadonlyArray<Buffer | string> {
+  return Array.isArray(reply);
+}
+
 /** Sessions with replies to write, flushed once per tick. */
 const dirty = new Set<ProxySession>();
 let flushScheduled = false;
@@ -487,12 +491,12 @@ export class ProxySession {
       this.slots.shift();
       const reply = head.reply;
       if (typeof reply === 'string') this.out.latin1(reply);
-      else {
+      else if (isPieces(reply)) {
         for (const piece of reply) {
           if (typeof piece === 'string') this.out.latin1(piece);
           else this.out.bytes(piece);
         }
-      }
+      } else reply.writeTo(this.out);
       wrote = true;
     }
     if (wrote || (this.closeWhenDone && this.slots.length === 0)) scheduleFlush(this);

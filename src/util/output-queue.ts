@@ -52,6 +52,18 @@ export class OutputQueue {
     this.pos += n;
   }
 
+  /** Appends a non-negative integer below 2^53 in decimal (flags, lengths), without a string. */
+  decimal(value: number): void {
+    let digits = 1;
+    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    const at = this.reserve(digits);
+    const scratch = this.scratch;
+    for (let i = at + digits - 1; i >= at; i--) {
+      scratch[i] = 0x30 + (value % 10);
+      value = Math.floor(value / 10);
+    }
+  }
+
   /** Appends one byte. */
   byte(value: number): void {
     if (this.pos + 1 > this.scratch.length) this.sealScratch();

@@ -17,7 +17,9 @@ import {
   metaCodec,
 } from '../../../src/proxy/codecs.ts';
 import type { KeyedCodec } from '../../../src/proxy/keyed.ts';
-import type { Reply } from '../../../src/proxy/request.ts';
+import type { Reply, ReplyWriter } from '../../../src/proxy/request.ts';
+import { OutputQueue } from '../../../src/util/output-queue.ts';
+import type { Socket } from 'node:net';
 
 function request(input: string): TextRequest {
   const parser = new TextRequestParser({ maxDataLength: 1024 });
@@ -39,8 +41,23 @@ function packetsOf(codec: KeyedCodec): BinaryPacket[] {
   return out;
 }
 
-const text = (r: Reply): string =>
-  typeof r === 'string' ? r : r.map((p) => (typeof p === 'string' ? p : p.toString('latin1'))).join('');
+function text(r: Reply): string {
+  if (typeof r === 'string') return r;
+  if (Array.isArray(r)) return r.map((p) => (typeof p === 'string' ? p : p.toString('latin1'))).join('');
+  // a reply that writes itself: collect what it hands to a socket
+  const out = new OutputQueue();
+  (r as ReplyWriter).writeTo(out);
+  out.commit();
+  const written: Buffer[] = [];
+  const socket = {
+    write: (b: Buffer) => written.push(b) > 0,
+    cork() {},
+    uncork() {},
+    writableNeedDrain: false,
+  };
+  out.flush(socket as unknown as Socket);
+  return Buffer.concat(written).toString('latin1');
+}
 
 function reply(codec: KeyedCodec, opcode: number, status: number, value?: Buffer): string {
   const parser = new BinaryParser({ magic: 0x81 });
