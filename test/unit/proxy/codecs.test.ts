@@ -43,7 +43,10 @@ function packetsOf(codec: KeyedCodec): BinaryPacket[] {
 
 function text(r: Reply): string {
   if (typeof r === 'string') return r;
-  if (Array.isArray(r)) return r.map((p) => (typeof p === 'string' ? p : p.toString('latin1'))).join('');
+  if (Array.isArray(r)) {
+    const pieces = r as ReadonlyArray<Buffer | string>;
+    return pieces.map((p) => (typeof p === 'string' ? p : p.toString('latin1'))).join('');
+  }
   // a reply that writes itself: collect what it hands to a socket
   const out = new OutputQueue();
   (r as ReplyWriter).writeTo(out);
