@@ -57,7 +57,7 @@ export function createHeader(): BinaryHeader {
  * Decodes the header at `buf[offset..offset+24)` into `into` and returns it. The caller guarantees the
  * 24 bytes are there. The magic byte is not checked here; the parser does that.
  */
-export function decodeHeader(buf: Buffer, offset: number, into: BinaryHeader): BinaryHeader {
+export function decodeHeader(buf: Buffer, offset: number, into: BinaryHeader, withCas = true): BinaryHeader {
   into.magic = buf[offset]!;
   into.opcode = buf[offset + 1]!;
   into.keyLength = buf.readUInt16BE(offset + 2);
@@ -68,7 +68,7 @@ export function decodeHeader(buf: Buffer, offset: number, into: BinaryHeader): B
   into.status = shared;
   into.bodyLength = buf.readUInt32BE(offset + 8);
   into.opaque = buf.readUInt32BE(offset + 12);
-  into.cas = readCas(buf, offset);
+  into.cas = withCas ? readCas(buf, offset) : 0n;
   return into;
 }
 

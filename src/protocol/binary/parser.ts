@@ -4,7 +4,7 @@
  * dispatch_bin_command, including swallowing oversized values without buffering them.
  */
 import { InputBuffer } from '../../util/input-buffer.ts';
-import { createHeader, decodeHeader, HEADER_LENGTH, type BinaryHeader } from './header.ts';
+import { createHeader, decodeHeader, HEADER_LENGTH, readCas, type BinaryHeader } from './header.ts';
 
 export interface BinaryParserOptions {
   /** The magic byte every frame must start with: 0x80 to read requests, 0x81 to read responses. */
@@ -147,7 +147,9 @@ export class BinaryParser {
         case HEADER: {
           if (input.length < HEADER_LENGTH) return null;
           input.ensure(HEADER_LENGTH);
-          decodeHeader(input.buffer, input.offset, h);
+          // the cas is read from the frame when asked for: most replies' cas is never looked at, and a
+          // non-zero one costs a BigInt
+          decodeHeader(input.buffer, input.offset, h, false);
           if (h.magic !== this.magic) {
             return this.fail('bad-magic', `invalid magic byte 0x${h.magic.toString(16)}`);
           }
@@ -213,8 +215,8 @@ export class BinaryParser {
 }
 
 /**
- * A parsed packet. `extras` and `key` are views made on first use: a proxy forwarding a reply often
- * needs neither, and each view is an allocation on the hot path.
+ * A parsed packet. `extras`, `key` and `cas` are made on first use: a proxy forwarding a reply often
+ * needs none of them, and each is an allocation on the hot path.
  */
 class ParsedPacket implements BinaryPacket {
   readonly magic: number;
@@ -226,13 +228,13 @@ class ParsedPacket implements BinaryPacket {
   readonly status: number;
   readonly bodyLength: number;
   readonly opaque: number;
-  readonly cas: bigint;
   readonly frame: Buffer;
   readonly value: Buffer;
   readonly valueLength: number;
   readonly valueTruncated: boolean;
   private extrasView: Buffer | null = null;
   private keyView: Buffer | null = null;
+  private casValue: bigint | null = null;
 
   constructor(
     h: Readonly<BinaryHeader>,
@@ -250,11 +252,14 @@ class ParsedPacket implements BinaryPacket {
     this.status = h.status;
     this.bodyLength = h.bodyLength;
     this.opaque = h.opaque;
-    this.cas = h.cas;
     this.frame = frame;
     this.value = value;
     this.valueLength = valueLength;
     this.valueTruncated = truncated;
+  }
+
+  get cas(): bigint {
+    return (this.casValue ??= readCas(this.frame, 0));
   }
 
   get extras(): Buffer {
