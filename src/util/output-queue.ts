@@ -136,6 +136,17 @@ export class OutputQueue {
    */
   flush(socket: Socket): boolean {
     if (this.committed === 0) return !socket.writableNeedDrain;
+    if (this.chunks.length === 0 && this.committed === this.pos && socket.writableLength === 0) {
+      // the usual small batch, all in the scratch area, to a socket with nothing pending: written from
+      // there, not copied out first. A write the kernel did not take at once keeps referring to those
+      // bytes: then the area is the socket's and a new one is made (once: while the socket is backed
+      // up, batches are copied out at their own size, as below).
+      const ok = socket.write(this.scratch.subarray(0, this.pos));
+      this.pos = 0;
+      this.committed = 0;
+      if (socket.writableLength > 0) this.scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
+      return ok;
+    }
     this.sealScratch();
     let send: Buffer[];
     if (this.committed === this.queuedBytes) {

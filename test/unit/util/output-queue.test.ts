@@ -1,0 +1,86 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
+import { OutputQueue } from '../../../src/util/output-queue.ts';
+
+/**
+ * A socket stand-in: a write it takes at once is copied (the kernel has the bytes); while it is backed up
+ * it keeps the buffers themselves, as a real socket does until the kernel takes them.
+ */
+class HeldSocket {
+  readonly held: Buffer[] = [];
+  /** The buffers last handed over, as given. */
+  readonly given: Buffer[] = [];
+  /** Bytes "not yet taken by the kernel": what writableLength reports. */
+  writableLength = 0;
+  writableNeedDrain = false;
+  backedUp = false;
+  write(b: Buffer): boolean {
+    this.given.push(b);
+    if (!this.backedUp) {
+      this.held.push(Buffer.from(b));
+      return true;
+    }
+    this.held.push(b);
+    this.writableLength += b.length;
+    return false;
+  }
+  cork(): void {}
+  uncork(): void {}
+  get text(): string {
+    return Buffer.concat(this.held).toString('latin1');
+  }
+}
+
+function flush(out: OutputQueue, socket: HeldSocket): boolean {
+  out.commit();
+  return out.flush(socket as unknown as Socket);
+}
+
+describe('OutputQueue', () => {
+  it('writes small pieces, numbers and bytes in order', () => {
+    const out = new OutputQueue();
+    const socket = new HeldSocket();
+    out.latin1('VALUE ');
+    out.bytes(Buffer.from('key'));
+    out.byte(0x20);
+    out.decimal(0);
+    out.byte(0x20);
+    out.decimal(4294967295);
+    out.latin1('\r\n');
+    out.bytes(Buffer.alloc(2000, 0x61));
+    out.latin1('\r\nEND\r\n');
+    flush(out, socket);
+    assert.equal(socket.text, `VALUE key 0 4294967295\r\n${'a'.repeat(2000)}\r\nEND\r\n`);
+    assert.equal(out.isEmpty, true);
+  });
+
+  it('never overwrites bytes a backed-up socket still holds', () => {
+    const out = new OutputQueue();
+    const socket = new HeldSocket();
+    socket.backedUp = true;
+    for (let i = 0; i < 50; i++) {
+      out.latin1(`reply ${i}\r\n`);
+      flush(out, socket);
+    }
+    assert.equal(socket.text, Array.from({ length: 50 }, (_, i) => `reply ${i}\r\n`).join(''));
+  });
+
+  it('reuses its scratch area only for writes the socket took at once', () => {
+    const out = new OutputQueue();
+    const socket = new HeldSocket();
+    out.latin1('first\r\n');
+    flush(out, socket);
+    out.latin1('second\r\n');
+    flush(out, socket);
+    assert.equal(socket.text, 'first\r\nsecond\r\n');
+    assert.equal(socket.given[0].buffer, socket.given[1].buffer, 'the same scratch area, written in place');
+    // now a write that stays pending: the next batch must go elsewhere
+    socket.backedUp = true;
+    out.latin1('third\r\n');
+    flush(out, socket);
+    out.latin1('fourth\r\n');
+    flush(out, socket);
+    assert.equal(socket.text, 'first\r\nsecond\r\nthird\r\nfourth\r\n');
+  });
+});
