@@ -11,6 +11,11 @@ const SCRATCH_SIZE = 16 * 1024;
 /** Pieces up to this long are copied byte by byte. */
 const SMALL_COPY = 64;
 
+/** Whether the socket still has bytes to hand to the kernel (a separate read: write() changes it). */
+function holdsBytes(socket: Socket): boolean {
+  return socket.writableLength > 0;
+}
+
 export class OutputQueue {
   private scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
   private pos = 0;
@@ -144,7 +149,7 @@ export class OutputQueue {
       const ok = socket.write(this.scratch.subarray(0, this.pos));
       this.pos = 0;
       this.committed = 0;
-      if (socket.writableLength > 0) this.scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
+      if (holdsBytes(socket)) this.scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
       return ok;
     }
     this.sealScratch();
