@@ -284,7 +284,12 @@ class BinaryGetBatch implements DownstreamOp {
     if (p.status === Status.SUCCESS && p.extrasLength >= 4) {
       const i = p.opaque - this.base;
       if (i >= 0 && i < this.group.length) {
-        this.request.hit(this.group[i].index, p.frame.readUInt32BE(HEADER_LENGTH), p.value, p.cas);
+        this.request.hit(
+          this.group[i].index,
+          p.frame.readUInt32BE(HEADER_LENGTH),
+          p.value,
+          this.options.withCas ? p.cas : 0n,
+        );
       }
     } else if (p.status === Status.NOT_MY_VBUCKET) {
       const i = p.opaque - this.base;

@@ -291,13 +291,24 @@ export class ProxyPool implements DeadlineHolder {
 
   /** Runs `admission` now if fewer than downstream_max requests are in flight, else queues it. */
   admit(admission: Admission): void {
-    const max = this.behaviors.downstream_max;
-    if (max <= 0 || (this.inflight < max && this.waiting.length === 0)) {
-      this.inflight++;
+    if (this.admitNow()) {
       admission.start();
       return;
     }
     this.waiting.push({ admission, since: performance.now() });
+  }
+
+  /**
+   * Takes a place among the downstream_max requests in flight if one is free and nobody waits for it:
+   * the caller then runs its request at once (and releases the place when done). False: use admit().
+   */
+  admitNow(): boolean {
+    const max = this.behaviors.downstream_max;
+    if (max <= 0 || (this.inflight < max && this.waiting.length === 0)) {
+      this.inflight++;
+      return true;
+    }
+    return false;
   }
 
   /** A request admitted earlier is complete: let the next waiter run. */

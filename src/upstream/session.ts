@@ -289,9 +289,7 @@ export class ProxySession {
     const request = new BinaryKeyedRequest(pool, slot, p, this.id, bytes);
     this.admit(
       pool,
-      () => {
-        request.start();
-      },
+      request,
       slot,
       [encodeErrorResponse(opcode, Status.EBUSY, opaque, 'System is busy')],
       bytes,
@@ -356,13 +354,7 @@ export class ProxySession {
         for (let i = cmd.firstKey; i < req.tokenCount; i++) keys.push(req.token(i));
         const slot = this.newSlot();
         const request = new MultiGetRequest(pool, slot, keys, cmd, this.id);
-        this.admit(
-          pool,
-          () => {
-            request.start();
-          },
-          slot,
-        );
+        this.admit(pool, request, slot);
         return;
       }
       case 'stats':
@@ -406,15 +398,7 @@ export class ProxySession {
     const slot = noreply ? null : this.newSlot();
     requestBytes.take(bytes);
     const request = new KeyedRequest(pool, slot, key, codec, this.id, bytes);
-    this.admit(
-      pool,
-      () => {
-        request.start();
-      },
-      slot,
-      WAIT_QUEUE_TIMEOUT,
-      bytes,
-    );
+    this.admit(pool, request, slot, WAIT_QUEUE_TIMEOUT, bytes);
   }
 
   private broadcast(
@@ -429,26 +413,28 @@ export class ProxySession {
       binary === undefined
         ? undefined
         : [encodeErrorResponse(binary.opcode, Status.EBUSY, binary.opaque, 'System is busy')];
-    this.admit(
-      pool,
-      () => {
-        request.start();
-      },
-      slot,
-      busy,
-    );
+    this.admit(pool, request, slot, busy);
   }
 
-  /** Runs `start` once the pool admits the request; a request that waits too long gets `timeoutReply`. */
+  /**
+   * Starts `request` once the pool admits it; one that waits too long gets `timeoutReply`. Admitted at
+   * once (the usual case), it costs no waiting-room objects.
+   */
   private admit(
     pool: ProxyPool,
-    start: () => void,
+    request: { start(): void },
     slot: ReplySlot | null,
     timeoutReply: Reply = WAIT_QUEUE_TIMEOUT,
     bytes = 0,
   ): void {
+    if (pool.admitNow()) {
+      request.start();
+      return;
+    }
     pool.admit({
-      start,
+      start: () => {
+        request.start();
+      },
       timedOut: () => {
         // never started, so the request will not give its bytes back itself
         if (bytes > 0) requestBytes.give(bytes);
