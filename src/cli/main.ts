@@ -13,8 +13,10 @@ import { EmbeddedServer } from '../server/server.ts';
 import { ListenError } from '../proxy/proxy.ts';
 import { AUTH_FAILURE_MESSAGE } from '../config/rest-stream.ts';
 import { WorkerGroup } from '../workers/primary.ts';
+import { tuneHeap } from './heap.ts';
 
 async function main(argv: readonly string[]): Promise<number> {
+  tuneHeap();
   // what -z ./file and -Z ./file named, as read, for -t N workers to parse the same bytes
   const files: Record<string, string> = {};
   const parsed = parseCommandLine(argv, (path) => {

@@ -29,6 +29,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { MoxiOptions } from '../cli/args.ts';
+import { workerExecArgv } from '../cli/heap.ts';
 import { followRestConfig } from '../cli/proxy-service.ts';
 import { AUTH_FAILURE_MESSAGE } from '../config/rest-stream.ts';
 import type { StatsProxySnapshot } from '../proxy/stats-proxy.ts';
@@ -115,7 +116,7 @@ export class WorkerGroup {
   /** Forks the workers; resolves once all of them listen (then, in cluster mode, follows the REST stream). */
   async start(): Promise<void> {
     cluster.schedulingPolicy = cluster.SCHED_RR;
-    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false });
+    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: workerExecArgv(), silent: false });
     const started = new Promise<void>((resolve) => {
       this.onStarted = resolve;
     });
