@@ -21,13 +21,6 @@ import { ProxyError } from '../protocol/wire-errors.ts';
 import { distinctKeys } from '../util/distinct-keys.ts';
 import type { OutputQueue } from '../util/output-queue.ts';
 
-/** A distinct key of the request, where it goes, and its position among the distinct keys. */
-interface KeyEntry {
-  key: Buffer;
-  route: Route;
-  index: number;
-}
-
 interface Hit {
   flags: number;
   value: Buffer;
@@ -51,6 +44,12 @@ export class MultiGetRequest implements ReplyWriter {
   private readonly options: GetOptions;
   /** The client's keys in order, duplicates included. */
   private readonly keys: Buffer[];
+  /**
+   * The distinct keys (the same array as `keys` when there are no duplicates) and where each goes now;
+   * batches name keys by their index here (no object per key: a multi-get's keys live until its reply).
+   */
+  private distinct: Buffer[] = [];
+  private routes: Route[] = [];
   /** Values found, by distinct key index: parsed, or the VALUE unit to send as it is. */
   private readonly hits: Array<Hit | Buffer | undefined> = [];
   /** For each of the client's keys, the index of its distinct key (null: the keys are all distinct). */
@@ -80,51 +79,62 @@ export class MultiGetRequest implements ReplyWriter {
     // hold the request open while sending: a batch can fail synchronously (blacklisted server)
     this.outstanding++;
     const keys = this.keys;
-    if (keys.length === 1) {
-      const key = keys[0];
-      this.fetch([{ key, route: this.pool.route(key), index: 0 }]);
+    const distinctOf = keys.length === 1 ? null : distinctKeys(keys);
+    if (distinctOf === null) {
+      this.distinct = keys;
     } else {
-      const distinctOf = distinctKeys(keys);
-      const entries: KeyEntry[] = [];
-      if (distinctOf === null) {
-        for (let i = 0; i < keys.length; i++)
-          entries.push({ key: keys[i], route: this.pool.route(keys[i]), index: i });
-      } else {
-        for (let i = 0; i < keys.length; i++) {
-          if (distinctOf[i] === entries.length)
-            entries.push({ key: keys[i], route: this.pool.route(keys[i]), index: entries.length });
-        }
-        this.distinctOf = distinctOf;
-      }
-      counters.totMultigetKeysDeduped += keys.length - entries.length;
-      this.fetch(entries);
+      for (let i = 0; i < keys.length; i++)
+        if (distinctOf[i] === this.distinct.length) this.distinct.push(keys[i]);
+      this.distinctOf = distinctOf;
     }
+    const distinct = this.distinct;
+    const routes = this.routes;
+    const all: number[] = [];
+    for (let i = 0; i < distinct.length; i++) {
+      routes.push(this.pool.route(distinct[i]));
+      all.push(i);
+    }
+    counters.totMultigetKeysDeduped += keys.length - distinct.length;
+    this.fetch(all);
     if (--this.outstanding === 0) this.complete();
   }
 
-  /** Groups keys by the server their route names and sends one batch to each. */
-  private fetch(keys: ReadonlyArray<KeyEntry>): void {
-    if (keys.length === 1) {
+  /** @internal Distinct key `index`. */
+  keyOf(index: number): Buffer {
+    return this.distinct[index];
+  }
+
+  /** @internal Where distinct key `index` goes now. */
+  routeOf(index: number): Route {
+    return this.routes[index];
+  }
+
+  /** Groups distinct keys (by index) by the server their route names and sends one batch to each. */
+  private fetch(indexes: number[]): void {
+    const routes = this.routes;
+    if (indexes.length === 1) {
       // the usual one-key get: no grouping
-      const server = keys[0].route.config.server(keys[0].route.index);
+      const route = routes[indexes[0]];
+      const server = route.config.server(route.index);
       if (server === undefined) return; // no owner: a miss
       this.outstanding++;
-      this.send(server, keys);
+      this.send(server, indexes);
       return;
     }
-    const groups = new Map<DownstreamServer, Array<KeyEntry>>();
-    for (const entry of keys) {
-      const server = entry.route.config.server(entry.route.index);
+    const groups = new Map<DownstreamServer, number[]>();
+    for (const index of indexes) {
+      const route = routes[index];
+      const server = route.config.server(route.index);
       if (server === undefined) continue; // no owner: a miss
       let group = groups.get(server);
       if (group === undefined) groups.set(server, (group = []));
-      group.push(entry);
+      group.push(index);
     }
     this.outstanding += groups.size;
     for (const [server, group] of groups) this.send(server, group);
   }
 
-  private send(server: DownstreamServer, group: ReadonlyArray<KeyEntry>): void {
+  private send(server: DownstreamServer, group: readonly number[]): void {
     // Several keys for one server of a host list go as one text "get k1 k2 ...": memcached serves that
     // at about 70% of the CPU of as many GETKQs. vBucket pools need the binary header's vbucket id, and
     // SASL buckets binary logins, so they stay binary.
@@ -148,22 +158,21 @@ export class MultiGetRequest implements ReplyWriter {
   }
 
   /** @internal A batch is over; `refused` holds keys a server answered NOT_MY_VBUCKET for. */
-  batchDone(refused: ReadonlyArray<KeyEntry>): void {
+  batchDone(refused: readonly number[]): void {
     if (refused.length > 0) {
       // learn each refused vBucket's next master once, then send its keys there
       const next = new Map<string, Route | null>();
-      const again: Array<KeyEntry> = [];
+      const again: number[] = [];
       for (const r of refused) {
-        const id = `${r.route.index}/${r.route.vbucket}`;
-        if (!next.has(id)) next.set(id, this.pool.nextRoute(r.route, r.key, this.vbucketRetries));
+        const old = this.routes[r];
+        const key = this.distinct[r];
+        const id = `${old.index}/${old.vbucket}`;
+        if (!next.has(id)) next.set(id, this.pool.nextRoute(old, key, this.vbucketRetries));
         const route = next.get(id);
         if (route == null) continue;
         // a fresh configuration routes each key by itself; a learned master serves the whole vBucket
-        again.push({
-          key: r.key,
-          index: r.index,
-          route: route.config === r.route.config ? route : route.config.route(r.key),
-        });
+        this.routes[r] = route.config === old.config ? route : route.config.route(key);
+        again.push(r);
       }
       if (again.length > 0) {
         this.vbucketRetries++;
@@ -177,14 +186,16 @@ export class MultiGetRequest implements ReplyWriter {
    * @internal A batch failed: its keys are misses, unless a newer configuration routes them elsewhere
    * (their server may have left the cluster).
    */
-  batchFailed(reason: FailReason, group: ReadonlyArray<KeyEntry>, answered: boolean): void {
+  batchFailed(reason: FailReason, group: readonly number[], answered: boolean): void {
     if (reason === Fail.Timeout) this.pool.counters.totDownstreamTimeouts++;
     else if (reason === Fail.Connect) this.pool.counters.totDownstreamConnectFailures++;
     this.failure ??= reason;
-    const again: Array<KeyEntry> = [];
-    for (const entry of group) {
-      const moved = this.pool.rerouteAfterFailure(entry.route, entry.key, reason, answered);
-      if (moved !== null) again.push({ key: entry.key, route: moved, index: entry.index });
+    const again: number[] = [];
+    for (const index of group) {
+      const moved = this.pool.rerouteAfterFailure(this.routes[index], this.distinct[index], reason, answered);
+      if (moved === null) continue;
+      this.routes[index] = moved;
+      again.push(index);
     }
     if (again.length > 0) this.fetch(again);
     if (--this.outstanding === 0) this.complete();
@@ -241,11 +252,12 @@ class BinaryGetBatch implements DownstreamOp {
   readonly opaqueCount: number;
   private base = 0;
   private readonly request: MultiGetRequest;
-  private readonly group: ReadonlyArray<KeyEntry>;
+  /** Distinct key indexes of the request. */
+  private readonly group: readonly number[];
   private readonly options: GetOptions;
-  private readonly refused: Array<KeyEntry> = [];
+  private readonly refused: number[] = [];
 
-  constructor(request: MultiGetRequest, group: ReadonlyArray<KeyEntry>, options: GetOptions) {
+  constructor(request: MultiGetRequest, group: readonly number[], options: GetOptions) {
     this.request = request;
     this.group = group;
     this.options = options;
@@ -269,8 +281,18 @@ class BinaryGetBatch implements DownstreamOp {
       : single
         ? Opcode.GETK
         : Opcode.GETKQ;
+    const request = this.request;
     for (let i = 0; i < group.length; i++) {
-      writeBinaryHead(out, opcode, opaque + i, group[i].route.vbucket, group[i].key, extras, 0);
+      const index = group[i];
+      writeBinaryHead(
+        out,
+        opcode,
+        opaque + i,
+        request.routeOf(index).vbucket,
+        request.keyOf(index),
+        extras,
+        0,
+      );
     }
     if (!single) writeBinaryHead(out, Opcode.NOOP, opaque + group.length, 0, EMPTY, null, 0);
     return undefined;
@@ -285,7 +307,7 @@ class BinaryGetBatch implements DownstreamOp {
       const i = p.opaque - this.base;
       if (i >= 0 && i < this.group.length) {
         this.request.hit(
-          this.group[i].index,
+          this.group[i],
           p.frame.readUInt32BE(HEADER_LENGTH),
           p.value,
           this.options.withCas ? p.cas : 0n,
@@ -318,12 +340,13 @@ class TextGetBatch implements DownstreamOp {
   readonly quiet = false;
   readonly shareVerb: string | null;
   private readonly request: MultiGetRequest;
-  private readonly group: ReadonlyArray<KeyEntry>;
+  /** Distinct key indexes of the request. */
+  private readonly group: readonly number[];
   private readonly options: GetOptions;
   /** Next key of the group a VALUE may answer. */
   private cursor = 0;
 
-  constructor(request: MultiGetRequest, group: ReadonlyArray<KeyEntry>, options: GetOptions) {
+  constructor(request: MultiGetRequest, group: readonly number[], options: GetOptions) {
     this.request = request;
     this.group = group;
     this.options = options;
@@ -340,18 +363,20 @@ class TextGetBatch implements DownstreamOp {
   }
 
   encodeShared(out: OutputQueue): void {
-    for (const { key } of this.group) {
+    const request = this.request;
+    for (const index of this.group) {
       out.byte(SPACE);
-      out.bytes(key);
+      out.bytes(request.keyOf(index));
     }
   }
 
   takeValue(unit: ValueResponse): boolean {
     // memcached answers in the order asked, skipping misses
     const group = this.group;
-    while (this.cursor < group.length && !unit.keyEquals(group[this.cursor].key)) this.cursor++;
+    const request = this.request;
+    while (this.cursor < group.length && !unit.keyEquals(request.keyOf(group[this.cursor]))) this.cursor++;
     if (this.cursor === group.length) return false;
-    const index = group[this.cursor].index;
+    const index = group[this.cursor];
     const block = unit.block;
     if (block !== null) this.request.hitBlock(index, block);
     else this.request.hit(index, unit.flags, unit.data, unit.cas ?? 0n);
