@@ -38,19 +38,12 @@ export function binaryHead(
   valueLength: number,
   cas: bigint,
 ): Buffer {
-  const extrasLength = extras === null ? 0 : extras.length;
-  const head = Buffer.allocUnsafe(HEADER_LENGTH + extrasLength + key.length);
-  const bodyLength = extrasLength + key.length + valueLength;
-  writeHeader(head, 0, Magic.Request, opcode, key.length, extrasLength, 0, vbucket, bodyLength, opaque, cas);
-  if (extras !== null) extras.copy(head, HEADER_LENGTH);
-  key.copy(head, HEADER_LENGTH + extrasLength);
+  const head = Buffer.allocUnsafe(HEADER_LENGTH + (extras === null ? 0 : extras.length) + key.length);
+  writeHeadAt(head, 0, opcode, opaque, vbucket, key, extras, valueLength, cas);
   return head;
 }
 
-/**
- * Header, extras and key of a binary request (cas 0) written straight into a connection's output; the
- * value (if any) follows separately.
- */
+/** binaryHead (with cas 0) written straight into a connection's output. */
 export function writeBinaryHead(
   out: OutputQueue,
   opcode: number,
@@ -60,12 +53,26 @@ export function writeBinaryHead(
   extras: Buffer | null,
   valueLength: number,
 ): void {
+  const at = out.reserve(HEADER_LENGTH + (extras === null ? 0 : extras.length) + key.length);
+  writeHeadAt(out.scratchBuffer, at, opcode, opaque, vbucket, key, extras, valueLength, 0n);
+}
+
+function writeHeadAt(
+  buf: Buffer,
+  at: number,
+  opcode: number,
+  opaque: number,
+  vbucket: number,
+  key: Buffer,
+  extras: Buffer | null,
+  valueLength: number,
+  cas: bigint,
+): void {
   const extrasLength = extras === null ? 0 : extras.length;
-  const at = out.reserve(HEADER_LENGTH + extrasLength + key.length);
-  const buf = out.scratchBuffer;
   const bodyLength = extrasLength + key.length + valueLength;
-  writeHeader(buf, at, Magic.Request, opcode, key.length, extrasLength, 0, vbucket, bodyLength, opaque, 0n);
+  writeHeader(buf, at, Magic.Request, opcode, key.length, extrasLength, 0, vbucket, bodyLength, opaque, cas);
   if (extras !== null) extras.copy(buf, at + HEADER_LENGTH);
+  // keys are short: a loop beats Buffer#copy's native call
   const keyAt = at + HEADER_LENGTH + extrasLength;
   for (let i = 0; i < key.length; i++) buf[keyAt + i] = key[i];
 }
