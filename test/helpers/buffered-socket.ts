@@ -4,24 +4,25 @@
  */
 import { connect, type Socket } from 'node:net';
 import { LOOPBACK } from './ports.ts';
+import { Wakeup } from './wakeup.ts';
 
 export class BufferedSocket {
   readonly sock: Socket;
   /** Bytes received and not yet taken by the test. */
   buf: Buffer = Buffer.alloc(0);
   closed = false;
-  private wake: (() => void) | undefined;
+  private readonly wakeup = new Wakeup();
 
   private constructor(sock: Socket) {
     this.sock = sock;
     sock.setNoDelay(true);
     sock.on('data', (b: Buffer) => {
       this.buf = this.buf.length === 0 ? b : Buffer.concat([this.buf, b]);
-      this.wake?.();
+      this.wakeup.notify();
     });
     const onClose = (): void => {
       this.closed = true;
-      this.wake?.();
+      this.wakeup.notify();
     };
     sock.on('close', onClose);
     sock.on('error', onClose);
@@ -62,14 +63,7 @@ export class BufferedSocket {
       if (this.closed) throw failure('closed');
       const left = deadline - Date.now();
       if (left <= 0) throw failure('timeout');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
+      await this.wakeup.sleep(left);
     }
   }
 

@@ -35,6 +35,7 @@ import {
   type ServerOptions,
 } from './processes.ts';
 import { BinOp, binRequest, parseBinFrames, type BinResponse } from './raw-client.ts';
+import { Wakeup } from './wakeup.ts';
 
 export type { BucketJson } from '../../src/cluster/config-json.ts';
 export type { RebalanceSummary } from '../../src/cluster/cluster.ts';
@@ -131,7 +132,7 @@ export class ConfigStream {
   private readonly queue: unknown[] = [];
   private buffer = '';
   private isEnded = false;
-  private wake: (() => void) | undefined;
+  private readonly wakeup = new Wakeup();
 
   private constructor(res: IncomingMessage) {
     this.res = res;
@@ -148,12 +149,12 @@ export class ConfigStream {
         this.buffer = this.buffer.slice(at + STREAM_SEPARATOR.length);
         if (text.trim() !== '') this.queue.push(JSON.parse(text));
       }
-      this.wake?.();
+      this.wakeup.notify();
     });
     this.ended = new Promise((resolve) => {
       const done = (): void => {
         this.isEnded = true;
-        this.wake?.();
+        this.wakeup.notify();
         resolve();
       };
       res.on('end', done);
@@ -197,14 +198,7 @@ export class ConfigStream {
       if (this.isEnded) throw new Error('config stream ended');
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no config streamed in ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
+      await this.wakeup.sleep(left);
     }
     return this.queue.shift() as T;
   }
