@@ -61,15 +61,23 @@ interface Expect {
   flags: number;
 }
 
-interface Writer {
+/** What every writer shares: its keys, what it expects each to hold, and its operation counts. */
+abstract class Writer {
   readonly label: string;
   readonly bucket: Bucket;
   readonly keys: readonly string[];
-  readonly state: Map<string, Expect | null>;
-  ops: number;
+  readonly state = new Map<string, Expect | null>();
+  ops = 0;
   /** Operations that completed while a rebalance was running. */
-  opsDuringRebalance: number;
-  run(): Promise<void>;
+  opsDuringRebalance = 0;
+
+  constructor(label: string, bucket: Bucket, keyPrefix: string) {
+    this.label = label;
+    this.bucket = bucket;
+    this.keys = Array.from({ length: KEYS_PER_WRITER }, (_, i) => `${keyPrefix}:key${i}`);
+  }
+
+  abstract run(): Promise<void>;
 }
 
 const errors: string[] = [];
@@ -103,19 +111,12 @@ function counted(w: Writer): void {
 // ---------------------------------------------------------------------------------------------
 // Text client (a2b through moxi.ts), default bucket
 
-class TextWriter implements Writer {
-  readonly label: string;
-  readonly bucket: Bucket = 'default';
-  readonly keys: string[];
-  readonly state = new Map<string, Expect | null>();
-  ops = 0;
-  opsDuringRebalance = 0;
+class TextWriter extends Writer {
   readonly client: RawClient;
 
   constructor(index: number, client: RawClient) {
-    this.label = `text writer ${index}`;
+    super(`text writer ${index}`, 'default', `txt${index}`);
     this.client = client;
-    this.keys = Array.from({ length: KEYS_PER_WRITER }, (_, i) => `txt${index}:key${i}`);
   }
 
   private async exchange(send: string, complete: (b: Buffer) => boolean): Promise<string | null> {
@@ -187,20 +188,12 @@ class TextWriter implements Writer {
 // ---------------------------------------------------------------------------------------------
 // Binary client (b2b through moxi.ts): several requests in flight on one connection
 
-class BinaryWriter implements Writer {
-  readonly label: string;
-  readonly bucket: Bucket;
-  readonly keys: string[];
-  readonly state = new Map<string, Expect | null>();
-  ops = 0;
-  opsDuringRebalance = 0;
+class BinaryWriter extends Writer {
   readonly client: NodeClient;
 
   constructor(bucket: Bucket, index: number, client: NodeClient) {
-    this.label = `binary writer ${bucket}/${index}`;
-    this.bucket = bucket;
+    super(`binary writer ${bucket}/${index}`, bucket, `bin-${bucket}${index}`);
     this.client = client;
-    this.keys = Array.from({ length: KEYS_PER_WRITER }, (_, i) => `bin-${bucket}${index}:key${i}`);
   }
 
   private async call(what: string, op: () => Promise<BinResponse>): Promise<BinResponse | null> {
@@ -265,20 +258,12 @@ class BinaryWriter implements Writer {
 // ---------------------------------------------------------------------------------------------
 // memjs (binary, SASL PLAIN from the server string for the secure bucket)
 
-class MemjsWriter implements Writer {
-  readonly label: string;
-  readonly bucket: Bucket;
-  readonly keys: string[];
-  readonly state = new Map<string, Expect | null>();
-  ops = 0;
-  opsDuringRebalance = 0;
+class MemjsWriter extends Writer {
   readonly client: MemjsClient;
 
   constructor(bucket: Bucket, index: number, client: MemjsClient) {
-    this.label = `memjs ${bucket}/${index}`;
-    this.bucket = bucket;
+    super(`memjs ${bucket}/${index}`, bucket, `mj-${bucket}${index}`);
     this.client = client;
-    this.keys = Array.from({ length: KEYS_PER_WRITER }, (_, i) => `mj-${bucket}${index}:key${i}`);
   }
 
   async run(): Promise<void> {
