@@ -25,6 +25,7 @@ import { HEADER_LENGTH } from '../protocol/binary/header.ts';
 import { Magic, Opcode } from '../protocol/binary/opcodes.ts';
 import { BinaryParseError, BinaryParser, type BinaryPacket } from '../protocol/binary/parser.ts';
 import { OutputQueue } from '../util/output-queue.ts';
+import { ReadBuffer } from '../util/read-buffer.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 
 export const FailReason = {
@@ -157,6 +158,9 @@ function scheduleFlush(conn: DownstreamConnection): void {
   });
 }
 
+/** A server connection reads with Node's full 64 KB from the start: its replies come in bulk. */
+const READ_BUFFER = 64 * 1024;
+
 let nextConnectionId = 1;
 
 export class DownstreamConnection {
@@ -216,7 +220,15 @@ export class DownstreamConnection {
   private connect(): void {
     this.state = State.Connecting;
     const { host, port, connectTimeout, protocol } = this.settings;
-    const socket = net.connect({ host, port, noDelay: true, keepAlive: true });
+    const socket = net.connect({
+      host,
+      port,
+      noDelay: true,
+      keepAlive: true,
+      onread: ReadBuffer.onread((chunk) => {
+        this.onData(chunk);
+      }, READ_BUFFER),
+    });
     this.socket = socket;
     if (protocol === 'binary') this.binaryParser = new BinaryParser({ magic: Magic.Response });
     else this.textParser = new TextResponseParser();
@@ -231,9 +243,6 @@ export class DownstreamConnection {
       if (this.state !== State.Connecting) return;
       if (this.settings.user !== '' && this.settings.protocol === 'binary') this.authenticate(socket);
       else this.ready();
-    });
-    socket.on('data', (chunk: Buffer) => {
-      this.onData(chunk);
     });
     socket.on('drain', () => {
       this.writable = true;

@@ -7,6 +7,7 @@
  * Also the shared coarse timer and the local `stats proxy` listing.
  */
 import net from 'node:net';
+import { adoptAccepted } from '../util/read-buffer.ts';
 import type { Behaviors } from '../config/behaviors.ts';
 import { FIRST_BUCKET } from '../config/behaviors.ts';
 import type { StaticClusterConfig } from '../config/cluster-config.ts';
@@ -140,14 +141,17 @@ export class Proxy implements SessionHost {
   }
 
   private async bind(port: number, poolFor: () => ProxyPool | null | 'refuse'): Promise<void> {
-    const server = net.createServer({ noDelay: true, highWaterMark: HIGH_WATER_MARK }, (socket) => {
-      const pool = poolFor();
-      if (pool === 'refuse') {
-        socket.destroy();
-        return;
-      }
-      this.accept(pool, socket);
-    });
+    const server = net.createServer(
+      { noDelay: true, highWaterMark: HIGH_WATER_MARK, pauseOnConnect: true },
+      (socket) => {
+        const pool = poolFor();
+        if (pool === 'refuse') {
+          socket.destroy();
+          return;
+        }
+        this.accept(pool, socket);
+      },
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => {
         reject(new ListenError(port, err));
@@ -183,7 +187,16 @@ export class Proxy implements SessionHost {
       pool.counters.numUpstream++;
       pool.counters.totUpstream++;
     }
-    const session = new ProxySession(pool, socket, this.nextSessionId++, this, (s) => {
+    // eslint-disable-next-line prefer-const -- the socket's reads go to the session made from it
+    let session: ProxySession;
+    const adopted = adoptAccepted(
+      socket,
+      (chunk) => {
+        session.receive(chunk);
+      },
+      HIGH_WATER_MARK,
+    );
+    session = new ProxySession(pool, adopted, this.nextSessionId++, this, (s) => {
       if (pool !== null) pool.counters.numUpstream--;
       this.sessions.delete(s);
     });

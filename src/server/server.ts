@@ -9,6 +9,7 @@
  */
 import net from 'node:net';
 import type { Logger } from '../util/log.ts';
+import { adoptAccepted } from '../util/read-buffer.ts';
 import { Clock } from './clock.ts';
 import { Bucket } from './bucket.ts';
 import type { SharedServerState } from './context.ts';
@@ -75,9 +76,12 @@ export class EmbeddedServer {
       accepting: () => this.listening,
       connectionStats: () => this.connectionStats(),
     };
-    this.server = net.createServer({ noDelay: true, highWaterMark: HIGH_WATER_MARK }, (socket) => {
-      this.accept(socket);
-    });
+    this.server = net.createServer(
+      { noDelay: true, highWaterMark: HIGH_WATER_MARK, pauseOnConnect: true },
+      (socket) => {
+        this.accept(socket);
+      },
+    );
   }
 
   /** Starts listening; resolves with the bound port, rejects on a bind error (e.g. EADDRINUSE). */
@@ -117,7 +121,16 @@ export class EmbeddedServer {
     this.counters.currConnections++;
     this.counters.totalConnections++;
     const id = this.nextId++;
-    const session = new ServerSession(this.context, socket, id, (s) => {
+    // eslint-disable-next-line prefer-const -- the socket's reads go to the session made from it
+    let session: ServerSession;
+    const reading = adoptAccepted(
+      socket,
+      (chunk) => {
+        session.receive(chunk);
+      },
+      HIGH_WATER_MARK,
+    );
+    session = new ServerSession(this.context, reading, id, (s) => {
       if (this.sessions.delete(s)) this.counters.currConnections--;
     });
     this.sessions.add(session);

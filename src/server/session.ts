@@ -56,9 +56,6 @@ export class ServerSession implements BinaryReplyTarget {
     this.onClosed = onClosed;
     this.lastCommandTime = ctx.clock.current();
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      this.onData(chunk);
-    });
     socket.on('drain', () => {
       this.onDrain();
     });
@@ -95,7 +92,8 @@ export class ServerSession implements BinaryReplyTarget {
     this.held = [];
   }
 
-  private onData(chunk: Buffer): void {
+  /** Bytes from the client (the owner of the socket routes its reads here). */
+  receive(chunk: Buffer): void {
     if (this.closing) return;
     this.ctx.counters.bytesRead += chunk.length;
     if (this.mode === Mode.Negotiating) this.negotiate(chunk[0]);

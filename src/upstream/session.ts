@@ -131,18 +131,6 @@ export class ProxySession {
     this.host = host;
     this.onClose = onClose;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      if (this.parser === null && this.binaryParser === null) {
-        if (chunk[0] === Magic.Request) {
-          this.binaryParser = new BinaryParser({ magic: Magic.Request, maxBodyLength: PROXY_MAX_ITEM });
-        } else {
-          this.parser = new TextRequestParser({ maxDataLength: PROXY_MAX_ITEM, maxLineLength: MAX_LINE });
-        }
-      }
-      if (this.parser !== null) this.parser.push(chunk);
-      else this.binaryParser!.push(chunk);
-      this.process();
-    });
     socket.on('drain', () => {
       this.resume();
     });
@@ -154,6 +142,20 @@ export class ProxySession {
       requestBytes.forget(this.relieved);
       this.onClose(this);
     });
+  }
+
+  /** Bytes from the client (the owner of the socket routes its reads here). */
+  receive(chunk: Buffer): void {
+    if (this.parser === null && this.binaryParser === null) {
+      if (chunk[0] === Magic.Request) {
+        this.binaryParser = new BinaryParser({ magic: Magic.Request, maxBodyLength: PROXY_MAX_ITEM });
+      } else {
+        this.parser = new TextRequestParser({ maxDataLength: PROXY_MAX_ITEM, maxLineLength: MAX_LINE });
+      }
+    }
+    if (this.parser !== null) this.parser.push(chunk);
+    else this.binaryParser!.push(chunk);
+    this.process();
   }
 
   /** Parses and dispatches what is buffered, until backpressure or the end of the input. */

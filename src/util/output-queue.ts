@@ -87,7 +87,14 @@ export class OutputQueue {
         return;
       }
     }
-    this.scratch.write(text, this.pos, 'latin1');
+    if (n <= SMALL_COPY) {
+      // "VALUE ", "\r\n", "END\r\n": a JS loop beats Buffer#write's native call
+      const scratch = this.scratch;
+      let at = this.pos;
+      for (let i = 0; i < n; i++) scratch[at++] = text.charCodeAt(i);
+    } else {
+      this.scratch.write(text, this.pos, 'latin1');
+    }
     this.pos += n;
   }
 
