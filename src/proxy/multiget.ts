@@ -23,7 +23,9 @@ import type { OutputQueue } from '../util/output-queue.ts';
 
 interface Hit {
   flags: number;
-  value: Buffer;
+  /** The value, or a large one in the pieces it arrived in (written on as they are). */
+  value: Buffer | readonly Buffer[];
+  length: number;
   cas: bigint;
 }
 
@@ -148,8 +150,8 @@ export class MultiGetRequest implements ReplyWriter {
   }
 
   /** @internal A batch found the value of distinct key `index`. */
-  hit(index: number, flags: number, value: Buffer, cas: bigint): void {
-    this.hits[index] = { flags, value, cas };
+  hit(index: number, flags: number, value: Buffer | readonly Buffer[], length: number, cas: bigint): void {
+    this.hits[index] = { flags, value, length, cas };
   }
 
   /** @internal A text batch found distinct key `index`: its VALUE unit as received, the client's reply. */
@@ -228,13 +230,15 @@ export class MultiGetRequest implements ReplyWriter {
       out.byte(SPACE);
       out.decimal(hit.flags);
       out.byte(SPACE);
-      out.decimal(hit.value.length);
+      out.decimal(hit.length);
       if (withCas) {
         out.byte(SPACE);
         out.latin1(hit.cas.toString());
       }
       out.latin1('\r\n');
-      out.bytes(hit.value);
+      const value = hit.value;
+      if (value instanceof Uint8Array) out.bytes(value);
+      else for (const part of value) out.bytes(part);
       out.latin1('\r\n');
     }
     out.latin1(END);
@@ -308,8 +312,9 @@ class BinaryGetBatch implements DownstreamOp {
       if (i >= 0 && i < this.group.length) {
         this.request.hit(
           this.group[i],
-          p.frame.readUInt32BE(HEADER_LENGTH),
-          p.value,
+          p.head.readUInt32BE(HEADER_LENGTH),
+          p.valueParts ?? p.value,
+          p.valueLength,
           this.options.withCas ? p.cas : 0n,
         );
       }
@@ -379,7 +384,7 @@ class TextGetBatch implements DownstreamOp {
     const index = group[this.cursor];
     const block = unit.block;
     if (block !== null) this.request.hitBlock(index, block);
-    else this.request.hit(index, unit.flags, unit.data, unit.cas ?? 0n);
+    else this.request.hit(index, unit.flags, unit.data, unit.bytes, unit.cas ?? 0n);
     this.cursor++;
     return true;
   }

@@ -161,6 +161,29 @@ export class InputBuffer {
     return out;
   }
 
+  /**
+   * Returns the next `n` bytes (which must be held) as views of the chunks they arrived in, in order,
+   * and consumes them: a large value is passed on without being joined into one copy.
+   */
+  takeParts(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    let left = n;
+    const headRest = this.head.length - this.pos;
+    if (headRest > 0) {
+      const k = Math.min(left, headRest);
+      out.push(this.head.subarray(this.pos, this.pos + k));
+      left -= k;
+    }
+    for (let i = 0; left > 0 && i < this.parts.length; i++) {
+      const part = this.parts[i];
+      const k = Math.min(left, part.length);
+      out.push(k === part.length ? part : part.subarray(0, k));
+      left -= k;
+    }
+    this.consume(n);
+    return out;
+  }
+
   /** Drops `n` unconsumed bytes, which may span pending chunks. */
   consume(n: number): void {
     this.cursorBase = -1;

@@ -4,7 +4,13 @@
  */
 import { BinaryParseError, type BinaryPacket } from '../../src/protocol/binary/parser.ts';
 
-export function plainPacket(p: BinaryPacket): BinaryPacket {
+/**
+ * A packet's contents without its representation: `head` and `valueParts` say how the bytes arrived
+ * (one read or several), which the parser is free to choose.
+ */
+export type PlainPacket = Omit<BinaryPacket, 'head' | 'valueParts'>;
+
+export function plainPacket(p: BinaryPacket): PlainPacket {
   return {
     magic: p.magic,
     opcode: p.opcode,
@@ -26,6 +32,8 @@ export function plainPacket(p: BinaryPacket): BinaryPacket {
 }
 
 /** `plainPacket` for what BinaryParser.next() returns, passing null and errors through. */
-export function plainResult<T extends BinaryPacket | BinaryParseError | null>(r: T): T {
-  return (r === null || r instanceof BinaryParseError ? r : plainPacket(r)) as T;
+export function plainResult(
+  r: BinaryPacket | BinaryParseError | null,
+): PlainPacket | BinaryParseError | null {
+  return r === null || r instanceof BinaryParseError ? r : plainPacket(r);
 }

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BinaryParseError, BinaryParser, type BinaryPacket } from '../../src/protocol/binary/parser.ts';
+import { BinaryParseError, BinaryParser } from '../../src/protocol/binary/parser.ts';
 import {
   decodeArithExtras,
   decodeSetExtras,
@@ -18,7 +18,7 @@ import {
   encodeHeader,
   type BinaryHeader,
 } from '../../src/protocol/binary/header.ts';
-import { plainPacket } from '../helpers/packets.ts';
+import { plainPacket, type PlainPacket } from '../helpers/packets.ts';
 
 interface Fields {
   opcode: number;
@@ -58,7 +58,7 @@ function encode(magic: 0x80 | 0x81, f: Fields): Buffer {
     : encodeResponse({ ...common, status: f.shared, dataType: f.dataType });
 }
 
-function expected(magic: number, f: Fields, frame: Buffer, maxBodyLength: number): BinaryPacket {
+function expected(magic: number, f: Fields, frame: Buffer, maxBodyLength: number): PlainPacket {
   const truncated = f.value.length > maxBodyLength;
   return {
     magic,
@@ -93,9 +93,9 @@ function cut(input: Buffer, fractions: readonly number[]): Buffer[] {
   return out;
 }
 
-function parseAll(chunks: readonly Buffer[], magic: 0x80 | 0x81, maxBodyLength: number): BinaryPacket[] {
+function parseAll(chunks: readonly Buffer[], magic: 0x80 | 0x81, maxBodyLength: number): PlainPacket[] {
   const parser = new BinaryParser({ magic, maxBodyLength });
-  const out: BinaryPacket[] = [];
+  const out: PlainPacket[] = [];
   for (const chunk of chunks) {
     parser.push(chunk);
     for (let r = parser.next(); r !== null; r = parser.next()) {

@@ -25,10 +25,17 @@ export interface BinaryParserOptions {
 export interface BinaryPacket extends Readonly<BinaryHeader> {
   /** The whole frame as received; when `valueTruncated`, only header + extras + key. */
   readonly frame: Buffer;
+  /** At least header, extras and key, contiguous (often the whole frame): read fixed fields here. */
+  readonly head: Buffer;
   readonly extras: Buffer;
   readonly key: Buffer;
   /** Empty when `valueTruncated`. */
   readonly value: Buffer;
+  /**
+   * A large value that arrived over several reads, as views of them in order; null otherwise. A reader
+   * that can pass the pieces on avoids joining them: `frame` and `value` join on first use.
+   */
+  readonly valueParts: readonly Buffer[] | null;
   /** bodyLength - extrasLength - keyLength, also when the value was not kept. */
   readonly valueLength: number;
   /** The value exceeded `maxBodyLength`; the parser is discarding its bytes. */
@@ -65,6 +72,9 @@ export class BinaryParseError extends Error {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Values at least this long that arrive over several reads are returned in pieces (valueParts). */
+const PARTS_MIN = 64 * 1024;
 
 // What next() is waiting for.
 const HEADER = 0;
@@ -175,18 +185,29 @@ export class BinaryParser {
           const prefix = input.take(prefixLength);
           this.toDiscard = valueLength - input.discard(valueLength);
           this.state = this.toDiscard > 0 ? DISCARD : HEADER;
-          return this.packet(prefix, EMPTY, valueLength, true);
+          return new ParsedPacket(this.header, prefix, prefix, null, valueLength, true);
         }
         case FRAME: {
           const frameLength = HEADER_LENGTH + h.bodyLength;
           if (input.length < frameLength) return null;
+          const valueLength = h.bodyLength - h.extrasLength - h.keyLength;
+          if (valueLength >= PARTS_MIN && input.contiguousLength < frameLength) {
+            // a large value in several reads: its pieces are kept as they came, not copied into one
+            const prefixLength = frameLength - valueLength;
+            input.ensure(prefixLength);
+            const head = input.take(prefixLength);
+            const parts = input.takeParts(valueLength);
+            this.state = HEADER;
+            // frame and value, joined when asked for, are then in a buffer of their own
+            this.lastFrameOwned = true;
+            return new ParsedPacket(this.header, null, head, parts, valueLength, false);
+          }
           input.ensure(frameLength);
           const owned = input.ownsNext(frameLength);
           const frame = input.take(frameLength);
           this.state = HEADER;
-          const valueLength = h.bodyLength - h.extrasLength - h.keyLength;
           this.lastFrameOwned = owned;
-          return this.packet(frame, frame.subarray(frameLength - valueLength), valueLength, false);
+          return new ParsedPacket(this.header, frame, frame, null, valueLength, false);
         }
         case DISCARD: {
           // push() drops the bytes as they come, so there is nothing held to drop here.
@@ -200,10 +221,6 @@ export class BinaryParser {
     }
   }
 
-  private packet(frame: Buffer, value: Buffer, valueLength: number, valueTruncated: boolean): BinaryPacket {
-    return new ParsedPacket(this.header, frame, value, valueLength, valueTruncated);
-  }
-
   private fail(code: BinaryParseErrorCode, message: string): BinaryParseError {
     const error = new BinaryParseError(code, message, this.header);
     this.error = error;
@@ -215,8 +232,9 @@ export class BinaryParser {
 }
 
 /**
- * A parsed packet. `extras`, `key` and `cas` are made on first use: a proxy forwarding a reply often
- * needs none of them, and each is an allocation on the hot path.
+ * A parsed packet. `extras`, `key`, `value` and `cas` are made on first use: a proxy forwarding a reply
+ * often needs none of them, and each is an allocation on the hot path. A packet with `valueParts` joins
+ * its frame only when `frame` or `value` is asked for.
  */
 class ParsedPacket implements BinaryPacket {
   readonly magic: number;
@@ -228,18 +246,21 @@ class ParsedPacket implements BinaryPacket {
   readonly status: number;
   readonly bodyLength: number;
   readonly opaque: number;
-  readonly frame: Buffer;
-  readonly value: Buffer;
+  readonly head: Buffer;
+  readonly valueParts: readonly Buffer[] | null;
   readonly valueLength: number;
   readonly valueTruncated: boolean;
+  private frameBytes: Buffer | null;
+  private valueView: Buffer | null = null;
   private extrasView: Buffer | null = null;
   private keyView: Buffer | null = null;
   private casValue: bigint | null = null;
 
   constructor(
     h: Readonly<BinaryHeader>,
-    frame: Buffer,
-    value: Buffer,
+    frame: Buffer | null,
+    head: Buffer,
+    valueParts: readonly Buffer[] | null,
     valueLength: number,
     truncated: boolean,
   ) {
@@ -252,22 +273,41 @@ class ParsedPacket implements BinaryPacket {
     this.status = h.status;
     this.bodyLength = h.bodyLength;
     this.opaque = h.opaque;
-    this.frame = frame;
-    this.value = value;
+    this.frameBytes = frame;
+    this.head = head;
+    this.valueParts = valueParts;
     this.valueLength = valueLength;
     this.valueTruncated = truncated;
   }
 
+  get frame(): Buffer {
+    if (this.frameBytes === null) {
+      const joined = Buffer.allocUnsafeSlow(this.head.length + this.valueLength);
+      let at = this.head.copy(joined, 0);
+      for (const part of this.valueParts!) at += part.copy(joined, at);
+      this.frameBytes = joined;
+    }
+    return this.frameBytes;
+  }
+
+  get value(): Buffer {
+    if (this.valueView === null) {
+      const frame = this.frame;
+      this.valueView = this.valueTruncated ? EMPTY : frame.subarray(frame.length - this.valueLength);
+    }
+    return this.valueView;
+  }
+
   get cas(): bigint {
-    return (this.casValue ??= readCas(this.frame, 0));
+    return (this.casValue ??= readCas(this.head, 0));
   }
 
   get extras(): Buffer {
-    return (this.extrasView ??= this.frame.subarray(HEADER_LENGTH, HEADER_LENGTH + this.extrasLength));
+    return (this.extrasView ??= this.head.subarray(HEADER_LENGTH, HEADER_LENGTH + this.extrasLength));
   }
 
   get key(): Buffer {
     const start = HEADER_LENGTH + this.extrasLength;
-    return (this.keyView ??= this.frame.subarray(start, start + this.keyLength));
+    return (this.keyView ??= this.head.subarray(start, start + this.keyLength));
   }
 }

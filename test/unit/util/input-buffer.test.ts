@@ -26,6 +26,22 @@ describe('InputBuffer', () => {
     assert.equal(input.length, 4);
   });
 
+  it('hands out held bytes as views of the chunks they arrived in, without joining', () => {
+    const input = new InputBuffer();
+    const chunks = ['abc', 'defg', 'hij'].map((t) => Buffer.from(t));
+    for (const c of chunks) input.push(c);
+    input.consume(1);
+    const parts = input.takeParts(7);
+    assert.deepEqual(
+      parts.map((p) => p.toString()),
+      ['bc', 'defg', 'h'],
+    );
+    assert.equal(parts[0].buffer, chunks[0].buffer);
+    assert.equal(parts[1], chunks[1]);
+    assert.equal(input.length, 2);
+    assert.equal(input.take(2).toString(), 'ij');
+  });
+
   it('refuses to join when not enough bytes are held', () => {
     const input = new InputBuffer();
     input.push(Buffer.from('ab'));

@@ -7,7 +7,6 @@ import { SeededRandom } from '../../../helpers/random.ts';
 import {
   BinaryParseError,
   BinaryParser,
-  type BinaryPacket,
   type BinaryParserOptions,
 } from '../../../../src/protocol/binary/parser.ts';
 import {
@@ -29,7 +28,7 @@ import {
   opcodeName,
   Status,
 } from '../../../../src/protocol/binary/opcodes.ts';
-import { plainPacket, plainResult } from '../../../helpers/packets.ts';
+import { plainPacket, plainResult, type PlainPacket } from '../../../helpers/packets.ts';
 
 const REQUESTS: BinaryParserOptions = { magic: Magic.Request };
 const RESPONSES: BinaryParserOptions = { magic: Magic.Response };
@@ -49,14 +48,14 @@ interface Fields {
 /** An encoded packet and the packet the parser must return for it. */
 interface Case {
   bytes: Buffer;
-  expect: BinaryPacket;
+  expect: PlainPacket;
 }
 
 const bytesOf = (b: Bytes | undefined): Buffer =>
   b === undefined ? Buffer.alloc(0) : typeof b === 'string' ? Buffer.from(b, 'latin1') : b;
 
 // The expectation is built from the fields, not by decoding, so encoder and parser check each other.
-function expected(magic: number, f: Fields, frame: Buffer): BinaryPacket {
+function expected(magic: number, f: Fields, frame: Buffer): PlainPacket {
   const key = bytesOf(f.key);
   const extras = f.extras ?? Buffer.alloc(0);
   const value = bytesOf(f.value);
@@ -106,13 +105,13 @@ function truncated(c: Case): Case {
 }
 
 interface Outcome {
-  packets: BinaryPacket[];
+  packets: PlainPacket[];
   error: BinaryParseError | null;
 }
 
 function parse(chunks: readonly Buffer[], options: BinaryParserOptions): Outcome {
   const parser = new BinaryParser(options);
-  const packets: BinaryPacket[] = [];
+  const packets: PlainPacket[] = [];
   for (const chunk of chunks) {
     parser.push(chunk);
     for (;;) {
@@ -313,6 +312,30 @@ describe('BinaryParser', () => {
       ],
       REQUESTS,
     );
+  });
+
+  it('returns a large value that arrived in several reads as those pieces, joined only on demand', () => {
+    const value = Buffer.alloc(200 * 1024);
+    const rnd = new SeededRandom(7);
+    for (let i = 0; i < value.length; i += 4) value.writeUInt32LE(Math.floor(rnd.next() * 2 ** 32), i);
+    const big = res({ opcode: Opcode.GETK, key: 'big', extras: encodeSetExtras(9, 0), value });
+    const next = res({ opcode: Opcode.NOOP, opaque: 5 });
+    const stream = Buffer.concat([big.bytes, next.bytes]);
+    const parser = new BinaryParser(RESPONSES);
+    const reads: Buffer[] = [];
+    for (let at = 0; at < stream.length; at += 64 * 1024) reads.push(stream.subarray(at, at + 64 * 1024));
+    for (const r of reads) parser.push(r);
+    const packet = parser.next();
+    assert.ok(packet !== null && !(packet instanceof BinaryParseError));
+    const parts = packet.valueParts;
+    assert.ok(parts !== null && parts.length > 1, 'the value comes in pieces');
+    assert.ok(Buffer.concat(parts).equals(value));
+    assert.equal(parts[1].buffer, reads[1].buffer, 'pieces are views of the reads, not copies');
+    assert.equal(packet.head.readUInt32BE(24), 9, 'flags are read from the head without joining');
+    assert.equal(parser.lastFrameOwned, true, "the joined frame is the packet's own");
+    assert.deepEqual(plainPacket(packet), big.expect);
+    assert.deepEqual(plainResult(parser.next()), next.expect);
+    assert.equal(parser.next(), null);
   });
 
   it('returns views of a whole chunk without copying, and a fresh packet each time', () => {
@@ -516,7 +539,7 @@ describe('BinaryParser', () => {
       const input = Buffer.concat([a.bytes, Buffer.from('junk!'), b.bytes]);
       for (const chunking of chunkings(input)) {
         const parser = new BinaryParser(REQUESTS);
-        const got: BinaryPacket[] = [];
+        const got: PlainPacket[] = [];
         for (const chunk of chunking.chunks) {
           parser.push(chunk);
           for (let r = parser.next(); r !== null; r = parser.next()) {
