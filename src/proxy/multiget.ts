@@ -37,6 +37,9 @@ export interface GetOptions {
 }
 
 const SPACE = 0x20;
+/** The group of a one-key get: its only distinct key. */
+const ONLY_KEY: readonly number[] = Object.freeze([0]);
+const NONE_REFUSED: readonly number[] = Object.freeze([]);
 const END = 'END\r\n';
 
 export class MultiGetRequest implements ReplyWriter {
@@ -90,14 +93,20 @@ export class MultiGetRequest implements ReplyWriter {
       this.distinctOf = distinctOf;
     }
     const distinct = this.distinct;
-    const routes = this.routes;
-    const all: number[] = [];
-    for (let i = 0; i < distinct.length; i++) {
-      routes.push(this.pool.route(distinct[i]));
-      all.push(i);
+    if (distinct.length === 1) {
+      // the usual one-key get: no arrays to grow
+      this.routes = [this.pool.route(distinct[0])];
+      this.fetch(ONLY_KEY);
+    } else {
+      const routes = this.routes;
+      const all: number[] = [];
+      for (let i = 0; i < distinct.length; i++) {
+        routes.push(this.pool.route(distinct[i]));
+        all.push(i);
+      }
+      counters.totMultigetKeysDeduped += keys.length - distinct.length;
+      this.fetch(all);
     }
-    counters.totMultigetKeysDeduped += keys.length - distinct.length;
-    this.fetch(all);
     if (--this.outstanding === 0) this.complete();
   }
 
@@ -112,7 +121,7 @@ export class MultiGetRequest implements ReplyWriter {
   }
 
   /** Groups distinct keys (by index) by the server their route names and sends one batch to each. */
-  private fetch(indexes: number[]): void {
+  private fetch(indexes: readonly number[]): void {
     const routes = this.routes;
     if (indexes.length === 1) {
       // the usual one-key get: no grouping
@@ -259,7 +268,8 @@ class BinaryGetBatch implements DownstreamOp {
   /** Distinct key indexes of the request. */
   private readonly group: readonly number[];
   private readonly options: GetOptions;
-  private readonly refused: number[] = [];
+  /** Keys answered NOT_MY_VBUCKET (made on the first). */
+  private refused: number[] | null = null;
 
   constructor(request: MultiGetRequest, group: readonly number[], options: GetOptions) {
     this.request = request;
@@ -304,7 +314,7 @@ class BinaryGetBatch implements DownstreamOp {
 
   onPacket(p: BinaryPacket): boolean {
     if (p.opcode === Opcode.NOOP) {
-      this.request.batchDone(this.refused);
+      this.request.batchDone(this.refused ?? NONE_REFUSED);
       return true;
     }
     if (p.status === Status.SUCCESS && p.extrasLength >= 4) {
@@ -320,10 +330,10 @@ class BinaryGetBatch implements DownstreamOp {
       }
     } else if (p.status === Status.NOT_MY_VBUCKET) {
       const i = p.opaque - this.base;
-      if (i >= 0 && i < this.group.length) this.refused.push(this.group[i]);
+      if (i >= 0 && i < this.group.length) (this.refused ??= []).push(this.group[i]);
     }
     if (this.group.length === 1) {
-      this.request.batchDone(this.refused);
+      this.request.batchDone(this.refused ?? NONE_REFUSED);
       return true;
     }
     return false;
