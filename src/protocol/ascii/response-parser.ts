@@ -145,35 +145,47 @@ const NO_TOKENS: readonly Buffer[] = Object.freeze([]);
  */
 class Unit {
   kind: TextResponseKind;
-  line: Buffer;
   bareNewline: boolean;
   flags = 0;
   bytes = 0;
   cas: bigint | null = null;
   number: bigint | null = null;
   tokens: readonly Buffer[] = NO_TOKENS;
-  // key, data and block are views made on demand from these offsets: a multi-get reply has thousands of
-  // VALUE units, and a proxy forwarding them whole needs none of the three views per unit.
+  // line, key, data and block are views made on demand from these offsets: a multi-get reply has
+  // thousands of VALUE units, and a proxy forwarding them whole needs none of the views per unit.
+  /** The buffer holding the line, and where the line (without its line end) lies in it. */
+  private readonly lineSource: Buffer;
+  private readonly lineStart: number;
+  private readonly lineEnd: number;
+  private lineView: Buffer | null;
+  /** Where the key lies in `lineSource` (keyEnd 0: no key). */
   keyStart = 0;
   keyEnd = 0;
   /** The buffer holding the data block (null: no block) and where the block starts in it. */
   source: Buffer | null = null;
   dataStart = 0;
 
-  constructor(kind: TextResponseKind, line: Buffer, bareNewline: boolean) {
+  constructor(kind: TextResponseKind, source: Buffer, start: number, end: number, bareNewline: boolean) {
     this.kind = kind;
-    this.line = line;
+    this.lineSource = source;
+    this.lineStart = start;
+    this.lineEnd = end;
+    this.lineView = start === 0 && end === source.length ? source : null;
     this.bareNewline = bareNewline;
   }
 
+  get line(): Buffer {
+    return (this.lineView ??= this.lineSource.subarray(this.lineStart, this.lineEnd));
+  }
+
   get key(): Buffer | null {
-    return this.keyEnd === 0 ? null : this.line.subarray(this.keyStart, this.keyEnd);
+    return this.keyEnd === 0 ? null : this.lineSource.subarray(this.keyStart, this.keyEnd);
   }
 
   keyEquals(key: Uint8Array): boolean {
     const n = key.length;
     if (this.keyEnd - this.keyStart !== n) return false;
-    const line = this.line;
+    const line = this.lineSource;
     const at = this.keyStart;
     for (let i = 0; i < n; i++) if (line[at + i] !== key[i]) return false;
     return true;
@@ -184,12 +196,10 @@ class Unit {
   }
 
   get block(): Buffer | null {
+    // the line and its data one after the other in one buffer: the unit exactly as received
     const source = this.source;
-    const line = this.line;
-    if (source === null || this.bareNewline || line.buffer !== source.buffer) return null;
-    const lineAt = line.byteOffset - source.byteOffset;
-    if (lineAt < 0 || lineAt + line.length + 2 !== this.dataStart) return null;
-    return source.subarray(lineAt, this.dataStart + this.bytes + 2);
+    if (source !== this.lineSource || this.bareNewline || this.lineEnd + 2 !== this.dataStart) return null;
+    return source.subarray(this.lineStart, this.dataStart + this.bytes + 2);
   }
 }
 
@@ -238,10 +248,13 @@ const TWO_LETTER = new Map<number, TextResponseKind>([
   [code2('OK'), 'OK'],
 ]);
 
-function sameWord(line: Buffer, word: Buffer): boolean {
-  for (let i = 0; i < word.length; i++) if (line[i] !== word[i]) return false;
+function sameWord(line: Buffer, word: Buffer, at = 0): boolean {
+  for (let i = 0; i < word.length; i++) if (line[at + i] !== word[i]) return false;
   return true;
 }
+
+const V = 0x56;
+const VALUE_WORD = Buffer.from('VALUE', 'latin1');
 
 /** Splits the space-separated words of `line` from `from` on; runs of spaces count as one. */
 function splitTokens(line: Buffer, from: number): readonly Buffer[] {
@@ -356,6 +369,11 @@ export class TextResponseParser {
     if (end > this.maxLineLength) {
       return this.fail('line-too-long', `reply line longer than ${this.maxLineLength} bytes`);
     }
+    if (end > 6 && buf[base] === V && buf[base + 5] === SP && sameWord(buf, VALUE_WORD, base)) {
+      // the bulk of a multi-get reply: parsed where it lies, no view of the line
+      input.consume(nl + 1);
+      return this.valueLine(buf, base, base + end, bare, base + 5);
+    }
     const line = buf.subarray(base, base + end);
     input.consume(nl + 1);
     return this.classify(line, bare);
@@ -391,7 +409,7 @@ export class TextResponseParser {
       if (len > 0 && first >= ZERO && first <= NINE) {
         const number = parseU64(line, 0, len);
         if (number !== null) {
-          const unit = new Unit('NUMBER', line, bare);
+          const unit = new Unit('NUMBER', line, 0, len, bare);
           unit.number = number;
           return unit as TextResponse;
         }
@@ -399,7 +417,7 @@ export class TextResponseParser {
     }
     switch (kind) {
       case 'VALUE':
-        return this.valueLine(line, bare, w);
+        return this.valueLine(line, 0, len, bare, w);
       case 'VA':
         return this.vaLine(line, bare);
       case 'STAT':
@@ -411,12 +429,12 @@ export class TextResponseParser {
       case 'EN':
       case 'MN':
       case 'ME': {
-        const unit = new Unit(kind, line, bare);
+        const unit = new Unit(kind, line, 0, len, bare);
         unit.tokens = splitTokens(line, w);
         return unit as TextResponse;
       }
       default:
-        return new Unit(kind, line, bare) as TextResponse;
+        return new Unit(kind, line, 0, len, bare) as TextResponse;
     }
   }
 
@@ -425,42 +443,49 @@ export class TextResponseParser {
    * is no digit or the run is not followed by a space or the end of the line; values past 2^53 return
    * Infinity (they can only be rejected).
    */
-  private digits(line: Buffer, i: number): number {
+  private digits(line: Buffer, i: number, end: number): number {
     const start = i;
     let n = 0;
-    while (i < line.length) {
+    while (i < end) {
       const d = line[i] - ZERO;
       if (d < 0 || d > 9) break;
       n = n * 10 + d;
       i++;
     }
     this.cursor = i;
-    if (i === start || (i < line.length && line[i] !== SP)) return -1;
+    if (i === start || (i < end && line[i] !== SP)) return -1;
     return n > Number.MAX_SAFE_INTEGER ? Infinity : n;
   }
 
-  private badLine(line: Buffer): TextResponseError {
+  private badLine(line: Buffer, start: number, end: number): TextResponseError {
     return this.fail(
       'bad-value-line',
-      `malformed value line: ${line.toString('latin1', 0, Math.min(line.length, 300))}`,
+      `malformed value line: ${line.toString('latin1', start, Math.min(end, start + 300))}`,
     );
   }
 
-  private valueLine(line: Buffer, bare: boolean, w: number): TextResponse | null | TextResponseError {
-    const len = line.length;
+  /** "VALUE <key> <flags> <bytes> [<cas>]" at `start`..`end` of `line`; `w` is the space after VALUE. */
+  private valueLine(
+    line: Buffer,
+    start: number,
+    end: number,
+    bare: boolean,
+    w: number,
+  ): TextResponse | null | TextResponseError {
+    const len = end;
     let i = w;
     while (i < len && line[i] === SP) i++;
     const keyStart = i;
     while (i < len && line[i] !== SP) i++;
     const keyEnd = i;
-    if (keyEnd === keyStart) return this.badLine(line);
+    if (keyEnd === keyStart) return this.badLine(line, start, end);
     while (i < len && line[i] === SP) i++;
-    const flags = this.digits(line, i);
-    if (flags < 0 || flags > MAX_U32) return this.badLine(line);
+    const flags = this.digits(line, i, len);
+    if (flags < 0 || flags > MAX_U32) return this.badLine(line, start, end);
     i = this.cursor;
     while (i < len && line[i] === SP) i++;
-    const bytes = this.digits(line, i);
-    if (bytes < 0) return this.badLine(line);
+    const bytes = this.digits(line, i, len);
+    if (bytes < 0) return this.badLine(line, start, end);
     i = this.cursor;
     while (i < len && line[i] === SP) i++;
     let cas: bigint | null = null;
@@ -469,12 +494,12 @@ export class TextResponseParser {
       while (i < len && line[i] !== SP) i++;
       cas = parseU64(line, casStart, i);
       while (i < len && line[i] === SP) i++;
-      if (cas === null || i < len) return this.badLine(line);
+      if (cas === null || i < len) return this.badLine(line, start, end);
     }
     if (bytes > this.maxValueLength) {
       return this.fail('value-too-large', `VALUE of ${bytes} bytes exceeds ${this.maxValueLength}`);
     }
-    const unit = new Unit('VALUE', line, bare);
+    const unit = new Unit('VALUE', line, start, end, bare);
     unit.keyStart = keyStart;
     unit.keyEnd = keyEnd;
     unit.flags = flags;
@@ -486,12 +511,12 @@ export class TextResponseParser {
   private vaLine(line: Buffer, bare: boolean): TextResponse | null | TextResponseError {
     let i = 2;
     while (i < line.length && line[i] === SP) i++;
-    const bytes = this.digits(line, i);
-    if (bytes < 0) return this.badLine(line);
+    const bytes = this.digits(line, i, line.length);
+    if (bytes < 0) return this.badLine(line, 0, line.length);
     if (bytes > this.maxValueLength) {
       return this.fail('value-too-large', `VA of ${bytes} bytes exceeds ${this.maxValueLength}`);
     }
-    const unit = new Unit('VA', line, bare);
+    const unit = new Unit('VA', line, 0, line.length, bare);
     unit.bytes = bytes;
     unit.tokens = splitTokens(line, this.cursor);
     return this.readData(unit);
