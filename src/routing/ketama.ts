@@ -97,6 +97,13 @@ export class KetamaRouter implements KeyRouter {
   private readonly values: Uint32Array;
   /** Server index of each point in `values`. */
   private readonly owners: Uint32Array;
+  /**
+   * For each range of hashes sharing their top `bucketBits` bits, the first point at or above the
+   * range's start: a lookup starts there and steps over the few points inside the range, instead of a
+   * binary search whose branches a random key makes the CPU mispredict (5% of a 50-key multi-get).
+   */
+  private readonly bucketStart: Uint32Array;
+  private readonly bucketShift: number;
 
   constructor(servers: readonly KetamaServer[], distribution: Distribution = Distribution.KETAMA_WEIGHTED) {
     if (servers.length > SERVER_INDEX_LIMIT) throw new RangeError(`too many servers: ${servers.length}`);
@@ -129,6 +136,16 @@ export class KetamaRouter implements KeyRouter {
       this.owners[i] = index;
       this.values[i] = (keys[i] - index) / SERVER_INDEX_LIMIT;
     }
+    // about four buckets per point, at most 2^16 of them
+    const bucketBits = Math.min(16, Math.max(1, Math.ceil(Math.log2(Math.max(total, 1))) + 2));
+    this.bucketShift = 32 - bucketBits;
+    this.bucketStart = new Uint32Array(2 ** bucketBits);
+    let point = 0;
+    for (let b = 0; b < this.bucketStart.length; b++) {
+      const low = b * 2 ** this.bucketShift;
+      while (point < total && this.values[point] < low) point++;
+      this.bucketStart[b] = point;
+    }
   }
 
   /** Number of continuum points (0 for modula). */
@@ -157,14 +174,9 @@ export class KetamaRouter implements KeyRouter {
     if (this.distribution === Distribution.MODULA) return hash % this.servers.length;
     const values = this.values;
     const n = values.length;
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (values[mid] < hash) lo = mid + 1;
-      else hi = mid;
-    }
-    return this.owners[lo === n ? 0 : lo];
+    let i = this.bucketStart[hash >>> this.bucketShift];
+    while (i < n && values[i] < hash) i++;
+    return this.owners[i === n ? 0 : i];
   }
 
   /** Index into `servers` for `key`; 0 with one server, -1 with none. */

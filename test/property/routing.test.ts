@@ -38,6 +38,26 @@ describe('ketama routing properties', () => {
     );
   });
 
+  it('finds, for any hash, the server of the first continuum point at or above it (wrapping)', () => {
+    const ketama = fc.constantFrom<Distribution>('ketama-weighted', 'ketama');
+    const hashes = fc.array(fc.nat({ max: 0xffffffff }), { minLength: 1, maxLength: 40 });
+    fc.assert(
+      fc.property(fc.array(serverArb, { minLength: 2, maxLength: 12 }), ketama, hashes, (servers, d, hs) => {
+        const r = new KetamaRouter(servers, d);
+        const points = r.continuum;
+        // the points themselves, their neighbours, the ends of the range, and random hashes
+        const probes = [0, 0xffffffff, ...hs];
+        for (const p of points.slice(0, 20)) probes.push(p.value, Math.max(0, p.value - 1), p.value + 1);
+        for (const hash of probes) {
+          const first = points.findIndex((p) => p.value >= hash);
+          const want = points[first === -1 ? 0 : first].server;
+          assert.equal(r.serverForHash(hash >>> 0), want, `hash ${hash}`);
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('is deterministic: same list and key, same server', () => {
     fc.assert(
       fc.property(serversArb, distributionArb, keysArb, (servers, distribution, keys) => {
