@@ -21,12 +21,20 @@ import { ProxyError } from '../protocol/wire-errors.ts';
 import { distinctKeys } from '../util/distinct-keys.ts';
 import type { OutputQueue } from '../util/output-queue.ts';
 
-interface Hit {
-  flags: number;
+/** A value found by a binary batch (or a text one that could not keep the unit as received). */
+class Hit {
+  readonly flags: number;
   /** The value, or a large one in the pieces it arrived in (written on as they are). */
-  value: Buffer | readonly Buffer[];
-  length: number;
-  cas: bigint;
+  readonly value: Buffer | readonly Buffer[];
+  readonly length: number;
+  readonly cas: bigint;
+
+  constructor(flags: number, value: Buffer | readonly Buffer[], length: number, cas: bigint) {
+    this.flags = flags;
+    this.value = value;
+    this.length = length;
+    this.cas = cas;
+  }
 }
 
 export interface GetOptions {
@@ -55,8 +63,8 @@ export class MultiGetRequest implements ReplyWriter {
    */
   private distinct: Buffer[] = [];
   private routes: Route[] = [];
-  /** Values found, by distinct key index: parsed, or the VALUE unit to send as it is. */
-  private readonly hits: Array<Hit | Buffer | undefined> = [];
+  /** Values found, by distinct key index: parsed, or a VALUE unit to send exactly as received. */
+  private readonly hits: Array<Hit | ValueResponse | undefined> = [];
   /** For each of the client's keys, the index of its distinct key (null: the keys are all distinct). */
   private distinctOf: Int32Array | null = null;
   private outstanding = 0;
@@ -160,12 +168,15 @@ export class MultiGetRequest implements ReplyWriter {
 
   /** @internal A batch found the value of distinct key `index`. */
   hit(index: number, flags: number, value: Buffer | readonly Buffer[], length: number, cas: bigint): void {
-    this.hits[index] = { flags, value, length, cas };
+    this.hits[index] = new Hit(flags, value, length, cas);
   }
 
-  /** @internal A text batch found distinct key `index`: its VALUE unit as received, the client's reply. */
-  hitBlock(index: number, block: Buffer): void {
-    this.hits[index] = block;
+  /**
+   * @internal A text batch found distinct key `index`: a VALUE unit that arrived in one piece, which is
+   * the client's reply as it is (its `blockSource` is not null).
+   */
+  hitUnit(index: number, unit: ValueResponse): void {
+    this.hits[index] = unit;
   }
 
   /** @internal A batch is over; `refused` holds keys a server answered NOT_MY_VBUCKET for. */
@@ -230,8 +241,8 @@ export class MultiGetRequest implements ReplyWriter {
     for (let i = 0; i < this.keys.length; i++) {
       const hit = this.hits[distinctOf === null ? i : distinctOf[i]];
       if (hit === undefined) continue;
-      if (hit instanceof Uint8Array) {
-        out.bytes(hit);
+      if (!(hit instanceof Hit)) {
+        out.range(hit.blockSource!, hit.blockStart, hit.blockEnd);
         continue;
       }
       out.latin1('VALUE ');
@@ -392,15 +403,14 @@ class TextGetBatch implements DownstreamOp {
     while (this.cursor < group.length && !unit.keyEquals(request.keyOf(group[this.cursor]))) this.cursor++;
     if (this.cursor === group.length) return false;
     const index = group[this.cursor];
-    const block = unit.block;
-    if (block !== null) this.request.hitBlock(index, block);
+    if (unit.blockSource !== null) this.request.hitUnit(index, unit);
     else this.request.hit(index, unit.flags, unit.data, unit.bytes, unit.cas ?? 0n);
     this.cursor++;
     return true;
   }
 
   endShare(): void {
-    this.request.batchDone([]);
+    this.request.batchDone(NONE_REFUSED);
   }
 
   onUnit(unit: TextResponse): boolean {
@@ -409,7 +419,7 @@ class TextGetBatch implements DownstreamOp {
       return false;
     }
     // END, or an error line that ends the reply: whatever arrived so far stands
-    this.request.batchDone([]);
+    this.request.batchDone(NONE_REFUSED);
     return true;
   }
 

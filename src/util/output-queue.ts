@@ -57,6 +57,24 @@ export class OutputQueue {
     this.pos += n;
   }
 
+  /** Appends bytes `start` to `end` of `buf`, as bytes() would append that view (without making it). */
+  range(buf: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (n >= COPY_LIMIT) {
+      this.bytes(buf.subarray(start, end));
+      return;
+    }
+    if (this.pos + n > this.scratch.length) this.sealScratch();
+    if (n <= SMALL_COPY) {
+      const scratch = this.scratch;
+      let at = this.pos;
+      for (let i = start; i < end; i++) scratch[at++] = buf[i];
+    } else {
+      buf.copy(this.scratch, this.pos, start, end);
+    }
+    this.pos += n;
+  }
+
   /** Appends a non-negative integer below 2^53 in decimal (flags, lengths), without a string. */
   decimal(value: number): void {
     let digits = 1;

@@ -50,6 +50,9 @@ function seen(u: TextResponse): Expected {
       // the block, when there is one, is the unit's exact bytes; keyEquals agrees with key
       if (u.block === null) blocksMissing++;
       else assert.deepEqual(u.block, Buffer.concat([u.line, TextReply.CRLF, u.data, TextReply.CRLF]));
+      // the block's bounds name the same bytes without a view
+      if (u.block === null) assert.equal(u.blockSource, null);
+      else assert.deepEqual(u.blockSource?.subarray(u.blockStart, u.blockEnd), u.block);
       assert.equal(u.keyEquals(u.key), true);
       assert.equal(u.keyEquals(Buffer.concat([u.key, Buffer.from('x')])), false);
       return { kind: u.kind, key: u.key, flags: u.flags, bytes: u.bytes, cas: u.cas, data: u.data };

@@ -65,6 +65,13 @@ export interface ValueResponse extends UnitBase {
    * client can be sent exactly these bytes. Null when the unit straddled reads or its line ended in "\n".
    */
   readonly block: Buffer | null;
+  /**
+   * Where `block` lies, without making a view: its buffer (null when there is no block) and its range
+   * there, for a writer that copies the bytes anyway.
+   */
+  readonly blockSource: Buffer | null;
+  readonly blockStart: number;
+  readonly blockEnd: number;
 }
 
 /** Meta "VA <size> <flags>*" and its data block. */
@@ -195,11 +202,23 @@ class Unit {
     return this.source === null ? null : this.source.subarray(this.dataStart, this.dataStart + this.bytes);
   }
 
-  get block(): Buffer | null {
+  get blockSource(): Buffer | null {
     // the line and its data one after the other in one buffer: the unit exactly as received
     const source = this.source;
     if (source !== this.lineSource || this.bareNewline || this.lineEnd + 2 !== this.dataStart) return null;
-    return source.subarray(this.lineStart, this.dataStart + this.bytes + 2);
+    return source;
+  }
+
+  get blockStart(): number {
+    return this.lineStart;
+  }
+
+  get blockEnd(): number {
+    return this.dataStart + this.bytes + 2;
+  }
+
+  get block(): Buffer | null {
+    return this.blockSource?.subarray(this.blockStart, this.blockEnd) ?? null;
   }
 }
 

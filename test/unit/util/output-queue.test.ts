@@ -55,6 +55,22 @@ describe('OutputQueue', () => {
     assert.equal(out.isEmpty, true);
   });
 
+  it('appends ranges of a buffer as the views of those ranges would be', () => {
+    const out = new OutputQueue();
+    const socket = new HeldSocket();
+    const source = Buffer.from(Array.from({ length: 5000 }, (_, i) => 0x41 + (i % 26)));
+    const ranges: [number, number][] = [
+      [0, 0],
+      [3, 10],
+      [100, 900],
+      [1000, 4500],
+      [4999, 5000],
+    ];
+    for (const [start, end] of ranges) out.range(source, start, end);
+    flush(out, socket);
+    assert.equal(socket.text, ranges.map(([start, end]) => source.toString('latin1', start, end)).join(''));
+  });
+
   it('never overwrites bytes a backed-up socket still holds', () => {
     const out = new OutputQueue();
     const socket = new HeldSocket();
