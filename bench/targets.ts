@@ -10,10 +10,13 @@
  *   direct:      load generator ──▶ memcached A, memcached B   (keys routed by the load generator)
  *   nutcracker:  load generator ──▶ nutcracker ──▶ A, B        (ketama, md5, 1 connection per server)
  *   moxi:        load generator ──▶ node bin/moxi -z ──▶ A, B  (moxi defaults: binary, 4 per server)
+ *
+ * moxi.ts runs as `./bin/moxi` would: node with the heap flags of its first line (NODE_FLAGS).
  *   moxi-t2:     the same with -t 2: a primary and two worker processes sharing the listening port
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { NODE_FLAGS } from '../src/cli/heap.ts';
 import { ketamaRouter, type KeyRouter } from './routing.ts';
 import {
   LOOPBACK,
@@ -240,7 +243,9 @@ async function startMoxiProxy(name: string, threads: number, ctx: TargetContext)
     readyTimeoutMs: 15_000,
     command: (port) => ({
       file: process.execPath,
+      // as bin/moxi's first line starts node (`./bin/moxi`)
       args: [
+        ...NODE_FLAGS,
         ctx.moxiBin,
         '-z',
         `${port}=${servers}`,
@@ -288,7 +293,7 @@ export const TARGETS: readonly Target[] = [
   {
     name: 'moxi',
     usesBackends: true,
-    description: `node bin/moxi -z PORT=backends -l 127.0.0.1 -t 1 -c ${MAX_CLIENT_CONNECTIONS} (proxy mode, defaults: binary downstream, 4 connections per server)`,
+    description: `node ${NODE_FLAGS.join(' ')} bin/moxi -z PORT=backends -l 127.0.0.1 -t 1 -c ${MAX_CLIENT_CONNECTIONS} (proxy mode, defaults: binary downstream, 4 connections per server)`,
     start: (ctx) => startMoxiProxy('moxi', 1, ctx),
   },
   {
@@ -321,6 +326,7 @@ export const TARGETS: readonly Target[] = [
         command: (port) => ({
           file: process.execPath,
           args: [
+            ...NODE_FLAGS,
             ctx.moxiBin,
             '-p',
             String(port),
