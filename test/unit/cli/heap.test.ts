@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { NODE_FLAGS, OLD_SPACE_FLAG, SEMI_SPACE_FLAG, workerExecArgv } from '../../../src/cli/heap.ts';
+import { NODE_FLAGS, OLD_SPACE_FLAG, workerExecArgv } from '../../../src/cli/heap.ts';
 import { repoRoot } from '../../helpers/processes.ts';
 
 describe('heap settings', () => {
@@ -10,20 +10,14 @@ describe('heap settings', () => {
     assert.equal(first, `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
   });
 
-  it('-t N workers get the heap sizes, except those node was given', () => {
+  it('-t N workers get the old space size, unless node was given one', () => {
     const saved = [...process.execArgv];
     try {
       process.execArgv.length = 0;
       process.execArgv.push('--enable-source-maps');
-      assert.deepEqual(workerExecArgv(), ['--enable-source-maps', SEMI_SPACE_FLAG, OLD_SPACE_FLAG]);
-      process.execArgv.push('--max-semi-space-size=8');
-      assert.deepEqual(workerExecArgv(), ['--enable-source-maps', '--max-semi-space-size=8', OLD_SPACE_FLAG]);
-      process.execArgv.push('--initial-old-space-size=64');
-      assert.deepEqual(workerExecArgv(), [
-        '--enable-source-maps',
-        '--max-semi-space-size=8',
-        '--initial-old-space-size=64',
-      ]);
+      assert.deepEqual(workerExecArgv(), ['--enable-source-maps', OLD_SPACE_FLAG]);
+      process.execArgv.push('--initial-old-space-size=32');
+      assert.deepEqual(workerExecArgv(), ['--enable-source-maps', '--initial-old-space-size=32']);
     } finally {
       process.execArgv.length = 0;
       process.execArgv.push(...saved);
