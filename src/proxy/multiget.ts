@@ -48,6 +48,9 @@ const SPACE = 0x20;
 /** The group of a one-key get: its only distinct key. */
 const ONLY_KEY: readonly number[] = Object.freeze([0]);
 const NONE_REFUSED: readonly number[] = Object.freeze([]);
+// placeholders until start(): never written
+const NO_ROUTES: Route[] = [];
+const NO_HITS: Array<Hit | ValueResponse | undefined> = [];
 const END = 'END\r\n';
 
 export class MultiGetRequest implements ReplyWriter {
@@ -61,10 +64,10 @@ export class MultiGetRequest implements ReplyWriter {
    * The distinct keys (the same array as `keys` when there are no duplicates) and where each goes now;
    * batches name keys by their index here (no object per key: a multi-get's keys live until its reply).
    */
-  private distinct: Buffer[] = [];
-  private routes: Route[] = [];
+  private distinct: Buffer[];
+  private routes: Route[] = NO_ROUTES;
   /** Values found, by distinct key index: parsed, or a VALUE unit to send exactly as received. */
-  private readonly hits: Array<Hit | ValueResponse | undefined> = [];
+  private hits: Array<Hit | ValueResponse | undefined> = NO_HITS;
   /** For each of the client's keys, the index of its distinct key (null: the keys are all distinct). */
   private distinctOf: Int32Array | null = null;
   private outstanding = 0;
@@ -77,6 +80,7 @@ export class MultiGetRequest implements ReplyWriter {
     this.pool = pool;
     this.slot = slot;
     this.keys = keys;
+    this.distinct = keys;
     this.options = options;
     this.affinity = affinity;
   }
@@ -93,20 +97,22 @@ export class MultiGetRequest implements ReplyWriter {
     this.outstanding++;
     const keys = this.keys;
     const distinctOf = keys.length === 1 ? null : distinctKeys(keys);
-    if (distinctOf === null) {
-      this.distinct = keys;
-    } else {
-      for (let i = 0; i < keys.length; i++)
-        if (distinctOf[i] === this.distinct.length) this.distinct.push(keys[i]);
+    if (distinctOf !== null) {
+      const distinct: Buffer[] = [];
+      for (let i = 0; i < keys.length; i++) if (distinctOf[i] === distinct.length) distinct.push(keys[i]);
+      this.distinct = distinct;
       this.distinctOf = distinctOf;
     }
     const distinct = this.distinct;
+    // arrays of their final size: grown from empty, each would take room for 17
+    this.hits = new Array<Hit | ValueResponse | undefined>(distinct.length);
     if (distinct.length === 1) {
-      // the usual one-key get: no arrays to grow
+      // the usual one-key get
       this.routes = [this.pool.route(distinct[0])];
       this.fetch(ONLY_KEY);
     } else {
-      const routes = this.routes;
+      const routes: Route[] = [];
+      this.routes = routes;
       const all: number[] = [];
       for (let i = 0; i < distinct.length; i++) {
         routes.push(this.pool.route(distinct[i]));

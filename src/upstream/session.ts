@@ -27,6 +27,7 @@ import { MultiGetRequest } from '../proxy/multiget.ts';
 import type { ProxyPool } from '../proxy/pool.ts';
 import type { Reply, ReplySlot } from '../proxy/request.ts';
 import { requestBytes } from '../util/byte-budget.ts';
+import { FlushBatch } from '../util/flush-batch.ts';
 import { OutputQueue } from '../util/output-queue.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 import { SERVER_VERSION } from '../version.ts';
@@ -88,17 +89,11 @@ function isPieces(reply: Exclude<Reply, string>): reply is ReadonlyArray<Buffer 
 }
 
 /** Sessions with replies to write, flushed once per tick. */
-const dirty = new Set<ProxySession>();
-let flushScheduled = false;
+const dirty = new FlushBatch<ProxySession>((run) => {
+  process.nextTick(run);
+});
 function scheduleFlush(session: ProxySession): void {
   dirty.add(session);
-  if (flushScheduled) return;
-  flushScheduled = true;
-  process.nextTick(() => {
-    flushScheduled = false;
-    for (const s of dirty) s.flush();
-    dirty.clear();
-  });
 }
 
 export class ProxySession {
@@ -112,6 +107,8 @@ export class ProxySession {
   private binaryParser: BinaryParser | null = null;
   private readonly out = new OutputQueue();
   private readonly slots = new RingQueue<Slot>();
+  /** @internal Waiting in the tick's flush batch. */
+  flushQueued = false;
   private paused = false;
   private closed = false;
   /** quit, or input we cannot parse: close once every pending reply is written. */
@@ -352,8 +349,13 @@ export class ProxySession {
     pool.counters.totRequests++;
     switch (cmd.kind) {
       case 'get': {
-        const keys: Buffer[] = [];
-        for (let i = cmd.firstKey; i < req.tokenCount; i++) keys.push(req.token(i));
+        let keys: Buffer[];
+        if (req.tokenCount - cmd.firstKey === 1) {
+          keys = [req.token(cmd.firstKey)]; // an array of one, not one grown from empty
+        } else {
+          keys = [];
+          for (let i = cmd.firstKey; i < req.tokenCount; i++) keys.push(req.token(i));
+        }
         const slot = this.newSlot();
         const request = new MultiGetRequest(pool, slot, keys, cmd, this.id);
         this.admit(pool, request, slot);
