@@ -28,7 +28,6 @@ class Channel {
   protocol: DownstreamProtocol = 'binary';
   conn: DownstreamConnection | null = null;
   inflight = 0;
-  client = 0;
   readonly held: Array<readonly [DownstreamOp, DownstreamProtocol]> = [];
   readonly settle: Settle;
 
@@ -67,8 +66,12 @@ export interface ServerSettings {
 
 /** Connections per protocol when downstream_conn_max is 0 ("unlimited"). */
 const UNLIMITED_CONNECTIONS = 64;
-/** Idle Channel objects kept for reuse. */
-const MAX_SPARE_CHANNELS = 256;
+/**
+ * Channels of clients with nothing in flight stay in the map (a client's next request finds its own:
+ * adding and deleting a map entry per request cost a hash table rebuild every few thousand requests);
+ * past this many entries, idle ones are swept out.
+ */
+const MIN_SWEEP_AT = 1024;
 
 /**
  * How much a refused connection adds to the error count. moxi counts the failed connect and then the
@@ -109,7 +112,8 @@ export class DownstreamServer implements DeadlineHolder {
   private closed = false;
   private readonly events: ConnectionEvents;
   private readonly channels = new Map<number, Channel>();
-  private readonly spareChannels: Channel[] = [];
+  /** The map size that triggers a sweep of idle channels. */
+  private sweepAt = MIN_SWEEP_AT;
 
   constructor(settings: ServerSettings, log: Logger, timer: CoarseTimer) {
     this.settings = settings;
@@ -163,15 +167,14 @@ export class DownstreamServer implements DeadlineHolder {
   send(op: DownstreamOp, protocol: DownstreamProtocol, client: number): void {
     let channel = this.channels.get(client);
     if (channel === undefined) {
-      channel = this.spareChannels.pop() ?? new Channel(this);
-      channel.client = client;
+      channel = new Channel(this);
       this.channels.set(client, channel);
     } else if (channel.held.length > 0 || (channel.inflight > 0 && channel.protocol !== protocol)) {
       channel.held.push([op, protocol]);
       return;
     }
     this.dispatch(op, protocol, channel);
-    if (channel.inflight === 0 && channel.held.length === 0) this.dropChannel(channel);
+    if (channel.inflight === 0 && channel.held.length === 0) this.rest(channel);
   }
 
   private dispatch(op: DownstreamOp, protocol: DownstreamProtocol, channel: Channel): void {
@@ -227,7 +230,7 @@ export class DownstreamServer implements DeadlineHolder {
   channelIdle(channel: Channel): void {
     while (channel.inflight === 0) {
       if (channel.held.length === 0) {
-        this.dropChannel(channel);
+        this.rest(channel);
         return;
       }
       // release the held ops up to the next protocol switch; the rest wait for those to finish
@@ -239,12 +242,18 @@ export class DownstreamServer implements DeadlineHolder {
     }
   }
 
-  private dropChannel(channel: Channel): void {
-    // idempotent: a channel must never sit twice in the spare list (two clients would share it)
-    if (this.channels.get(channel.client) !== channel) return;
-    this.channels.delete(channel.client);
+  /** A channel with nothing in flight or held: it stays, bound to no connection, until a sweep. */
+  private rest(channel: Channel): void {
     channel.conn = null;
-    if (this.spareChannels.length < MAX_SPARE_CHANNELS) this.spareChannels.push(channel);
+    if (this.channels.size > this.sweepAt) this.sweepChannels();
+  }
+
+  private sweepChannels(): void {
+    for (const [client, channel] of this.channels) {
+      if (channel.inflight === 0 && channel.held.length === 0) this.channels.delete(client);
+    }
+    // the next sweep when the map has doubled again: sweeping stays linear in requests
+    this.sweepAt = Math.max(MIN_SWEEP_AT, 2 * this.channels.size);
   }
 
   private forget(conn: DownstreamConnection): void {
@@ -265,10 +274,16 @@ export class DownstreamServer implements DeadlineHolder {
 
   /** Nothing in flight or waiting on any connection (a retiring server may then be closed). */
   get idle(): boolean {
-    if (this.channels.size > 0) return false;
+    for (const channel of this.channels.values())
+      if (channel.inflight > 0 || channel.held.length > 0) return false;
     for (const pool of [this.pools.binary, this.pools.ascii])
       for (const c of pool) if (c.load > 0) return false;
     return true;
+  }
+
+  /** @internal Clients with a channel here, idle or not (tests). */
+  get channelCount(): number {
+    return this.channels.size;
   }
 
   /** Open connections, for stats. */
