@@ -127,6 +127,18 @@ export async function startProxy(
   throw new Error(`startProxy: gave up after ${PROXY_START_ATTEMPTS} attempts`, { cause: last });
 }
 
+/** `count` real memcacheds and a proxy with one pool over them (`-z PORT=<host list>`). */
+export async function startProxyOverMemcacheds(
+  protocol: DownstreamProtocol,
+  count = 2,
+): Promise<{ servers: ServerHandle[]; proxy: ProxyHandle }> {
+  const servers = await Promise.all(Array.from({ length: count }, () => startMemcached()));
+  const proxy = await startProxy((ports) => `${ports[0]}=${hostList(servers)}`, {
+    behaviors: behaviorsFor(protocol),
+  });
+  return { servers, proxy };
+}
+
 /** `127.0.0.1:<port>` for each server, comma-separated (a host list). */
 export function hostList(servers: readonly { readonly port: number }[], weights?: readonly number[]): string {
   return servers.map((s, i) => `${LOOPBACK}:${s.port}${weights ? `:${weights[i]}` : ''}`).join(',');

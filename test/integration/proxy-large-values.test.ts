@@ -6,15 +6,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMemcached, type ServerHandle } from '../helpers/processes.ts';
+import type { ServerHandle } from '../helpers/processes.ts';
 import {
   DownstreamProtocols,
-  behaviorsFor,
-  hostList,
   pathName,
   requestOnce,
   retrievalDone,
-  startProxy,
+  startProxyOverMemcacheds,
   withClient,
   timedRequest,
   type DownstreamProtocol,
@@ -68,10 +66,7 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
     const stored = new Map<string, Stored>();
 
     before(async () => {
-      servers = await Promise.all([startMemcached(), startMemcached()]);
-      proxy = await startProxy((ports) => `${ports[0]}=${hostList(servers)}`, {
-        behaviors: behaviorsFor(protocol),
-      });
+      ({ servers, proxy } = await startProxyOverMemcacheds(protocol));
       const port = proxy.poolPorts[0];
       const random = new SeededRandom(99);
       for (let i = 0; i < SIZES.length * 2; i++) {

@@ -9,17 +9,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BufferedSocket } from '../helpers/buffered-socket.ts';
-import { startMemcached, type ServerHandle } from '../helpers/processes.ts';
+import type { ServerHandle } from '../helpers/processes.ts';
 import { printable } from '../helpers/raw-client.ts';
 import {
   DownstreamProtocols,
-  behaviorsFor,
-  hostList,
   parseValues,
   pathName,
   requestOnce,
   retrievalDone,
-  startProxy,
+  startProxyOverMemcacheds,
   type DownstreamProtocol,
   type ProxyHandle,
 } from '../helpers/proxy.ts';
@@ -65,10 +63,7 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
     const stored = new Map<string, Stored>();
 
     before(async () => {
-      servers = await Promise.all([startMemcached(), startMemcached()]);
-      proxy = await startProxy((ports) => `${ports[0]}=${hostList(servers)}`, {
-        behaviors: behaviorsFor(protocol),
-      });
+      ({ servers, proxy } = await startProxyOverMemcacheds(protocol));
       const port = proxy.poolPorts[0];
       const random = new SeededRandom(SEED);
       for (let i = 0; i < STORED_KEYS; i++) {
