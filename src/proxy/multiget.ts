@@ -104,6 +104,7 @@ export class MultiGetRequest implements ReplyWriter {
       this.distinctOf = distinctOf;
     }
     const distinct = this.distinct;
+    counters.totMultigetKeysDeduped += keys.length - distinct.length;
     // arrays of their final size: grown from empty, each would take room for 17
     this.hits = new Array<Hit | ValueResponse | undefined>(distinct.length);
     if (distinct.length === 1) {
@@ -118,7 +119,6 @@ export class MultiGetRequest implements ReplyWriter {
         routes.push(this.pool.route(distinct[i]));
         all.push(i);
       }
-      counters.totMultigetKeysDeduped += keys.length - distinct.length;
       this.fetch(all);
     }
     if (--this.outstanding === 0) this.complete();
