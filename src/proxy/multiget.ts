@@ -106,21 +106,16 @@ export class MultiGetRequest implements ReplyWriter {
     const distinct = this.distinct;
     counters.totMultigetKeysDeduped += keys.length - distinct.length;
     // arrays of their final size: grown from empty, each would take room for 17
-    this.hits = new Array<Hit | ValueResponse | undefined>(distinct.length);
-    if (distinct.length === 1) {
-      // the usual one-key get
-      this.routes = [this.pool.route(distinct[0])];
-      this.fetch(ONLY_KEY);
-    } else {
-      const routes: Route[] = [];
-      this.routes = routes;
-      const all: number[] = [];
-      for (let i = 0; i < distinct.length; i++) {
-        routes.push(this.pool.route(distinct[i]));
-        all.push(i);
-      }
-      this.fetch(all);
+    const n = distinct.length;
+    this.hits = new Array<Hit | ValueResponse | undefined>(n);
+    const routes = new Array<Route>(n);
+    const indexes = n === 1 ? null : new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      routes[i] = this.pool.route(distinct[i]);
+      if (indexes !== null) indexes[i] = i;
     }
+    this.routes = routes;
+    this.fetch(indexes ?? ONLY_KEY);
     if (--this.outstanding === 0) this.complete();
   }
 

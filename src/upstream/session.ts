@@ -284,7 +284,6 @@ export class ProxySession {
     }
     const slot = this.newSlot();
     const bytes = p.valueLength;
-    requestBytes.take(bytes);
     const request = new BinaryKeyedRequest(pool, slot, p, this.id, bytes);
     this.admit(
       pool,
@@ -349,13 +348,9 @@ export class ProxySession {
     pool.counters.totRequests++;
     switch (cmd.kind) {
       case 'get': {
-        let keys: Buffer[];
-        if (req.tokenCount - cmd.firstKey === 1) {
-          keys = [req.token(cmd.firstKey)]; // an array of one, not one grown from empty
-        } else {
-          keys = [];
-          for (let i = cmd.firstKey; i < req.tokenCount; i++) keys.push(req.token(i));
-        }
+        // made at its final size: grown from empty, a one-key array would take room for 17
+        const keys = new Array<Buffer>(req.tokenCount - cmd.firstKey);
+        for (let i = 0; i < keys.length; i++) keys[i] = req.token(cmd.firstKey + i);
         const slot = this.newSlot();
         const request = new MultiGetRequest(pool, slot, keys, cmd, this.id);
         this.admit(pool, request, slot);
@@ -400,7 +395,6 @@ export class ProxySession {
 
   private keyed(pool: ProxyPool, key: Buffer, codec: KeyedCodec, noreply: boolean, bytes: number): void {
     const slot = noreply ? null : this.newSlot();
-    requestBytes.take(bytes);
     const request = new KeyedRequest(pool, slot, key, codec, this.id, bytes);
     this.admit(pool, request, slot, WAIT_QUEUE_TIMEOUT, bytes);
   }
@@ -422,7 +416,8 @@ export class ProxySession {
 
   /**
    * Starts `request` once the pool admits it; one that waits too long gets `timeoutReply`. Admitted at
-   * once (the usual case), it costs no waiting-room objects.
+   * once (the usual case), it costs no waiting-room objects. `bytes` (a value the request carries) are
+   * held in the proxy's request budget from now until the request gives them back when it ends.
    */
   private admit(
     pool: ProxyPool,
@@ -431,6 +426,7 @@ export class ProxySession {
     timeoutReply: Reply = WAIT_QUEUE_TIMEOUT,
     bytes = 0,
   ): void {
+    if (bytes > 0) requestBytes.take(bytes);
     if (pool.admitNow()) {
       request.start();
       return;
