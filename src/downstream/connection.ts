@@ -27,6 +27,7 @@ import { BinaryParseError, BinaryParser, type BinaryPacket } from '../protocol/b
 import { FlushBatch } from '../util/flush-batch.ts';
 import { OutputQueue } from '../util/output-queue.ts';
 import { ReadBuffer } from '../util/read-buffer.ts';
+import { SlabPool } from '../util/slab-pool.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 
 export const FailReason = {
@@ -153,6 +154,15 @@ function scheduleFlush(conn: DownstreamConnection): void {
 
 /** A server connection reads with Node's full 64 KB from the start: its replies come in bulk. */
 const READ_BUFFER = 64 * 1024;
+const NO_READS = new ReadBuffer(READ_BUFFER);
+
+/**
+ * Where the binary replies' large values (at least 64 KB, the parser's valueParts) are read: slabs that
+ * the client's reply gives back once it has been written (MultiGetRequest.writeTo), so the next value
+ * is read into warm memory with no allocation. 128 x 64 KB: up to 8 MB kept between uses; values in
+ * flight beyond that take fresh slabs, which the collector takes back.
+ */
+export const replySlabs = new SlabPool(64 * 1024, 128);
 
 let nextConnectionId = 1;
 
@@ -162,6 +172,7 @@ export class DownstreamConnection {
   private readonly events: ConnectionEvents;
   private state: State = State.Idle;
   private socket: net.Socket | null = null;
+  private reads = NO_READS;
   private readonly pending = new RingQueue<Entry>();
   private readonly inflight = new RingQueue<Entry>();
   private nextOpaque = 1;
@@ -215,14 +226,16 @@ export class DownstreamConnection {
   private connect(): void {
     this.state = State.Connecting;
     const { host, port, connectTimeout, protocol } = this.settings;
+    // a new socket reads afresh (no value half-read into a slab on an earlier one)
+    this.reads = new ReadBuffer(READ_BUFFER, replySlabs);
     const socket = net.connect({
       host,
       port,
       noDelay: true,
       keepAlive: true,
-      onread: ReadBuffer.onread((chunk) => {
+      onread: this.reads.options((chunk) => {
         this.onData(chunk);
-      }, READ_BUFFER),
+      }),
     });
     this.socket = socket;
     if (protocol === 'binary') this.binaryParser = new BinaryParser({ magic: Magic.Response });
@@ -397,7 +410,11 @@ export class DownstreamConnection {
       this.binaryParser.push(chunk);
       for (;;) {
         const p = this.binaryParser.next();
-        if (p === null) return;
+        if (p === null) {
+          const valueLeft = this.binaryParser.pendingValueBytes;
+          if (valueLeft > 0) this.reads.expectValue(valueLeft);
+          return;
+        }
         if (p instanceof BinaryParseError) {
           if (this.state === State.Authenticating) this.connectFailed(p);
           else this.fail(FailReason.Protocol);

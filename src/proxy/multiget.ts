@@ -8,7 +8,12 @@
  *   binary: GETK (one key) or GETKQ... NOOP per server (GATK / GATKQ for gat)
  *   text:   "get k1 k2 ...\r\n" per server ("gat <exptime> ..." for gat)
  */
-import { type DownstreamOp, type FailReason, FailReason as Fail } from '../downstream/connection.ts';
+import {
+  type DownstreamOp,
+  type FailReason,
+  FailReason as Fail,
+  replySlabs,
+} from '../downstream/connection.ts';
 import type { DownstreamServer } from '../downstream/server.ts';
 import { HEADER_LENGTH } from '../protocol/binary/header.ts';
 import { Opcode, Status } from '../protocol/binary/opcodes.ts';
@@ -259,7 +264,14 @@ export class MultiGetRequest implements ReplyWriter {
       out.latin1('\r\n');
       const value = hit.value;
       if (value instanceof Uint8Array) out.bytes(value);
-      else for (const part of value) out.bytes(part);
+      else {
+        for (const part of value) out.bytes(part);
+        // the pieces of a large binary reply lie in slabs of their own (nothing else refers to them, and
+        // this reply is the only one written from them): reusable once the client's write is done
+        out.afterWritten(() => {
+          replySlabs.giveBack(value);
+        });
+      }
       out.latin1('\r\n');
     }
     out.latin1(END);

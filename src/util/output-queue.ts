@@ -27,6 +27,8 @@ export class OutputQueue {
    * closes the connection or culls pending replies).
    */
   private committed = 0;
+  /** What waits for the bytes queued so far to be written (see afterWritten). */
+  private written: Array<() => void> | null = null;
 
   /** Bytes queued and not yet handed to the socket. */
   get length(): number {
@@ -131,6 +133,15 @@ export class OutputQueue {
     return this.scratch;
   }
 
+  /**
+   * Calls `done` once every byte queued so far has been handed to the kernel: memory those bytes lie in
+   * may then be reused. Never called if the write fails or the socket closes first (what `done` would
+   * release is then left to the collector).
+   */
+  afterWritten(done: () => void): void {
+    (this.written ??= []).push(done);
+  }
+
   /** Releases everything queued so far for sending. */
   commit(): void {
     this.committed = this.length;
@@ -166,12 +177,21 @@ export class OutputQueue {
    */
   flush(socket: Socket): boolean {
     if (this.committed === 0) return !socket.writableNeedDrain;
+    // what waits for the queued bytes rides on the last write once that write carries all of them
+    let onWritten: ((err?: Error | null) => void) | undefined;
+    if (this.written !== null && this.committed === this.length) {
+      const waiting = this.written;
+      this.written = null;
+      onWritten = (err) => {
+        if (err == null) for (const done of waiting) done();
+      };
+    }
     if (this.chunks.length === 0 && this.committed === this.pos && socket.writableLength === 0) {
       // the usual small batch, all in the scratch area, to a socket with nothing pending: written from
       // there, not copied out first. A write the kernel did not take at once keeps referring to those
       // bytes: then the area is the socket's and a new one is made (once: while the socket is backed
       // up, batches are copied out at their own size, as below).
-      const ok = socket.write(this.scratch.subarray(0, this.pos));
+      const ok = socket.write(this.scratch.subarray(0, this.pos), onWritten);
       this.pos = 0;
       this.committed = 0;
       if (holdsBytes(socket)) this.scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
@@ -201,10 +221,12 @@ export class OutputQueue {
     this.committed = 0;
     let ok = true;
     if (send.length === 1) {
-      ok = socket.write(send[0]);
+      ok = socket.write(send[0], onWritten);
     } else {
       socket.cork();
-      for (const chunk of send) ok = socket.write(chunk);
+      const last = send.length - 1;
+      for (let i = 0; i < last; i++) socket.write(send[i]);
+      ok = socket.write(send[last], onWritten);
       socket.uncork();
     }
     return ok;

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type { SlabPool } from './slab-pool.ts';
 
 /**
  * Where a socket's reads land: a buffer the socket keeps and reads into again and again (node:net's
@@ -33,16 +34,53 @@ const SMALL_COPY = 64;
 export class ReadBuffer {
   private buffer: Buffer | null = null;
   private size: number;
+  /** Where a large value's bytes are read when the reader says one is coming (null: never). */
+  private readonly slabs: SlabPool | null;
+  /** Bytes of the announced value still to come: until they are in, reads go into slabs. */
+  private valueLeft = 0;
+  private slab: Buffer | null = null;
+  private slabFill = 0;
 
-  constructor(size = MIN_BUFFER) {
+  constructor(size = MIN_BUFFER, slabs: SlabPool | null = null) {
     this.size = size;
+    this.slabs = slabs;
+  }
+
+  /**
+   * The next `n` bytes to arrive are the rest of one large value, all of them: they are read into slabs
+   * of the pool, which hold nothing else, and handed on a slab at a time (when one is full, and when the
+   * value is complete), so that whoever writes the value on can give its slabs back. Without a pool,
+   * nothing changes.
+   */
+  expectValue(n: number): void {
+    if (this.slabs !== null) this.valueLeft = n;
   }
 
   /** Where the next read goes (node calls this before the first read and after every read). */
-  readonly next = (): Buffer => (this.buffer ??= Buffer.allocUnsafeSlow(this.size));
+  readonly next = (): Buffer => {
+    if (this.valueLeft > 0) {
+      const slab = (this.slab ??= this.slabs!.lend());
+      const end = this.slabFill + Math.min(this.valueLeft, slab.length - this.slabFill);
+      return slab.subarray(this.slabFill, end);
+    }
+    return (this.buffer ??= Buffer.allocUnsafeSlow(this.size));
+  };
 
-  /** The `n` bytes just read into `region` (what next() returned), as a buffer the caller may keep. */
-  take(n: number, region: Buffer): Buffer {
+  /**
+   * The `n` bytes just read into `region` (what next() returned), as a buffer the caller may keep; null
+   * while a slab is filling (its bytes come with the rest of it).
+   */
+  take(n: number, region: Buffer): Buffer | null {
+    const slab = this.slab;
+    if (slab !== null && region.buffer === slab.buffer) {
+      this.slabFill += n;
+      this.valueLeft -= n;
+      if (this.valueLeft > 0 && this.slabFill < slab.length) return null;
+      const chunk = slab.subarray(0, this.slabFill);
+      this.slab = null;
+      this.slabFill = 0;
+      return chunk;
+    }
     if (n < COPY_BELOW || n < region.length >>> 1) {
       const chunk = Buffer.allocUnsafe(n);
       if (n <= SMALL_COPY) for (let i = 0; i < n; i++) chunk[i] = region[i];
@@ -55,15 +93,20 @@ export class ReadBuffer {
   }
 
   /** `onread` options for net.connect / new net.Socket: every read goes to `onChunk`. */
-  static onread(onChunk: (chunk: Buffer) => void, size?: number): net.OnReadOpts {
-    const reads = new ReadBuffer(size);
+  options(onChunk: (chunk: Buffer) => void): net.OnReadOpts {
     return {
-      buffer: reads.next,
+      buffer: this.next,
       callback: (n, region) => {
-        onChunk(reads.take(n, region as Buffer));
+        const chunk = this.take(n, region as Buffer);
+        if (chunk !== null) onChunk(chunk);
         return true;
       },
     };
+  }
+
+  /** `onread` options with a ReadBuffer of their own. */
+  static onread(onChunk: (chunk: Buffer) => void, size?: number): net.OnReadOpts {
+    return new ReadBuffer(size).options(onChunk);
   }
 }
 

@@ -130,6 +130,18 @@ export class BinaryParser {
     return this.state === FRAME || this.state === DISCARD;
   }
 
+  /**
+   * Bytes still to come of a frame whose header, extras and key are held and whose value is large
+   * enough to be returned in pieces (`valueParts`): every one of them is value. 0 otherwise. A reader
+   * may read them into memory of their own (ReadBuffer.expectValue).
+   */
+  get pendingValueBytes(): number {
+    if (this.state !== FRAME) return 0;
+    const h = this.header;
+    if (h.bodyLength - h.extrasLength - h.keyLength < PARTS_MIN) return 0;
+    return Math.max(0, HEADER_LENGTH + h.bodyLength - this.input.length);
+  }
+
   /** Bytes of a truncated value or a `swallow()` not yet received and dropped. */
   get discardingLength(): number {
     return this.toDiscard;

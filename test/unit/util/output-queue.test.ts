@@ -15,8 +15,11 @@ class HeldSocket {
   writableLength = 0;
   writableNeedDrain = false;
   backedUp = false;
-  write(b: Buffer): boolean {
+  /** Callbacks of writes, called when the test says the kernel took the bytes. */
+  readonly callbacks: ((err?: Error | null) => void)[] = [];
+  write(b: Buffer, cb?: (err?: Error | null) => void): boolean {
     this.given.push(b);
+    if (cb !== undefined) this.callbacks.push(cb);
     if (!this.backedUp) {
       this.held.push(Buffer.from(b));
       return true;
@@ -98,5 +101,53 @@ describe('OutputQueue', () => {
     out.latin1('fourth\r\n');
     flush(out, socket);
     assert.equal(socket.text, 'first\r\nsecond\r\nthird\r\nfourth\r\n');
+  });
+
+  describe('afterWritten', () => {
+    it('calls back once the write carrying the bytes queued before it is done, in one batch or several', () => {
+      for (const pieces of [1, 3]) {
+        const out = new OutputQueue();
+        const socket = new HeldSocket();
+        let calls = 0;
+        out.latin1('VALUE k 0 6000\r\n');
+        for (let i = 0; i < pieces; i++) out.bytes(Buffer.alloc(2000, 0x61));
+        out.afterWritten(() => calls++);
+        out.latin1('\r\nEND\r\n');
+        flush(out, socket);
+        assert.equal(calls, 0, 'not before the socket says the bytes are written');
+        assert.equal(socket.callbacks.length, 1, 'one callback, on the last write of the batch');
+        assert.equal(socket.given.at(-1)!.toString('latin1').endsWith('END\r\n'), true);
+        socket.callbacks[0](null);
+        assert.equal(calls, 1);
+      }
+    });
+
+    it('never calls back after a failed write', () => {
+      const out = new OutputQueue();
+      const socket = new HeldSocket();
+      let calls = 0;
+      out.bytes(Buffer.alloc(5000));
+      out.afterWritten(() => calls++);
+      flush(out, socket);
+      socket.callbacks[0](new Error('EPIPE'));
+      assert.equal(calls, 0);
+    });
+
+    it('waits for a write that carries every byte queued, not one that leaves some behind', () => {
+      const out = new OutputQueue();
+      const socket = new HeldSocket();
+      let calls = 0;
+      out.bytes(Buffer.alloc(5000));
+      out.afterWritten(() => calls++);
+      out.commit();
+      out.latin1('not yet released');
+      out.flush(socket as unknown as Socket);
+      assert.equal(socket.callbacks.length, 0);
+      flush(out, socket);
+      assert.equal(socket.callbacks.length, 1);
+      socket.callbacks[0]();
+      assert.equal(calls, 1);
+      assert.equal(socket.text, '\0'.repeat(5000) + 'not yet released');
+    });
   });
 });

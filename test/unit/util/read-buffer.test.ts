@@ -2,13 +2,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ReadBuffer } from '../../../src/util/read-buffer.ts';
+import { SlabPool } from '../../../src/util/slab-pool.ts';
 
 /** What node does with an onread buffer: asks for a region, reads `n` bytes into it, hands it back. */
 function read(reads: ReadBuffer, n: number, fill: number): Buffer {
   const region = reads.next();
   const size = Math.min(n, region.length);
   region.fill(fill, 0, size);
-  return reads.take(size, region);
+  return reads.take(size, region)!;
 }
 
 describe('ReadBuffer', () => {
@@ -34,7 +35,7 @@ describe('ReadBuffer', () => {
   it('reads small pieces into the same buffer again and again, copying what it hands out', () => {
     const reads = new ReadBuffer();
     const region = reads.next();
-    const chunk = reads.take(30, region);
+    const chunk = reads.take(30, region)!;
     assert.notEqual(chunk.buffer, region.buffer);
     assert.equal(reads.next(), region);
   });
@@ -43,7 +44,7 @@ describe('ReadBuffer', () => {
     const reads = new ReadBuffer(16 * 1024);
     const first = reads.next();
     assert.equal(first.length, 16 * 1024);
-    const whole = reads.take(first.length, first);
+    const whole = reads.take(first.length, first)!;
     assert.equal(whole.buffer, first.buffer);
     const second = reads.next();
     assert.notEqual(second, first);
@@ -53,5 +54,96 @@ describe('ReadBuffer', () => {
     assert.equal(third.length, 64 * 1024);
     reads.take(third.length, third);
     assert.equal(reads.next().length, 64 * 1024, 'never beyond the 64 KB node reads with');
+  });
+});
+
+describe('ReadBuffer, an announced large value', () => {
+  const SLAB = 64 * 1024;
+
+  /** One read as node makes it: asks for a region, reads up to `n` bytes of `source` into it. */
+  function readFrom(reads: ReadBuffer, source: Buffer, at: number, n: number) {
+    const region = reads.next();
+    const size = Math.min(n, region.length, source.length - at);
+    source.copy(region, 0, at, at + size);
+    return { region, size, chunk: reads.take(size, region) };
+  }
+
+  it('reads it into slabs of the pool, handed on a slab at a time, then reads as before', () => {
+    const pool = new SlabPool(SLAB, 8);
+    const reads = new ReadBuffer(SLAB, pool);
+    const value = Buffer.alloc(150_000);
+    for (let i = 0; i < value.length; i++) value[i] = (i * 7) & 0xff;
+    const got: Buffer[] = [];
+    for (let at = 0; at < value.length;) {
+      if (at === 0) reads.expectValue(value.length);
+      const { region, size, chunk } = readFrom(reads, value, at, 10_000);
+      assert.equal(region.buffer.byteLength, SLAB, 'each read lands in a slab');
+      at += size;
+      if (chunk !== null) got.push(chunk);
+    }
+    assert.deepEqual(
+      got.map((c) => c.length),
+      [SLAB, SLAB, 150_000 - 2 * SLAB],
+    );
+    assert.ok(Buffer.concat(got).equals(value));
+    assert.equal(new Set(got.map((c) => c.buffer)).size, 3, 'one slab each');
+    const after = reads.next();
+    pool.giveBack([after]);
+    assert.equal(pool.freeCount, 0, 'the next read is not in a slab');
+  });
+
+  it('never reads past the value into a slab, and never mixes two values or other bytes in one', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            before: fc.integer({ min: 1, max: 70_000 }),
+            value: fc.integer({ min: 0, max: 200_000 }),
+            readSize: fc.integer({ min: 1, max: 70_000 }),
+          }),
+          { minLength: 1, maxLength: 12 },
+        ),
+        (steps) => {
+          const pool = new SlabPool(SLAB, 8);
+          const reads = new ReadBuffer(SLAB, pool);
+          const kept: { chunk: Buffer; copy: Buffer; owner: number }[] = [];
+          let fill = 0;
+          const keep = (chunk: Buffer | null, owner: number) => {
+            if (chunk !== null) kept.push({ chunk, copy: Buffer.from(chunk), owner });
+          };
+          steps.forEach((step, i) => {
+            const plain = Buffer.alloc(step.before, ++fill & 0xff);
+            keep(readFrom(reads, plain, 0, plain.length).chunk, -1);
+            if (step.value === 0) return;
+            const value = Buffer.alloc(step.value, ++fill & 0xff);
+            reads.expectValue(step.value);
+            for (let at = 0; at < value.length;) {
+              const { region, size, chunk } = readFrom(reads, value, at, step.readSize);
+              assert.ok(region.length <= value.length - at, 'a read never reaches past the value');
+              at += size;
+              keep(chunk, i);
+            }
+          });
+          // every chunk still holds what was read into it, and a slab holds one value's bytes only
+          const ownerOf = new Map<ArrayBufferLike, number>();
+          for (const { chunk, copy, owner } of kept) {
+            assert.ok(chunk.equals(copy));
+            if (owner < 0) continue;
+            assert.equal(ownerOf.get(chunk.buffer) ?? owner, owner);
+            ownerOf.set(chunk.buffer, owner);
+          }
+          for (const { chunk, owner } of kept) if (owner < 0) assert.equal(ownerOf.has(chunk.buffer), false);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('reads as usual when it has no pool', () => {
+    const reads = new ReadBuffer(SLAB);
+    const region = reads.next();
+    reads.take(100, region);
+    reads.expectValue(500_000);
+    assert.equal(reads.next(), region);
   });
 });

@@ -338,6 +338,31 @@ describe('BinaryParser', () => {
     assert.equal(parser.next(), null);
   });
 
+  it('tells how many bytes of a large value are still to come once its key is in, and only then', () => {
+    const value = Buffer.alloc(100 * 1024, 0x61);
+    const big = res({ opcode: Opcode.GETK, key: 'big', extras: encodeFlagsExtras(0), value });
+    const small = res({
+      opcode: Opcode.GETK,
+      key: 'small',
+      extras: encodeFlagsExtras(0),
+      value: 'x'.repeat(1000),
+    });
+    const prefix = 24 + 4 + 3;
+    const parser = new BinaryParser(RESPONSES);
+    parser.push(big.bytes.subarray(0, prefix - 1));
+    assert.equal(parser.next(), null);
+    assert.equal(parser.pendingValueBytes, 0, 'the key is not complete');
+    parser.push(big.bytes.subarray(prefix - 1, prefix + 5000));
+    assert.equal(parser.next(), null);
+    assert.equal(parser.pendingValueBytes, value.length - 5000);
+    parser.push(big.bytes.subarray(prefix + 5000));
+    assert.deepEqual(plainResult(parser.next()), big.expect);
+    assert.equal(parser.pendingValueBytes, 0);
+    parser.push(small.bytes.subarray(0, 100));
+    assert.equal(parser.next(), null);
+    assert.equal(parser.pendingValueBytes, 0, 'a value below 64 KB is not announced');
+  });
+
   it('returns views of a whole chunk without copying, and a fresh packet each time', () => {
     const a = req({ opcode: Opcode.GET, key: 'a' });
     const b = req({ opcode: Opcode.GET, key: 'b' });
