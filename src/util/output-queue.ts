@@ -219,16 +219,12 @@ export class OutputQueue {
     }
     this.queuedBytes -= this.committed;
     this.committed = 0;
-    let ok = true;
-    if (send.length === 1) {
-      ok = socket.write(send[0], onWritten);
-    } else {
-      socket.cork();
-      const last = send.length - 1;
-      for (let i = 0; i < last; i++) socket.write(send[i]);
-      ok = socket.write(send[last], onWritten);
-      socket.uncork();
-    }
+    if (send.length === 1) return socket.write(send[0], onWritten);
+    socket.cork();
+    const last = send.length - 1;
+    for (let i = 0; i < last; i++) socket.write(send[i]);
+    const ok = socket.write(send[last], onWritten);
+    socket.uncork();
     return ok;
   }
 
