@@ -407,14 +407,18 @@ export class DownstreamConnection {
 
   private onData(chunk: Buffer): void {
     if (this.binaryParser !== null) {
+      // the chunk begins a frame when nothing was held before it; while no frame has been returned,
+      // a frame still incomplete began there, and the chunk holds nothing else
+      let startsFrame = this.binaryParser.bufferedLength === 0;
       this.binaryParser.push(chunk);
       for (;;) {
         const p = this.binaryParser.next();
         if (p === null) {
           const valueLeft = this.binaryParser.pendingValueBytes;
-          if (valueLeft > 0) this.reads.expectValue(valueLeft);
+          if (valueLeft > 0) this.reads.expectValue(valueLeft, startsFrame ? chunk : null);
           return;
         }
+        startsFrame = false;
         if (p instanceof BinaryParseError) {
           if (this.state === State.Authenticating) this.connectFailed(p);
           else this.fail(FailReason.Protocol);

@@ -40,6 +40,8 @@ export class ReadBuffer {
   private valueLeft = 0;
   private slab: Buffer | null = null;
   private slabFill = 0;
+  /** The buffer of the read last handed on whole, when it came from the pool (it may be claimed). */
+  private givenSlab: Buffer | null = null;
 
   constructor(size = MIN_BUFFER, slabs: SlabPool | null = null) {
     this.size = size;
@@ -49,11 +51,16 @@ export class ReadBuffer {
   /**
    * The next `n` bytes to arrive are the rest of one large value, all of them: they are read into slabs
    * of the pool, which hold nothing else, and handed on a slab at a time (when one is full, and when the
-   * value is complete), so that whoever writes the value on can give its slabs back. Without a pool,
-   * nothing changes.
+   * value is complete), so that whoever writes the value on can give its slabs back. `first` is the
+   * chunk the value's frame began with, when that chunk holds nothing but the frame: if it was a read
+   * handed on in its own slab, that slab is lent to the value too. Without a pool, nothing changes.
    */
-  expectValue(n: number): void {
-    if (this.slabs !== null) this.valueLeft = n;
+  expectValue(n: number, first: Buffer | null = null): void {
+    if (this.slabs === null) return;
+    this.valueLeft = n;
+    const given = this.givenSlab;
+    this.givenSlab = null;
+    if (first !== null && given !== null && first.buffer === given.buffer) this.slabs.claim(given);
   }
 
   /** Where the next read goes (node calls this before the first read and after every read). */
@@ -63,7 +70,10 @@ export class ReadBuffer {
       const end = this.slabFill + Math.min(this.valueLeft, slab.length - this.slabFill);
       return slab.subarray(this.slabFill, end);
     }
-    return (this.buffer ??= Buffer.allocUnsafeSlow(this.size));
+    return (this.buffer ??=
+      this.slabs !== null && this.size === this.slabs.slabSize
+        ? this.slabs.take()
+        : Buffer.allocUnsafeSlow(this.size));
   };
 
   /**
@@ -88,6 +98,7 @@ export class ReadBuffer {
       return chunk;
     }
     if (n === region.length && this.size < MAX_BUFFER) this.size = Math.min(MAX_BUFFER, this.size * 2);
+    this.givenSlab = this.slabs !== null && region.length === this.slabs.slabSize ? region : null;
     this.buffer = null;
     return region.subarray(0, n);
   }

@@ -26,11 +26,25 @@ export class SlabPool {
 
   /** A slab of `slabSize` bytes, whose contents are undefined, for the caller alone until it is given back. */
   lend(): Buffer {
-    let slab = this.free.pop();
-    if (slab === undefined) slab = Buffer.allocUnsafeSlow(this.slabSize);
-    else this.reused++;
-    this.lent.set(slab.buffer as ArrayBuffer, slab);
+    const slab = this.take();
+    this.claim(slab);
     return slab;
+  }
+
+  /**
+   * A slab for the caller to keep: it comes back only if the caller claims it later, once it knows that
+   * whoever gets the slab's bytes will be their only holder.
+   */
+  take(): Buffer {
+    const slab = this.free.pop();
+    if (slab === undefined) return Buffer.allocUnsafeSlow(this.slabSize);
+    this.reused++;
+    return slab;
+  }
+
+  /** Makes a slab from take() one that is lent (and so may be given back). */
+  claim(slab: Buffer): void {
+    this.lent.set(slab.buffer as ArrayBuffer, slab);
   }
 
   /** Gives back the slabs under `views`, each of which must no longer be read or written by anyone. */

@@ -47,10 +47,19 @@ function firstDifference(a: Buffer, b: Buffer): number {
 
 async function startInProcessProxy(
   servers: readonly ServerHandle[],
+  extra: readonly string[] = [],
 ): Promise<{ proxy: Proxy; port: number }> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
-    const parsed = parseCommandLine(['-z', `${port}=${hostList(servers)}`, '-l', LOOPBACK, '-t', '1']);
+    const parsed = parseCommandLine([
+      '-z',
+      `${port}=${hostList(servers)}`,
+      '-l',
+      LOOPBACK,
+      '-t',
+      '1',
+      ...extra,
+    ]);
     assert.equal(parsed.kind, 'run');
     const proxy = createProxy(parsed.options, silentLogger());
     try {
@@ -163,3 +172,105 @@ describe('large replies read into reused slabs', { timeout: 120_000 }, () => {
     await churn(302, 10);
   });
 });
+
+/** The reply memcached gives to `get k1 k2 ...` (misses left out), for the values in `stored`. */
+function multiReplyFor(keys: readonly string[], stored: ReadonlyMap<string, Buffer>): Buffer {
+  const out: Buffer[] = [];
+  for (const key of keys) {
+    const value = stored.get(key);
+    if (value === undefined) continue;
+    out.push(Buffer.from(`VALUE ${key} 0 ${value.length}\r\n`, 'latin1'), value, Buffer.from('\r\n'));
+  }
+  out.push(Buffer.from('END\r\n'));
+  return Buffer.concat(out);
+}
+
+describe(
+  'large and small replies of many clients sharing one server connection',
+  { timeout: 120_000 },
+  () => {
+    // one connection per server: replies to different clients come back to back, so a read often holds
+    // the end of one reply and the start of a large one, which must then not be given back with it
+    const MIXED = [100, 1500, 5000, 40 * 1024, 64 * 1024, 70 * 1024, 131 * 1024, 300 * 1024];
+    let servers: ServerHandle[] = [];
+    let proxy: Proxy | undefined;
+    let port = 0;
+    const stored = new Map<string, Buffer>();
+    const names: string[] = [];
+
+    before(async () => {
+      servers = await Promise.all([startMemcached(), startMemcached()]);
+      ({ proxy, port } = await startInProcessProxy(servers, ['-Z', 'downstream_conn_max=1']));
+      for (let i = 0; i < MIXED.length * 2; i++) {
+        const key = `mixed:${i}`;
+        const value = valueFor(100 + i, MIXED[i % MIXED.length]);
+        const head = Buffer.from(`set ${key} 0 0 ${value.length}\r\n`, 'latin1');
+        const r = await requestOnce({ port }, Buffer.concat([head, value, Buffer.from('\r\n')]));
+        assert.equal(r.text, 'STORED\r\n');
+        stored.set(key, value);
+        names.push(key);
+      }
+      names.push('mixed:missing');
+    });
+
+    after(async () => {
+      await proxy?.close();
+      await Promise.all(servers.map((s) => s.stop()));
+    });
+
+    it('keeps every reply whole, for clients that read and for one that stalls', async () => {
+      const random = new SeededRandom(4242);
+      const pick = (): string[] =>
+        Array.from({ length: random.int(1, 4) }, () => names[random.int(0, names.length - 1)]);
+      const stalledGets = Array.from({ length: 60 }, pick);
+      const stalled = net.connect({ host: LOOPBACK, port });
+      stalled.on('error', () => {});
+      await new Promise<void>((resolve) => stalled.once('connect', resolve));
+      try {
+        stalled.pause();
+        stalled.write(stalledGets.map((keys) => `get ${keys.join(' ')}\r\n`).join(''));
+        const before = replySlabs.reused;
+        await Promise.all(
+          Array.from({ length: 6 }, (_, c) =>
+            withClient({ port }, async (client) => {
+              const mine = new SeededRandom(500 + c);
+              for (let round = 0; round < 40; round++) {
+                const keys = Array.from(
+                  { length: mine.int(1, 4) },
+                  () => names[mine.int(0, names.length - 1)],
+                );
+                const r = await timedRequest(client, `get ${keys.join(' ')}\r\n`, retrievalDone, TIMEOUT_MS);
+                const want = multiReplyFor(keys, stored);
+                assert.ok(
+                  r.raw.equals(want),
+                  `client ${c} round ${round} get ${keys.join(' ')}: first difference at ${firstDifference(r.raw, want)} of ${want.length}`,
+                );
+              }
+            }),
+          ),
+        );
+        assert.ok(replySlabs.reused > before, 'slabs were reused meanwhile');
+        const want = Buffer.concat(stalledGets.map((keys) => multiReplyFor(keys, stored)));
+        const got = await new Promise<Buffer>((resolve, reject) => {
+          const chunks: Buffer[] = [];
+          let length = 0;
+          const timer = setTimeout(() => {
+            reject(new Error(`stalled client: ${length} of ${want.length} bytes after ${TIMEOUT_MS} ms`));
+          }, TIMEOUT_MS);
+          stalled.on('data', (b: Buffer) => {
+            chunks.push(b);
+            length += b.length;
+            if (length >= want.length) {
+              clearTimeout(timer);
+              resolve(Buffer.concat(chunks));
+            }
+          });
+          stalled.resume();
+        });
+        assert.ok(got.equals(want), `stalled client: first difference at ${firstDifference(got, want)}`);
+      } finally {
+        stalled.destroy();
+      }
+    });
+  },
+);

@@ -139,6 +139,30 @@ describe('ReadBuffer, an announced large value', () => {
     );
   });
 
+  it("lends the value the slab of the read its frame began with, and no other read's", () => {
+    const pool = new SlabPool(SLAB, 8);
+    const reads = new ReadBuffer(SLAB, pool);
+    const bulk = Buffer.alloc(40_000, 1);
+    const first = readFrom(reads, bulk, 0, bulk.length).chunk!;
+    assert.equal(first.buffer.byteLength, SLAB, 'a read of most of the buffer is handed on in it');
+    reads.expectValue(100_000, first);
+    pool.giveBack([first]);
+    assert.equal(pool.freeCount, 1, 'the slab of the first read came back');
+
+    const others = new SlabPool(SLAB, 8);
+    const other = new ReadBuffer(SLAB, others);
+    const given = readFrom(other, bulk, 0, bulk.length).chunk!;
+    const copied = readFrom(other, bulk, 0, 100).chunk!;
+    other.expectValue(100_000, copied);
+    others.giveBack([given, copied]);
+    assert.equal(others.freeCount, 0, 'a copied read is not the frame start: nothing is lent');
+    const another = new ReadBuffer(SLAB, others);
+    const third = readFrom(another, bulk, 0, bulk.length).chunk!;
+    another.expectValue(100_000, null);
+    others.giveBack([third]);
+    assert.equal(others.freeCount, 0, 'a read holding more than the frame is not lent');
+  });
+
   it('reads as usual when it has no pool', () => {
     const reads = new ReadBuffer(SLAB);
     const region = reads.next();
