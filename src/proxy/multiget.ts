@@ -114,12 +114,14 @@ export class MultiGetRequest implements ReplyWriter {
     const n = distinct.length;
     this.hits = new Array<Hit | ValueResponse | undefined>(n);
     const routes = new Array<Route>(n);
-    const indexes = n === 1 ? null : new Array<number>(n);
-    for (let i = 0; i < n; i++) {
-      routes[i] = this.pool.route(distinct[i]);
-      if (indexes !== null) indexes[i] = i;
-    }
+    if (n === 1) routes[0] = this.pool.route(distinct[0]);
+    else this.pool.routeAll(distinct, routes);
     this.routes = routes;
+    let indexes: number[] | null = null;
+    if (n > 1) {
+      indexes = new Array<number>(n);
+      for (let i = 0; i < n; i++) indexes[i] = i;
+    }
     this.fetch(indexes ?? ONLY_KEY);
     if (--this.outstanding === 0) this.complete();
   }

@@ -17,6 +17,9 @@ import type { CoarseTimer, DeadlineHolder } from '../util/coarse-timer.ts';
 import type { Logger } from '../util/log.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 
+/** Key hashes of the multi-get being routed (grown as needed, reused by every one). */
+let keyHashes = new Uint32Array(128);
+
 /** The routing a request uses from start to end: a router and the servers its indexes name. */
 export class PoolConfig {
   readonly router: PoolRouter | null;
@@ -53,6 +56,19 @@ export class PoolConfig {
     }
     const index = router.serverIndex(key);
     return index < 0 ? this.noRoute : this.serverRoutes[index];
+  }
+
+  /** route() of each of `keys`, into `routes` (at least as long). */
+  routeAll(keys: readonly Buffer[], routes: Route[]): void {
+    const router = this.router;
+    const n = keys.length;
+    if (router?.kind === 'ketama' && router.servers.length > 1) {
+      if (keyHashes.length < n) keyHashes = new Uint32Array(Math.max(n, 2 * keyHashes.length));
+      router.keyHashes(keys, keyHashes);
+      for (let i = 0; i < n; i++) routes[i] = this.serverRoutes[router.serverForHash(keyHashes[i])];
+      return;
+    }
+    for (let i = 0; i < n; i++) routes[i] = this.route(keys[i]);
   }
 
   server(index: number): DownstreamServer | undefined {
@@ -234,6 +250,11 @@ export class ProxyPool implements DeadlineHolder {
   /** Where `key` goes now (new requests). */
   route(key: Buffer): Route {
     return this.snapshot.route(key);
+  }
+
+  /** Where each of `keys` goes now, into `routes` (at least as long). */
+  routeAll(keys: readonly Buffer[], routes: Route[]): void {
+    this.snapshot.routeAll(keys, routes);
   }
 
   /**

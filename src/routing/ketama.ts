@@ -13,7 +13,7 @@
  */
 
 import { DEFAULT_SERVER_PORT } from '../config/cluster-config.ts';
-import { ketamaHash, md5, oneAtATime } from './hash.ts';
+import { ketamaHash, md5, md5FirstWords, oneAtATime } from './hash.ts';
 import type { KeyRouter } from './router.ts';
 
 export const Distribution = {
@@ -164,6 +164,15 @@ export class KetamaRouter implements KeyRouter {
    */
   keyHash(key: Uint8Array): number {
     return this.distribution === Distribution.MODULA ? oneAtATime(key) : ketamaHash(key);
+  }
+
+  /** keyHash() of each of `keys`, into `out` (at least as long): MD5s are computed several at once. */
+  keyHashes(keys: readonly Uint8Array[], out: Uint32Array): void {
+    if (this.distribution !== Distribution.MODULA) {
+      md5FirstWords(keys, out);
+      return;
+    }
+    for (let i = 0; i < keys.length; i++) out[i] = oneAtATime(keys[i]);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseHostList } from '../../../src/config/cluster-config.ts';
@@ -244,4 +245,25 @@ describe('KetamaRouter against libmemcached 1.1.4', () => {
       assert.deepEqual(mismatches, []);
     });
   }
+});
+
+describe('KetamaRouter.keyHashes', () => {
+  it('gives each key its keyHash, for every distribution', () => {
+    for (const distribution of [Distribution.KETAMA_WEIGHTED, Distribution.KETAMA, Distribution.MODULA]) {
+      const router = new KetamaRouter(
+        parseHostList('127.0.0.1:11211,127.0.0.1:11212,127.0.0.1:11213'),
+        distribution,
+      );
+      fc.assert(
+        fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 70 }), { maxLength: 12 }), (keys) => {
+          const out = new Uint32Array(keys.length);
+          router.keyHashes(keys, out);
+          keys.forEach((key, i) => {
+            assert.equal(out[i], router.keyHash(key));
+          });
+        }),
+        { numRuns: 300 },
+      );
+    }
+  });
 });

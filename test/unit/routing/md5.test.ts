@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { md5FirstWord, ketamaHash } from '../../../src/routing/hash.ts';
+import { md5FirstWord, md5FirstWords, ketamaHash } from '../../../src/routing/hash.ts';
 
 /** The first four digest bytes, little-endian, as libmemcached's hashkit_md5 returns them. */
 function reference(data: Uint8Array): number {
@@ -27,5 +27,32 @@ describe('md5FirstWord (the JS MD5 behind ketama key hashes)', () => {
   it('is what ketamaHash returns for alignment 0, and RFC 1321 test vectors agree', () => {
     assert.equal(ketamaHash(Buffer.from('abc')), 0x98500190); // md5("abc") = 900150983cd24fb0...
     assert.equal(md5FirstWord(Buffer.from('')), 0xd98c1dd4); // md5("") = d41d8cd98f00b204...
+  });
+});
+
+describe("md5FirstWords (a multi-get's keys, four at a time)", () => {
+  it('gives each key what md5FirstWord gives it, whatever the lengths and count', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 14 }), (keys) => {
+        const out = new Uint32Array(keys.length + 2).fill(7);
+        md5FirstWords(keys, out);
+        keys.forEach((key, i) => {
+          assert.equal(out[i], reference(key), `key ${i} of ${keys.length} (${key.length} bytes)`);
+        });
+        assert.deepEqual([...out.subarray(keys.length)], [7, 7], 'nothing written past the keys');
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('is not disturbed by the keys before (a long key, then short ones in the same lanes)', () => {
+    const long = Buffer.alloc(55, 0xff);
+    const out = new Uint32Array(4);
+    md5FirstWords([long, long, long, long], out);
+    const short = [Buffer.from('a'), Buffer.from(''), Buffer.from('key:1'), Buffer.from('b')];
+    md5FirstWords(short, out);
+    short.forEach((key, i) => {
+      assert.equal(out[i], reference(key));
+    });
   });
 });

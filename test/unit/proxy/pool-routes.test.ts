@@ -1,0 +1,32 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { parseHostList } from '../../../src/config/cluster-config.ts';
+import { PoolConfig, type Route } from '../../../src/proxy/pool.ts';
+import { Distribution, KetamaRouter } from '../../../src/routing/ketama.ts';
+
+describe('PoolConfig.routeAll (the routes of a multi-get)', () => {
+  it('routes every key as route() does, for one server or several, ketama or modula', () => {
+    for (const [list, distribution] of [
+      ['127.0.0.1:11211', Distribution.KETAMA_WEIGHTED],
+      ['127.0.0.1:11211,127.0.0.1:11212,127.0.0.1:11213', Distribution.KETAMA_WEIGHTED],
+      ['127.0.0.1:11211,127.0.0.1:11212', Distribution.MODULA],
+    ] as const) {
+      const config = new PoolConfig(new KetamaRouter(parseHostList(list), distribution), []);
+      fc.assert(
+        fc.property(
+          fc.array(fc.uint8Array({ minLength: 1, maxLength: 250 }), { minLength: 1, maxLength: 300 }),
+          (keys) => {
+            const buffers = keys.map((k) => Buffer.from(k));
+            const routes = new Array<Route>(buffers.length);
+            config.routeAll(buffers, routes);
+            buffers.forEach((key, i) => {
+              assert.equal(routes[i], config.route(key), `key ${i}`);
+            });
+          },
+        ),
+        { numRuns: 100 },
+      );
+    }
+  });
+});
