@@ -115,28 +115,15 @@ export function md5FirstWords(keys: readonly Uint8Array[], out: Uint32Array): vo
   let i = 0;
   if (LITTLE_ENDIAN) {
     for (; i + LANES <= n; i += LANES) {
-      const k0 = keys[i];
-      const k1 = keys[i + 1];
-      const k2 = keys[i + 2];
-      const k3 = keys[i + 3];
-      if (
-        k0.length > ONE_BLOCK_MAX ||
-        k1.length > ONE_BLOCK_MAX ||
-        k2.length > ONE_BLOCK_MAX ||
-        k3.length > ONE_BLOCK_MAX
-      ) {
-        for (let j = i; j < i + LANES; j++) out[j] = md5FirstWord(keys[j]);
+      let oneBlock = true;
+      for (let l = 0; l < LANES; l++) if (keys[i + l].length > ONE_BLOCK_MAX) oneBlock = false;
+      if (!oneBlock) {
+        for (let l = 0; l < LANES; l++) out[i + l] = md5FirstWord(keys[i + l]);
         continue;
       }
-      fillLane(k0, 0);
-      fillLane(k1, 64);
-      fillLane(k2, 128);
-      fillLane(k3, 192);
+      for (let l = 0; l < LANES; l++) fillLane(keys[i + l], 64 * l);
       md5Lanes(out, i);
-      clearLane(k0.length, 0);
-      clearLane(k1.length, 64);
-      clearLane(k2.length, 128);
-      clearLane(k3.length, 192);
+      for (let l = 0; l < LANES; l++) clearLane(keys[i + l].length, 64 * l);
     }
   }
   for (; i < n; i++) out[i] = md5FirstWord(keys[i]);

@@ -45,6 +45,37 @@ function firstDifference(a: Buffer, b: Buffer): number {
   return n;
 }
 
+/** A client connection that reads nothing until readAll(). */
+async function stalledClient(port: number): Promise<net.Socket> {
+  const socket = net.connect({ host: LOOPBACK, port });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve).once('error', reject);
+  });
+  socket.on('error', () => {});
+  socket.pause();
+  return socket;
+}
+
+/** Lets `socket` read again and collects `length` bytes (failing after TIMEOUT_MS). */
+function readAll(socket: net.Socket, length: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let have = 0;
+    const timer = setTimeout(() => {
+      reject(new Error(`stalled client: ${have} of ${length} bytes after ${TIMEOUT_MS} ms`));
+    }, TIMEOUT_MS);
+    socket.on('data', (b: Buffer) => {
+      chunks.push(b);
+      have += b.length;
+      if (have >= length) {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks));
+      }
+    });
+    socket.resume();
+  });
+}
+
 async function startInProcessProxy(
   servers: readonly ServerHandle[],
   extra: readonly string[] = [],
@@ -124,34 +155,15 @@ describe('large replies read into reused slabs', { timeout: 120_000 }, () => {
     // the proxy, in slabs that must not be lent again until they are written
     const big = SIZES.indexOf(900 * 1024);
     const keys = Array.from({ length: 24 }, (_, n) => (n % 2 === 0 ? big : big + SIZES.length));
-    const stalled = net.connect({ host: LOOPBACK, port });
-    await new Promise<void>((resolve, reject) => {
-      stalled.once('connect', resolve).once('error', reject);
-    });
+    const stalled = await stalledClient(port);
     try {
-      stalled.pause();
       stalled.write(keys.map((i) => `get ${keyOf(i)}\r\n`).join(''));
       const before = replySlabs.reused;
       await Promise.all(Array.from({ length: 4 }, (_, c) => churn(200 + c, 30)));
       assert.ok(replySlabs.reused - before > 20, `slabs reused meanwhile: ${replySlabs.reused - before}`);
 
       const want = Buffer.concat(keys.map((i) => replyFor(keyOf(i), values[i])));
-      const got = await new Promise<Buffer>((resolve, reject) => {
-        const chunks: Buffer[] = [];
-        let length = 0;
-        const timer = setTimeout(() => {
-          reject(new Error(`stalled client: ${length} of ${want.length} bytes after ${TIMEOUT_MS} ms`));
-        }, TIMEOUT_MS);
-        stalled.on('data', (b: Buffer) => {
-          chunks.push(b);
-          length += b.length;
-          if (length >= want.length) {
-            clearTimeout(timer);
-            resolve(Buffer.concat(chunks));
-          }
-        });
-        stalled.resume();
-      });
+      const got = await readAll(stalled, want.length);
       assert.ok(got.equals(want), `stalled client: first difference at ${firstDifference(got, want)}`);
     } finally {
       stalled.destroy();
@@ -223,11 +235,8 @@ describe(
       const pick = (): string[] =>
         Array.from({ length: random.int(1, 4) }, () => names[random.int(0, names.length - 1)]);
       const stalledGets = Array.from({ length: 60 }, pick);
-      const stalled = net.connect({ host: LOOPBACK, port });
-      stalled.on('error', () => {});
-      await new Promise<void>((resolve) => stalled.once('connect', resolve));
+      const stalled = await stalledClient(port);
       try {
-        stalled.pause();
         stalled.write(stalledGets.map((keys) => `get ${keys.join(' ')}\r\n`).join(''));
         const before = replySlabs.reused;
         await Promise.all(
@@ -251,22 +260,7 @@ describe(
         );
         assert.ok(replySlabs.reused > before, 'slabs were reused meanwhile');
         const want = Buffer.concat(stalledGets.map((keys) => multiReplyFor(keys, stored)));
-        const got = await new Promise<Buffer>((resolve, reject) => {
-          const chunks: Buffer[] = [];
-          let length = 0;
-          const timer = setTimeout(() => {
-            reject(new Error(`stalled client: ${length} of ${want.length} bytes after ${TIMEOUT_MS} ms`));
-          }, TIMEOUT_MS);
-          stalled.on('data', (b: Buffer) => {
-            chunks.push(b);
-            length += b.length;
-            if (length >= want.length) {
-              clearTimeout(timer);
-              resolve(Buffer.concat(chunks));
-            }
-          });
-          stalled.resume();
-        });
+        const got = await readAll(stalled, want.length);
         assert.ok(got.equals(want), `stalled client: first difference at ${firstDifference(got, want)}`);
       } finally {
         stalled.destroy();
