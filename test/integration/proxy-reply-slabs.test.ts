@@ -17,6 +17,7 @@ import { silentLogger } from '../../src/util/log.ts';
 import { startMemcached, type ServerHandle } from '../helpers/processes.ts';
 import { freePort, LOOPBACK } from '../helpers/ports.ts';
 import { hostList, requestOnce, retrievalDone, timedRequest, withClient } from '../helpers/proxy.ts';
+import { binaryExchange, binRequest, BinOp, parseBinFrames } from '../helpers/raw-client.ts';
 import { SeededRandom } from '../helpers/random.ts';
 
 const SIZES = [64 * 1024, 70 * 1024, 131 * 1024, 300 * 1024, 900 * 1024];
@@ -168,6 +169,33 @@ describe('large replies read into reused slabs', { timeout: 120_000 }, () => {
     } finally {
       stalled.destroy();
     }
+  });
+
+  it('answers binary clients (whose replies are copied, never given back) alongside text ones', async () => {
+    const binaryClient = withClient({ port }, async (c) => {
+      const random = new SeededRandom(400);
+      for (let round = 0; round < 20; round++) {
+        const batch = Array.from({ length: 3 }, () => random.int(0, KEYS - 1));
+        const payload = Buffer.concat(
+          batch.map((i, n) => binRequest({ opcode: BinOp.getk, key: keyOf(i), opaque: round * 10 + n })),
+        );
+        const r = await binaryExchange(c, payload, { timeoutMs: TIMEOUT_MS });
+        const { frames, rest } = parseBinFrames(r.data);
+        assert.equal(rest.length, 0);
+        assert.equal(frames.length, batch.length, `round ${round}: ${frames.length} replies`);
+        frames.forEach((f, n) => {
+          const want = values[batch[n]];
+          assert.equal(f.status, 0);
+          assert.equal(f.opaque, round * 10 + n);
+          assert.equal(f.key.toString('latin1'), keyOf(batch[n]));
+          assert.ok(
+            f.value.equals(want),
+            `binary round ${round} ${keyOf(batch[n])}: first difference at ${firstDifference(f.value, want)}`,
+          );
+        });
+      }
+    });
+    await Promise.all([binaryClient, churn(401, 30), churn(402, 30)]);
   });
 
   it('serves everyone else byte for byte when clients leave in the middle of large replies', async () => {
