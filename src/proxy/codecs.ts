@@ -115,7 +115,10 @@ function a2bCasZero(req: TextRequest): KeyedCodec {
 export function a2bStore(req: TextRequest, verb: StoreVerb, noreply: boolean): KeyedCodec {
   if (verb === 'cas' && req.casUnique === 0n) return a2bCasZero(req);
   const key = req.token(1);
-  const value = req.data!;
+  // a large value in the pieces it arrived in is written on as they are
+  const parts = req.dataParts;
+  const value = parts === null ? req.data! : null;
+  const valueLength = req.dataLength;
   const withExtras = verb !== 'append' && verb !== 'prepend';
   let extras: Buffer | null = null;
   if (withExtras) {
@@ -128,7 +131,10 @@ export function a2bStore(req: TextRequest, verb: StoreVerb, noreply: boolean): K
   return {
     protocol: 'binary',
     quiet: noreply,
-    encode: (opaque, vbucket) => [binaryHead(opcode, opaque, vbucket, key, extras, value.length, cas), value],
+    encode: (opaque, vbucket) => {
+      const head = binaryHead(opcode, opaque, vbucket, key, extras, valueLength, cas);
+      return parts === null ? [head, value!] : [head, ...parts];
+    },
     fromPacket: (p) => {
       switch (p.status) {
         case Status.SUCCESS:
@@ -223,8 +229,14 @@ function textWithoutNoreply(req: TextRequest, noreply: boolean): Buffer[] {
   } else {
     out.push(raw);
   }
-  if (req.data !== null) out.push(req.data, CRLF_BUFFER);
+  pushData(out, req);
   return out;
+}
+
+/** The request's data block and its terminator, in the pieces it arrived in when it is large. */
+function pushData(out: Buffer[], req: TextRequest): void {
+  if (req.dataParts !== null) out.push(...req.dataParts, CRLF_BUFFER);
+  else if (req.data !== null) out.push(req.data, CRLF_BUFFER);
 }
 
 /** The server's reply unit as the client should see it. */
@@ -266,7 +278,7 @@ export function metaCodec(req: TextRequest, quietToken: number): KeyedCodec {
       req.line.subarray(req.tokenEnd[quietToken], req.rawEnd),
     );
   }
-  if (req.data !== null) bytes.push(req.data, CRLF_BUFFER);
+  pushData(bytes, req);
   return {
     protocol: 'ascii',
     quiet: false,

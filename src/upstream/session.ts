@@ -368,10 +368,10 @@ export class ProxySession {
           this.localReply('SERVER_ERROR meta commands are not available on a SASL bucket\r\n');
           return;
         }
-        this.keyed(pool, cmd.key, metaCodec(req, cmd.quiet), false, req.data?.length ?? 0);
+        this.keyed(pool, cmd.key, metaCodec(req, cmd.quiet), false, req.heldDataLength);
         return;
       default:
-        this.keyed(pool, req.token(1), this.codecFor(pool, req, cmd), cmd.noreply, req.data?.length ?? 0);
+        this.keyed(pool, req.token(1), this.codecFor(pool, req, cmd), cmd.noreply, req.heldDataLength);
     }
   }
 

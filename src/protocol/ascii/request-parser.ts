@@ -70,13 +70,44 @@ export class TextRequest {
   dataLength = 0;
   casUnique = 0n;
   dataStatus: DataStatus = DataStatus.None;
+  /**
+   * A large data block (DATA_PARTS_MIN or more) that arrived over several reads, without its
+   * terminator, as views of those reads in order; null otherwise. A consumer that can pass the pieces
+   * on (the proxy) avoids joining them; `data` joins them on first use.
+   */
+  dataParts: readonly Buffer[] | null = null;
+  private dataView: Buffer | null = null;
+  private dataJoined = false;
+
   /** The data block without its terminator, zero-copy; null unless dataStatus is Ok or BadChunk. */
-  data: Buffer | null = null;
+  get data(): Buffer | null {
+    const parts = this.dataParts;
+    if (this.dataView === null && parts !== null) {
+      this.dataView = Buffer.concat(parts, this.dataLength);
+      this.dataJoined = true;
+    }
+    return this.dataView;
+  }
+
   /**
    * `data` lies in a buffer the parser allocated for this block alone (it straddled socket chunks), so a
    * consumer may keep it without copying; otherwise it is a view into a shared socket chunk.
    */
-  dataOwned = false;
+  get dataOwned(): boolean {
+    return this.dataJoined;
+  }
+
+  /** Bytes of data block held: dataLength when there is one (whole or in pieces), else 0. */
+  get heldDataLength(): number {
+    return this.dataView !== null || this.dataParts !== null ? this.dataLength : 0;
+  }
+
+  /** @internal The parser's: the block (or none), or its pieces. */
+  setData(view: Buffer | null, owned: boolean, parts: readonly Buffer[] | null = null): void {
+    this.dataView = view;
+    this.dataJoined = owned;
+    this.dataParts = parts;
+  }
 
   /**
    * memcached's ntokens: real tokens capped at 23, plus its terminal token. Command shape checks
@@ -169,6 +200,33 @@ export interface TextParseError {
 
 const LINE_TOO_LONG: TextParseError = { error: TextParseErrorCode.LineTooLong };
 
+/** Data blocks at least this long that arrive over several reads are kept in pieces (dataParts). */
+const DATA_PARTS_MIN = 64 * 1024;
+
+/** The `k`th byte from the end of the pieces (1: the last), or -1. */
+function byteFromEnd(parts: readonly Buffer[], k: number): number {
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const part = parts[i];
+    if (k <= part.length) return part[part.length - k];
+    k -= part.length;
+  }
+  return -1;
+}
+
+/** Drops the last `n` bytes of the pieces (the terminator), and any piece left empty. */
+function dropLast(parts: Buffer[], n: number): void {
+  while (n > 0) {
+    const last = parts[parts.length - 1];
+    if (last.length <= n) {
+      parts.pop();
+      n -= last.length;
+    } else {
+      parts[parts.length - 1] = last.subarray(0, last.length - n);
+      n = 0;
+    }
+  }
+}
+
 export interface TextRequestParserOptions {
   /** Data blocks longer than this (terminator included) are discarded instead of buffered. */
   maxDataLength: number;
@@ -254,8 +312,7 @@ export class TextRequestParser {
     req.command =
       req.tokenCount === 0 ? Command.Unknown : lookupCommand(buf, req.tokenStart[0], req.tokenEnd[0]);
     req.dataStatus = DataStatus.None;
-    req.data = null;
-    req.dataOwned = false;
+    req.setData(null, false);
     req.storageValid = false;
 
     const blockLength = this.dataBlockLength(req);
@@ -272,12 +329,23 @@ export class TextRequestParser {
 
   private readData(): TextRequest | null {
     const req = this.request;
+    const input = this.input;
     const blockLength = req.dataLength + 2;
-    if (!this.input.ensure(blockLength)) return null;
+    if (input.length < blockLength) return null;
     this.awaitingData = false;
-    req.dataOwned = this.input.ownsNext(blockLength);
-    const block = this.input.take(blockLength);
-    req.data = block.subarray(0, req.dataLength);
+    if (req.dataLength >= DATA_PARTS_MIN && input.contiguousLength < blockLength) {
+      // a large value in several reads: its pieces are kept as they came, not copied into one
+      const parts = input.takeParts(blockLength);
+      const terminated = byteFromEnd(parts, 2) === 0x0d && byteFromEnd(parts, 1) === 0x0a;
+      dropLast(parts, 2);
+      req.setData(null, false, parts);
+      req.dataStatus = terminated ? DataStatus.Ok : DataStatus.BadChunk;
+      return req;
+    }
+    input.ensure(blockLength);
+    const owned = input.ownsNext(blockLength);
+    const block = input.take(blockLength);
+    req.setData(block.subarray(0, req.dataLength), owned);
     req.dataStatus =
       block[blockLength - 2] === 0x0d && block[blockLength - 1] === 0x0a
         ? DataStatus.Ok

@@ -206,4 +206,66 @@ describe('TextRequestParser', () => {
     const out = parseAll(chunks);
     assert.equal((out[0] as Parsed).data?.length, 200_000);
   });
+
+  describe('a large data block in several reads', () => {
+    /** Parses `input` fed in `chunks` of the given sizes (the rest in one) and returns the request. */
+    function parseIn(input: Buffer, sizes: readonly number[]): { req: TextRequest; chunks: Buffer[] } {
+      const chunks: Buffer[] = [];
+      let at = 0;
+      for (const n of sizes) {
+        chunks.push(input.subarray(at, at + n));
+        at += n;
+      }
+      if (at < input.length) chunks.push(input.subarray(at));
+      const parser = new TextRequestParser({ maxDataLength: 1024 * 1024 });
+      let req: TextRequest | null = null;
+      for (const chunk of chunks) {
+        parser.push(chunk);
+        const r = parser.next();
+        if (r !== null && !isParseError(r)) req = r;
+      }
+      assert.ok(req !== null);
+      return { req, chunks };
+    }
+
+    const value = Buffer.alloc(150_000);
+    for (let i = 0; i < value.length; i++) value[i] = (i * 31) & 0xff;
+    const line = Buffer.from(`set big 5 0 ${value.length}\r\n`);
+
+    it('keeps the pieces as they came (views of the reads) and joins them only when asked', () => {
+      const input = Buffer.concat([line, value, Buffer.from('\r\n')]);
+      const { req, chunks } = parseIn(input, [65536, 65536]);
+      const parts = req.dataParts;
+      assert.ok(parts !== null && parts.length === 3);
+      assert.equal(parts[1].buffer, chunks[1].buffer, 'a view, not a copy');
+      assert.ok(Buffer.concat(parts).equals(value));
+      assert.equal(req.dataStatus, DataStatus.Ok);
+      assert.equal(req.heldDataLength, value.length);
+      assert.equal(req.dataOwned, false);
+      assert.ok(req.data!.equals(value));
+      assert.equal(req.dataOwned, true, "the joined copy is the request's own");
+    });
+
+    it('finds the terminator wherever the reads split it, and drops it from the pieces', () => {
+      const input = Buffer.concat([line, value, Buffer.from('\r\n')]);
+      const end = input.length;
+      for (const tail of [1, 2, 3, 70]) {
+        const { req } = parseIn(input, [65536, end - tail - 65536]);
+        assert.equal(req.dataStatus, DataStatus.Ok, `last read of ${tail} bytes`);
+        assert.ok(Buffer.concat(req.dataParts!).equals(value), `last read of ${tail} bytes`);
+        assert.ok(req.dataParts!.every((p) => p.length > 0));
+      }
+      const bad = Buffer.concat([line, value, Buffer.from('\rX')]);
+      const { req } = parseIn(bad, [65536, bad.length - 65536 - 1]);
+      assert.equal(req.dataStatus, DataStatus.BadChunk);
+    });
+
+    it('joins a block below 64 KB, as before', () => {
+      const small = Buffer.alloc(60_000, 0x62);
+      const input = Buffer.concat([Buffer.from('set s 0 0 60000\r\n'), small, Buffer.from('\r\n')]);
+      const { req } = parseIn(input, [30_000]);
+      assert.equal(req.dataParts, null);
+      assert.ok(req.data!.equals(small));
+    });
+  });
 });
