@@ -24,6 +24,7 @@ import type { ProxyPool, Route } from './pool.ts';
 import { RequestShape, failureText, type Reply, type ReplySlot, type ReplyWriter } from './request.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
 import { distinctKeys } from '../util/distinct-keys.ts';
+import type { KeyList } from '../util/key-list.ts';
 import type { OutputQueue } from '../util/output-queue.ts';
 
 /** A value found by a binary batch (or a text one that could not keep the unit as received). */
@@ -64,12 +65,12 @@ export class MultiGetRequest implements ReplyWriter {
   private readonly affinity: number;
   private readonly options: GetOptions;
   /** The client's keys in order, duplicates included. */
-  private readonly keys: Buffer[];
+  private readonly keys: KeyList;
   /**
    * The distinct keys (the same array as `keys` when there are no duplicates) and where each goes now;
    * batches name keys by their index here (no object per key: a multi-get's keys live until its reply).
    */
-  private distinct: Buffer[];
+  private distinct: KeyList;
   private routes: Route[] = NO_ROUTES;
   /** Values found, by distinct key index: parsed, or a VALUE unit to send exactly as received. */
   private hits: Array<Hit | ValueResponse | undefined> = NO_HITS;
@@ -81,7 +82,7 @@ export class MultiGetRequest implements ReplyWriter {
   /** Why a batch failed, if one did (its keys are then misses, or the reply is the error). */
   private failure: FailReason | null = null;
 
-  constructor(pool: ProxyPool, slot: ReplySlot, keys: Buffer[], options: GetOptions, affinity: number) {
+  constructor(pool: ProxyPool, slot: ReplySlot, keys: KeyList, options: GetOptions, affinity: number) {
     this.pool = pool;
     this.slot = slot;
     this.keys = keys;
@@ -103,9 +104,9 @@ export class MultiGetRequest implements ReplyWriter {
     const keys = this.keys;
     const distinctOf = keys.length === 1 ? null : distinctKeys(keys);
     if (distinctOf !== null) {
-      const distinct: Buffer[] = [];
-      for (let i = 0; i < keys.length; i++) if (distinctOf[i] === distinct.length) distinct.push(keys[i]);
-      this.distinct = distinct;
+      const first: number[] = [];
+      for (let i = 0; i < keys.length; i++) if (distinctOf[i] === first.length) first.push(i);
+      this.distinct = keys.pick(first);
       this.distinctOf = distinctOf;
     }
     const distinct = this.distinct;
@@ -114,7 +115,7 @@ export class MultiGetRequest implements ReplyWriter {
     const n = distinct.length;
     this.hits = new Array<Hit | ValueResponse | undefined>(n);
     const routes = new Array<Route>(n);
-    if (n === 1) routes[0] = this.pool.route(distinct[0]);
+    if (n === 1) routes[0] = this.pool.route(distinct.key(0));
     else this.pool.routeAll(distinct, routes);
     this.routes = routes;
     let indexes: number[] | null = null;
@@ -126,9 +127,21 @@ export class MultiGetRequest implements ReplyWriter {
     if (--this.outstanding === 0) this.complete();
   }
 
-  /** @internal Distinct key `index`. */
+  /** @internal Distinct key `index`, as a view made now. */
   keyOf(index: number): Buffer {
-    return this.distinct[index];
+    return this.distinct.key(index);
+  }
+
+  /** @internal Appends distinct key `index` to `out` (no view made). */
+  writeKey(out: OutputQueue, index: number): void {
+    const distinct = this.distinct;
+    out.range(distinct.source, distinct.starts[index], distinct.ends[index]);
+  }
+
+  /** @internal Whether `unit` is the VALUE of distinct key `index`. */
+  answers(unit: ValueResponse, index: number): boolean {
+    const distinct = this.distinct;
+    return unit.keyEquals(distinct.source, distinct.starts[index], distinct.ends[index]);
   }
 
   /** @internal Where distinct key `index` goes now. */
@@ -195,7 +208,7 @@ export class MultiGetRequest implements ReplyWriter {
       const again: number[] = [];
       for (const r of refused) {
         const old = this.routes[r];
-        const key = this.distinct[r];
+        const key = this.distinct.key(r);
         const id = `${old.index}/${old.vbucket}`;
         if (!next.has(id)) next.set(id, this.pool.nextRoute(old, key, this.vbucketRetries));
         const route = next.get(id);
@@ -222,7 +235,12 @@ export class MultiGetRequest implements ReplyWriter {
     this.failure ??= reason;
     const again: number[] = [];
     for (const index of group) {
-      const moved = this.pool.rerouteAfterFailure(this.routes[index], this.distinct[index], reason, answered);
+      const moved = this.pool.rerouteAfterFailure(
+        this.routes[index],
+        this.distinct.key(index),
+        reason,
+        answered,
+      );
       if (moved === null) continue;
       this.routes[index] = moved;
       again.push(index);
@@ -246,7 +264,8 @@ export class MultiGetRequest implements ReplyWriter {
   writeTo(out: OutputQueue): void {
     const { withCas } = this.options;
     const distinctOf = this.distinctOf;
-    for (let i = 0; i < this.keys.length; i++) {
+    const keys = this.keys;
+    for (let i = 0; i < keys.length; i++) {
       const hit = this.hits[distinctOf === null ? i : distinctOf[i]];
       if (hit === undefined) continue;
       if (!(hit instanceof Hit)) {
@@ -254,7 +273,7 @@ export class MultiGetRequest implements ReplyWriter {
         continue;
       }
       out.latin1('VALUE ');
-      out.bytes(this.keys[i]);
+      out.range(keys.source, keys.starts[i], keys.ends[i]);
       out.byte(SPACE);
       out.decimal(hit.flags);
       out.byte(SPACE);
@@ -407,7 +426,7 @@ class TextGetBatch implements DownstreamOp {
     const request = this.request;
     for (const index of this.group) {
       out.byte(SPACE);
-      out.bytes(request.keyOf(index));
+      request.writeKey(out, index);
     }
   }
 
@@ -415,7 +434,7 @@ class TextGetBatch implements DownstreamOp {
     // memcached answers in the order asked, skipping misses
     const group = this.group;
     const request = this.request;
-    while (this.cursor < group.length && !unit.keyEquals(request.keyOf(group[this.cursor]))) this.cursor++;
+    while (this.cursor < group.length && !request.answers(unit, group[this.cursor])) this.cursor++;
     if (this.cursor === group.length) return false;
     const index = group[this.cursor];
     if (unit.blockSource !== null) this.request.hitUnit(index, unit);

@@ -15,6 +15,7 @@ import { DownstreamServer } from '../downstream/server.ts';
 import type { PoolRouter } from '../routing/router.ts';
 import type { CoarseTimer, DeadlineHolder } from '../util/coarse-timer.ts';
 import type { Logger } from '../util/log.ts';
+import type { KeyList } from '../util/key-list.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 
 /** Key hashes of the multi-get being routed (grown as needed, reused by every one). */
@@ -59,7 +60,7 @@ export class PoolConfig {
   }
 
   /** route() of each of `keys`, into `routes` (at least as long). */
-  routeAll(keys: readonly Buffer[], routes: Route[]): void {
+  routeAll(keys: KeyList, routes: Route[]): void {
     const router = this.router;
     const n = keys.length;
     if (router?.kind === 'ketama' && router.servers.length > 1) {
@@ -68,7 +69,7 @@ export class PoolConfig {
       for (let i = 0; i < n; i++) routes[i] = this.serverRoutes[router.serverForHash(keyHashes[i])];
       return;
     }
-    for (let i = 0; i < n; i++) routes[i] = this.route(keys[i]);
+    for (let i = 0; i < n; i++) routes[i] = this.route(keys.key(i));
   }
 
   server(index: number): DownstreamServer | undefined {
@@ -253,7 +254,7 @@ export class ProxyPool implements DeadlineHolder {
   }
 
   /** Where each of `keys` goes now, into `routes` (at least as long). */
-  routeAll(keys: readonly Buffer[], routes: Route[]): void {
+  routeAll(keys: KeyList, routes: Route[]): void {
     this.snapshot.routeAll(keys, routes);
   }
 

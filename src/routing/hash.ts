@@ -10,6 +10,7 @@
 
 import { hash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import type { KeyRanges } from '../util/key-list.ts';
 
 /** The 16-byte MD5 digest of `data`. */
 export function md5(data: Uint8Array): Buffer {
@@ -109,31 +110,32 @@ const laneWords = new Int32Array(laneBytes.buffer);
 /** The lanes read words in the platform's byte order, which MD5's little-endian words must match. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** md5FirstWord of each of `keys`, into `out` (at least as long as `keys`). */
-export function md5FirstWords(keys: readonly Uint8Array[], out: Uint32Array): void {
-  const n = keys.length;
+/** md5FirstWord of each of `keys`, into `out` (at least as long as there are keys). */
+export function md5FirstWords(keys: KeyRanges, out: Uint32Array): void {
+  const { source, starts, ends } = keys;
+  const n = starts.length;
   let i = 0;
   if (LITTLE_ENDIAN) {
     for (; i + LANES <= n; i += LANES) {
       let oneBlock = true;
-      for (let l = 0; l < LANES; l++) if (keys[i + l].length > ONE_BLOCK_MAX) oneBlock = false;
+      for (let l = i; l < i + LANES; l++) if (ends[l] - starts[l] > ONE_BLOCK_MAX) oneBlock = false;
       if (!oneBlock) {
-        for (let l = 0; l < LANES; l++) out[i + l] = md5FirstWord(keys[i + l]);
+        for (let l = i; l < i + LANES; l++) out[l] = md5FirstWord(source.subarray(starts[l], ends[l]));
         continue;
       }
-      for (let l = 0; l < LANES; l++) fillLane(keys[i + l], 64 * l);
+      for (let l = 0; l < LANES; l++) fillLane(source, starts[i + l], ends[i + l], 64 * l);
       md5Lanes(out, i);
-      for (let l = 0; l < LANES; l++) clearLane(keys[i + l].length, 64 * l);
+      for (let l = 0; l < LANES; l++) clearLane(ends[i + l] - starts[i + l], 64 * l);
     }
   }
-  for (; i < n; i++) out[i] = md5FirstWord(keys[i]);
+  for (; i < n; i++) out[i] = md5FirstWord(source.subarray(starts[i], ends[i]));
 }
 
-/** A key of at most ONE_BLOCK_MAX bytes as its one padded MD5 block, at `base` in laneBytes. */
-function fillLane(key: Uint8Array, base: number): void {
+/** A key of at most ONE_BLOCK_MAX bytes (`start` to `end` of `source`) as its one padded MD5 block. */
+function fillLane(source: Uint8Array, start: number, end: number, base: number): void {
   const bytes = laneBytes;
-  const n = key.length;
-  for (let i = 0; i < n; i++) bytes[base + i] = key[i];
+  const n = end - start;
+  for (let i = 0; i < n; i++) bytes[base + i] = source[start + i];
   bytes[base + n] = 0x80;
   const bits = n * 8;
   bytes[base + 56] = bits & 0xff;

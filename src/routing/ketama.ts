@@ -13,6 +13,7 @@
  */
 
 import { DEFAULT_SERVER_PORT } from '../config/cluster-config.ts';
+import type { KeyRanges } from '../util/key-list.ts';
 import { ketamaHash, md5, md5FirstWords, oneAtATime } from './hash.ts';
 import type { KeyRouter } from './router.ts';
 
@@ -167,12 +168,13 @@ export class KetamaRouter implements KeyRouter {
   }
 
   /** keyHash() of each of `keys`, into `out` (at least as long): MD5s are computed several at once. */
-  keyHashes(keys: readonly Uint8Array[], out: Uint32Array): void {
+  keyHashes(keys: KeyRanges, out: Uint32Array): void {
     if (this.distribution !== Distribution.MODULA) {
       md5FirstWords(keys, out);
       return;
     }
-    for (let i = 0; i < keys.length; i++) out[i] = oneAtATime(keys[i]);
+    const { source, starts, ends } = keys;
+    for (let i = 0; i < starts.length; i++) out[i] = oneAtATime(source.subarray(starts[i], ends[i]));
   }
 
   /**

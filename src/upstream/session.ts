@@ -24,6 +24,7 @@ import { classify } from '../proxy/classify.ts';
 import { a2aKeyed, a2bArith, a2bDelete, a2bStore, a2bTouch, metaCodec } from '../proxy/codecs.ts';
 import { KeyedRequest, type KeyedCodec } from '../proxy/keyed.ts';
 import { MultiGetRequest } from '../proxy/multiget.ts';
+import { KeyList } from '../util/key-list.ts';
 import type { ProxyPool } from '../proxy/pool.ts';
 import type { Reply, ReplySlot } from '../proxy/request.ts';
 import { requestBytes } from '../util/byte-budget.ts';
@@ -348,9 +349,11 @@ export class ProxySession {
     pool.counters.totRequests++;
     switch (cmd.kind) {
       case 'get': {
-        // made at its final size: grown from empty, a one-key array would take room for 17
-        const keys = new Array<Buffer>(req.tokenCount - cmd.firstKey);
-        for (let i = 0; i < keys.length; i++) keys[i] = req.token(cmd.firstKey + i);
+        const keys = new KeyList(
+          req.line,
+          req.tokenStart.slice(cmd.firstKey, req.tokenCount),
+          req.tokenEnd.slice(cmd.firstKey, req.tokenCount),
+        );
         const slot = this.newSlot();
         const request = new MultiGetRequest(pool, slot, keys, cmd, this.id);
         this.admit(pool, request, slot);

@@ -3,23 +3,22 @@
  * strings (a latin1 string and a Map entry per key cost more than the hash, the route and the wire
  * bytes together), just an FNV-1a hash of the bytes into a reused open-addressing table.
  */
+import type { KeyRanges } from './key-list.ts';
 
 /** Slots hold a key's position + 1 (0 = empty). Grown as needed, never shrunk; cleared per call. */
 let table = new Int32Array(256);
 /** Scratch for the answer; copied out only when there are duplicates. */
 let distinctOf = new Int32Array(128);
 
-/** True when `a` and `b` hold the same bytes (a JS loop: keys are short, a native call is not worth it). */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  const n = a.length;
-  if (n !== b.length) return false;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+/** True when the bytes at `a`..`a + n` and `b`..`b + n` of `source` are equal (keys are short: a JS loop). */
+function sameBytes(source: Uint8Array, a: number, b: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (source[a + i] !== source[b + i]) return false;
   return true;
 }
 
-function fnv1a(key: Uint8Array): number {
+function fnv1a(source: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5 | 0;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key[i], 0x01000193);
+  for (let i = start; i < end; i++) h = Math.imul(h ^ source[i], 0x01000193);
   return h;
 }
 
@@ -27,8 +26,9 @@ function fnv1a(key: Uint8Array): number {
  * For each key, the index of its distinct key, distinct keys numbered in order of first appearance;
  * null when all keys are distinct (the usual case, and then no array is kept).
  */
-export function distinctKeys(keys: readonly Uint8Array[]): Int32Array | null {
-  const n = keys.length;
+export function distinctKeys(keys: KeyRanges): Int32Array | null {
+  const { source, starts, ends } = keys;
+  const n = starts.length;
   // a table at least twice the key count, of which only the part this call uses is cleared
   let size = 256;
   while (size < 2 * n) size *= 2;
@@ -38,8 +38,9 @@ export function distinctKeys(keys: readonly Uint8Array[]): Int32Array | null {
   const mask = size - 1;
   let distinct = 0;
   for (let i = 0; i < n; i++) {
-    const key = keys[i];
-    let slot = fnv1a(key) & mask;
+    const start = starts[i];
+    const length = ends[i] - start;
+    let slot = fnv1a(source, start, ends[i]) & mask;
     for (;;) {
       const held = table[slot];
       if (held === 0) {
@@ -47,8 +48,9 @@ export function distinctKeys(keys: readonly Uint8Array[]): Int32Array | null {
         distinctOf[i] = distinct++;
         break;
       }
-      if (sameBytes(keys[held - 1], key)) {
-        distinctOf[i] = distinctOf[held - 1];
+      const other = held - 1;
+      if (ends[other] - starts[other] === length && sameBytes(source, starts[other], start, length)) {
+        distinctOf[i] = distinctOf[other];
         break;
       }
       slot = (slot + 1) & mask;

@@ -54,8 +54,8 @@ export interface ValueResponse extends UnitBase {
   /** The data block without its trailing "\r\n"; a view, copy it to keep it. */
   readonly data: Buffer;
   readonly key: Buffer;
-  /** Whether the key is `key`'s bytes (no view made). */
-  keyEquals(key: Uint8Array): boolean;
+  /** Whether the key is the bytes of `source` from `start` to `end` (all of it by default; no view made). */
+  keyEquals(source: Uint8Array, start?: number, end?: number): boolean;
   readonly flags: number;
   readonly bytes: number;
   /** Present on gets/gats replies. */
@@ -189,12 +189,12 @@ class Unit {
     return this.keyEnd === 0 ? null : this.lineSource.subarray(this.keyStart, this.keyEnd);
   }
 
-  keyEquals(key: Uint8Array): boolean {
-    const n = key.length;
+  keyEquals(source: Uint8Array, start = 0, end = source.length): boolean {
+    const n = end - start;
     if (this.keyEnd - this.keyStart !== n) return false;
     const line = this.lineSource;
-    const at = this.keyStart;
-    for (let i = 0; i < n; i++) if (line[at + i] !== key[i]) return false;
+    const at = this.keyStart - start;
+    for (let i = start; i < end; i++) if (line[at + i] !== source[i]) return false;
     return true;
   }
 

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { parseHostList } from '../../../src/config/cluster-config.ts';
 import { PoolConfig, type Route } from '../../../src/proxy/pool.ts';
 import { Distribution, KetamaRouter } from '../../../src/routing/ketama.ts';
+import { keyList } from '../../helpers/keys.ts';
 
 describe('PoolConfig.routeAll (the routes of a multi-get)', () => {
   it('routes every key as route() does, for one server or several, ketama or modula', () => {
@@ -19,7 +20,7 @@ describe('PoolConfig.routeAll (the routes of a multi-get)', () => {
           (keys) => {
             const buffers = keys.map((k) => Buffer.from(k));
             const routes = new Array<Route>(buffers.length);
-            config.routeAll(buffers, routes);
+            config.routeAll(keyList(buffers), routes);
             buffers.forEach((key, i) => {
               assert.equal(routes[i], config.route(key), `key ${i}`);
             });

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
+import { keyList } from '../../helpers/keys.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseHostList } from '../../../src/config/cluster-config.ts';
@@ -257,7 +258,7 @@ describe('KetamaRouter.keyHashes', () => {
       fc.assert(
         fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 70 }), { maxLength: 12 }), (keys) => {
           const out = new Uint32Array(keys.length);
-          router.keyHashes(keys, out);
+          router.keyHashes(keyList(keys), out);
           keys.forEach((key, i) => {
             assert.equal(out[i], router.keyHash(key));
           });

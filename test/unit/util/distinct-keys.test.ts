@@ -1,7 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { distinctKeys } from '../../../src/util/distinct-keys.ts';
+import { distinctKeys as distinctOfList } from '../../../src/util/distinct-keys.ts';
+import { keyList } from '../../helpers/keys.ts';
+
+const distinctKeys = (keys: readonly Buffer[]): Int32Array | null => distinctOfList(keyList(keys));
 
 /** The same answer from latin1 strings and a Map: distinct keys numbered in order of first appearance. */
 function reference(keys: readonly Buffer[]): number[] | null {
