@@ -71,6 +71,8 @@ export class MultiGetRequest implements ReplyWriter {
    * batches name keys by their index here (no object per key: a multi-get's keys live until its reply).
    */
   private distinct: KeyList;
+  /** The view of a one-key get's key, made once for its route and its binary request. */
+  private onlyKey: Buffer | null = null;
   private routes: Route[] = NO_ROUTES;
   /** Values found, by distinct key index: parsed, or a VALUE unit to send exactly as received. */
   private hits: Array<Hit | ValueResponse | undefined> = NO_HITS;
@@ -115,7 +117,7 @@ export class MultiGetRequest implements ReplyWriter {
     const n = distinct.length;
     this.hits = new Array<Hit | ValueResponse | undefined>(n);
     const routes = new Array<Route>(n);
-    if (n === 1) routes[0] = this.pool.route(distinct.key(0));
+    if (n === 1) routes[0] = this.pool.route(this.keyOf(0));
     else this.pool.routeAll(distinct, routes);
     this.routes = routes;
     let indexes: number[] | null = null;
@@ -127,8 +129,9 @@ export class MultiGetRequest implements ReplyWriter {
     if (--this.outstanding === 0) this.complete();
   }
 
-  /** @internal Distinct key `index`, as a view made now. */
+  /** @internal Distinct key `index`, as a view (made now; a one-key get's is kept for its request). */
   keyOf(index: number): Buffer {
+    if (this.distinct.length === 1) return (this.onlyKey ??= this.distinct.key(0));
     return this.distinct.key(index);
   }
 

@@ -349,11 +349,14 @@ export class ProxySession {
     pool.counters.totRequests++;
     switch (cmd.kind) {
       case 'get': {
-        const keys = new KeyList(
-          req.line,
-          req.tokenStart.slice(cmd.firstKey, req.tokenCount),
-          req.tokenEnd.slice(cmd.firstKey, req.tokenCount),
-        );
+        const n = req.tokenCount - cmd.firstKey;
+        const starts = new Array<number>(n);
+        const ends = new Array<number>(n);
+        for (let i = 0; i < n; i++) {
+          starts[i] = req.tokenStart[cmd.firstKey + i];
+          ends[i] = req.tokenEnd[cmd.firstKey + i];
+        }
+        const keys = new KeyList(req.line, starts, ends);
         const slot = this.newSlot();
         const request = new MultiGetRequest(pool, slot, keys, cmd, this.id);
         this.admit(pool, request, slot);

@@ -4,8 +4,8 @@ import { KeyList } from '../../src/util/key-list.ts';
 export function keyList(keys: readonly Uint8Array[]): KeyList {
   const prefix = Buffer.from('get');
   const pieces: Uint8Array[] = [prefix];
-  const starts = new Int32Array(keys.length);
-  const ends = new Int32Array(keys.length);
+  const starts = new Array<number>(keys.length);
+  const ends = new Array<number>(keys.length);
   let at = prefix.length;
   keys.forEach((key, i) => {
     pieces.push(Buffer.from(' '), key);

@@ -4,7 +4,7 @@ import { KeyList } from '../../../src/util/key-list.ts';
 
 describe('KeyList', () => {
   const line = Buffer.from('get alpha beta gamma\r\n');
-  const keys = new KeyList(line, Int32Array.from([4, 10, 15]), Int32Array.from([9, 14, 20]));
+  const keys = new KeyList(line, [4, 10, 15], [9, 14, 20]);
 
   it('makes a view of a key only when asked, of the bytes where the key lies', () => {
     assert.equal(keys.length, 3);
