@@ -67,7 +67,7 @@ export class MultiGetRequest implements ReplyWriter {
   /** The client's keys in order, duplicates included. */
   private readonly keys: KeyList;
   /**
-   * The distinct keys (the same array as `keys` when there are no duplicates) and where each goes now;
+   * The distinct keys (the same list as `keys` when there are no duplicates) and where each goes now;
    * batches name keys by their index here (no object per key: a multi-get's keys live until its reply).
    */
   private distinct: KeyList;
