@@ -187,19 +187,15 @@ export class Proxy implements SessionHost {
       pool.counters.numUpstream++;
       pool.counters.totUpstream++;
     }
-    // eslint-disable-next-line prefer-const -- the socket's reads go to the session made from it
-    let session: ProxySession;
-    const adopted = adoptAccepted(
+    const session = adoptAccepted(
       socket,
-      (chunk) => {
-        session.receive(chunk);
-      },
       HIGH_WATER_MARK,
+      (adopted) =>
+        new ProxySession(pool, adopted, this.nextSessionId++, this, (s) => {
+          if (pool !== null) pool.counters.numUpstream--;
+          this.sessions.delete(s);
+        }),
     );
-    session = new ProxySession(pool, adopted, this.nextSessionId++, this, (s) => {
-      if (pool !== null) pool.counters.numUpstream--;
-      this.sessions.delete(s);
-    });
     this.sessions.add(session);
   }
 

@@ -121,18 +121,14 @@ export class EmbeddedServer {
     this.counters.currConnections++;
     this.counters.totalConnections++;
     const id = this.nextId++;
-    // eslint-disable-next-line prefer-const -- the socket's reads go to the session made from it
-    let session: ServerSession;
-    const reading = adoptAccepted(
+    const session = adoptAccepted(
       socket,
-      (chunk) => {
-        session.receive(chunk);
-      },
       HIGH_WATER_MARK,
+      (reading) =>
+        new ServerSession(this.context, reading, id, (s) => {
+          if (this.sessions.delete(s)) this.counters.currConnections--;
+        }),
     );
-    session = new ServerSession(this.context, reading, id, (s) => {
-      if (this.sessions.delete(s)) this.counters.currConnections--;
-    });
     this.sessions.add(session);
   }
 

@@ -130,26 +130,37 @@ export class ReadBuffer {
  * of the handle and is destroyed when the new one closes, which keeps the server's connection count
  * (and so `server.close()`) true. Where the property is missing, the socket reads through 'data'
  * events as before.
+ *
+ * `open` makes what reads the socket (a session) from the socket it is to use; every read goes to its
+ * receive(). Returns what `open` made.
  */
-export function adoptAccepted(
+export function adoptAccepted<T extends { receive(chunk: Buffer): void }>(
   socket: net.Socket,
-  onChunk: (chunk: Buffer) => void,
   highWaterMark: number,
-): net.Socket {
+  open: (socket: net.Socket) => T,
+): T {
   const holder = socket as unknown as { _handle?: unknown };
   const handle = holder._handle;
   if (typeof handle !== 'object' || handle === null || !('readStart' in handle)) {
-    socket.on('data', onChunk);
+    const receiver = open(socket);
+    socket.on('data', (chunk: Buffer) => {
+      receiver.receive(chunk);
+    });
     socket.resume();
-    return socket;
+    return receiver;
   }
   holder._handle = null;
+  // reads start on a later turn of the event loop, once `open` has made the receiver
+  let receiver: T | null = null;
   const adopted = new net.Socket({
     handle,
-    onread: ReadBuffer.onread(onChunk),
+    onread: ReadBuffer.onread((chunk) => {
+      receiver!.receive(chunk);
+    }),
     readableHighWaterMark: highWaterMark,
     writableHighWaterMark: highWaterMark,
   } as net.SocketConstructorOpts);
   adopted.once('close', () => socket.destroy());
-  return adopted;
+  receiver = open(adopted);
+  return receiver;
 }

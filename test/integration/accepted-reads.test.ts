@@ -24,7 +24,10 @@ async function startServer(
   const server = net.createServer({ pauseOnConnect: true }, (raw) => {
     setTimeout(() => {
       const chunks: Buffer[] = [];
-      const socket = adoptAccepted(raw, (chunk) => chunks.push(chunk), 64 * 1024);
+      const { socket } = adoptAccepted(raw, 64 * 1024, (adopted) => ({
+        socket: adopted,
+        receive: (chunk: Buffer) => chunks.push(chunk),
+      }));
       socket.on('error', () => socket.destroy());
       socket.on('end', () => socket.end());
       accepted.push({ socket, chunks });
