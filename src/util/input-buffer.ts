@@ -14,6 +14,12 @@
  */
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Values at least this long that arrived over several reads are passed on as the pieces they came in
+ * (takeParts) by the parsers, not joined into one copy.
+ */
+export const PARTS_MIN = 64 * 1024;
+
 /** Joins at least this long get an unpooled buffer that a caller may keep (e.g. a stored value). */
 const OWNED_JOIN_MIN = 4096;
 

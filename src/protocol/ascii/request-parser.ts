@@ -7,7 +7,7 @@
  * number syntax), because that decides whether the next bytes are data or the next command. Everything
  * else (answers, side effects) belongs to whoever consumes the requests.
  */
-import { InputBuffer } from '../../util/input-buffer.ts';
+import { InputBuffer, PARTS_MIN } from '../../util/input-buffer.ts';
 import { Command, isStorageCommand, lookupCommand } from './commands.ts';
 import { parseInt32, parseUint32, parseUint64 } from './numbers.ts';
 
@@ -71,7 +71,7 @@ export class TextRequest {
   casUnique = 0n;
   dataStatus: DataStatus = DataStatus.None;
   /**
-   * A large data block (DATA_PARTS_MIN or more) that arrived over several reads, without its
+   * A large data block (PARTS_MIN or more) that arrived over several reads, without its
    * terminator, as views of those reads in order; null otherwise. A consumer that can pass the pieces
    * on (the proxy) avoids joining them; `data` joins them on first use.
    */
@@ -199,9 +199,6 @@ export interface TextParseError {
 }
 
 const LINE_TOO_LONG: TextParseError = { error: TextParseErrorCode.LineTooLong };
-
-/** Data blocks at least this long that arrive over several reads are kept in pieces (dataParts). */
-const DATA_PARTS_MIN = 64 * 1024;
 
 /** The `k`th byte from the end of the pieces (1: the last), or -1. */
 function byteFromEnd(parts: readonly Buffer[], k: number): number {
@@ -333,7 +330,7 @@ export class TextRequestParser {
     const blockLength = req.dataLength + 2;
     if (input.length < blockLength) return null;
     this.awaitingData = false;
-    if (req.dataLength >= DATA_PARTS_MIN && input.contiguousLength < blockLength) {
+    if (req.dataLength >= PARTS_MIN && input.contiguousLength < blockLength) {
       // a large value in several reads: its pieces are kept as they came, not copied into one
       const parts = input.takeParts(blockLength);
       const terminated = byteFromEnd(parts, 2) === 0x0d && byteFromEnd(parts, 1) === 0x0a;

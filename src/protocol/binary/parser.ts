@@ -3,7 +3,7 @@
  * byte boundary. Its checks and their order follow memcached 1.6.18's try_read_command_binary and
  * dispatch_bin_command, including swallowing oversized values without buffering them.
  */
-import { InputBuffer } from '../../util/input-buffer.ts';
+import { InputBuffer, PARTS_MIN } from '../../util/input-buffer.ts';
 import { createHeader, decodeHeader, HEADER_LENGTH, readCas, type BinaryHeader } from './header.ts';
 
 export interface BinaryParserOptions {
@@ -72,9 +72,6 @@ export class BinaryParseError extends Error {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** Values at least this long that arrive over several reads are returned in pieces (valueParts). */
-const PARTS_MIN = 64 * 1024;
 
 // What next() is waiting for.
 const HEADER = 0;
