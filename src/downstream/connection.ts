@@ -160,9 +160,10 @@ const NO_READS = new ReadBuffer(READ_BUFFER);
  * Where the binary replies' large values (at least 64 KB, the parser's valueParts) are read: slabs that
  * the client's reply gives back once it has been written (MultiGetRequest.writeTo), so the next value
  * is read into warm memory with no allocation. 128 x 64 KB: up to 8 MB kept between uses; values in
- * flight beyond that take fresh slabs, which the collector takes back.
+ * flight beyond that take fresh slabs, which the collector takes back. Slabs are the size of a read
+ * buffer, so that a read a value began with can be lent along with it (ReadBuffer.expectValue).
  */
-export const replySlabs = new SlabPool(64 * 1024, 128);
+export const replySlabs = new SlabPool(READ_BUFFER, 128);
 
 let nextConnectionId = 1;
 
