@@ -41,22 +41,13 @@ export class OutputQueue {
 
   bytes(buf: Buffer): void {
     const n = buf.length;
-    if (n >= COPY_LIMIT) {
-      this.sealScratch();
-      this.chunks.push(buf);
-      this.queuedBytes += n;
+    if (n < COPY_LIMIT) {
+      this.range(buf, 0, n);
       return;
     }
-    if (this.pos + n > this.scratch.length) this.sealScratch();
-    if (n <= SMALL_COPY) {
-      // keys and short lines: a JS loop beats Buffer#copy's native call
-      const scratch = this.scratch;
-      let at = this.pos;
-      for (let i = 0; i < n; i++) scratch[at++] = buf[i];
-    } else {
-      buf.copy(this.scratch, this.pos);
-    }
-    this.pos += n;
+    this.sealScratch();
+    this.chunks.push(buf);
+    this.queuedBytes += n;
   }
 
   /** Appends bytes `start` to `end` of `buf`, as bytes() would append that view (without making it). */
@@ -68,6 +59,7 @@ export class OutputQueue {
     }
     if (this.pos + n > this.scratch.length) this.sealScratch();
     if (n <= SMALL_COPY) {
+      // keys and short lines: a JS loop beats Buffer#copy's native call
       const scratch = this.scratch;
       let at = this.pos;
       for (let i = start; i < end; i++) scratch[at++] = buf[i];
