@@ -88,6 +88,42 @@ describe('adoptAccepted', { timeout: 30_000 }, () => {
     assert.ok(Buffer.concat(got.chunks).equals(payload), 'the bytes kept from every read are the bytes sent');
   });
 
+  it('keeps the bytes of many sockets apart while they share one buffer for small reads', async () => {
+    const { server, port, accepted } = await startServer(0);
+    servers.push(server);
+    const count = 24;
+    // each client alternates small writes (read into the shared buffer) with bulk ones (read into a
+    // buffer of its own), at its own pace, all of them at once
+    const payloads = Array.from({ length: count }, () => randomBytes(400 * 1024));
+    const clients = await Promise.all(
+      payloads.map(async (payload, c) => {
+        const client = connect(port);
+        await once(client, 'connect');
+        for (let at = 0, i = 0; at < payload.length; i++) {
+          const n = Math.min(
+            payload.length - at,
+            i % 3 === 2 ? 20_000 + ((c * 7919 + i) % 60_000) : 1 + ((i * 31 + c) % 300),
+          );
+          client.write(payload.subarray(at, at + n));
+          at += n;
+          if (i % 8 === 7) await sleep(1);
+        }
+        client.end();
+        return client;
+      }),
+    );
+    await Promise.all(clients.filter((client) => !client.destroyed).map((client) => once(client, 'close')));
+    assert.equal(accepted.length, count);
+    for (const got of accepted) if (!got.socket.destroyed) await once(got.socket, 'close');
+    const received = accepted.map((got) => Buffer.concat(got.chunks));
+    // accepted in any order: match each payload to the socket whose first bytes it begins with
+    for (const [c, payload] of payloads.entries()) {
+      const match = received.filter((bytes) => bytes.subarray(0, 16).equals(payload.subarray(0, 16)));
+      assert.equal(match.length, 1, `client ${c}'s bytes arrived on exactly one socket`);
+      assert.ok(match[0].equals(payload), `client ${c}: the bytes kept from every read are the bytes sent`);
+    }
+  });
+
   it('keeps the server connection count true and lets close() finish', async () => {
     const { server, port, accepted } = await startServer(0);
     servers.push(server);
