@@ -103,6 +103,59 @@ describe('OutputQueue', () => {
     assert.equal(socket.text, 'first\r\nsecond\r\nthird\r\nfourth\r\n');
   });
 
+  it('holds a scratch area only while it has bytes to send: an idle queue passes it on', () => {
+    const a = new OutputQueue();
+    const b = new OutputQueue();
+    const socketA = new HeldSocket();
+    const socketB = new HeldSocket();
+    a.latin1('from a\r\n');
+    flush(a, socketA);
+    b.latin1('from b\r\n');
+    flush(b, socketB);
+    assert.equal(socketA.given[0].buffer, socketB.given[0].buffer, 'the area a gave back, used by b');
+    assert.equal(socketA.text, 'from a\r\n');
+    assert.equal(socketB.text, 'from b\r\n');
+  });
+
+  it('never passes on an area whose bytes a backed-up socket still holds', () => {
+    const queues = Array.from({ length: 8 }, () => new OutputQueue());
+    const sockets = queues.map(() => new HeldSocket());
+    // every other socket backs up: its queue's bytes stay in the area handed over
+    sockets.forEach((socket, i) => (socket.backedUp = i % 2 === 0));
+    for (let round = 0; round < 20; round++) {
+      queues.forEach((out, i) => {
+        out.latin1(`q${i} r${round} `);
+        out.range(Buffer.alloc(700, 0x61 + i), 0, 10 + round * 30);
+        out.latin1('\r\n');
+        flush(out, sockets[i]);
+      });
+    }
+    sockets.forEach((socket, i) => {
+      const expected = Array.from(
+        { length: 20 },
+        (_, round) => `q${i} r${round} ${String.fromCharCode(0x61 + i).repeat(10 + round * 30)}\r\n`,
+      ).join('');
+      assert.equal(socket.text, expected, `socket ${i}`);
+    });
+  });
+
+  it('keeps bytes queued but not committed across a flush, in an area of its own', () => {
+    const a = new OutputQueue();
+    const b = new OutputQueue();
+    const socketA = new HeldSocket();
+    const socketB = new HeldSocket();
+    a.latin1('sent\r\n');
+    a.commit();
+    a.latin1('held');
+    a.flush(socketA as unknown as Socket);
+    b.latin1('other\r\n');
+    flush(b, socketB);
+    a.latin1(' back\r\n');
+    flush(a, socketA);
+    assert.equal(socketA.text, 'sent\r\nheld back\r\n');
+    assert.equal(socketB.text, 'other\r\n');
+  });
+
   describe('afterWritten', () => {
     it('calls back once the write carrying the bytes queued before it is done, in one batch or several', () => {
       for (const pieces of [1, 3]) {
