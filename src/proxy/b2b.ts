@@ -8,14 +8,15 @@
  * binary-to-text path and crashes there).
  */
 import type { DownstreamOp, FailReason } from '../downstream/connection.ts';
-import { FailReason as Fail } from '../downstream/connection.ts';
+import { FailReason as Fail, replySlabs } from '../downstream/connection.ts';
 import { HEADER_LENGTH, HeaderOffset } from '../protocol/binary/header.ts';
 import { encodeErrorResponse, encodeResponse } from '../protocol/binary/encoder.ts';
 import { Opcode, Status, isQuiet } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import { requestBytes } from '../util/byte-budget.ts';
 import type { ProxyPool, Route } from './pool.ts';
-import type { Reply, ReplySlot } from './request.ts';
+import type { Reply, ReplySlot, ReplyWriter } from './request.ts';
+import type { OutputQueue } from '../util/output-queue.ts';
 
 /** The keyed opcodes memcached 1.6 answers; others are answered locally as unknown. */
 export const FORWARDED_OPCODES: ReadonlySet<number> = new Set([
@@ -57,20 +58,51 @@ export function binaryFailure(opcode: number, opaque: number, reason: FailReason
     : encodeErrorResponse(opcode, Status.EINTERNAL, opaque, INTERNAL_TEXT);
 }
 
-/** A packet with a different opaque: the header copied, the body shared. */
-function reopaque(frame: Buffer, opaque: number, vbucket?: number): Buffer[] {
-  const head = Buffer.allocUnsafe(HEADER_LENGTH);
-  frame.copy(head, 0, 0, HEADER_LENGTH);
-  head.writeUInt32BE(opaque, HeaderOffset.opaque);
-  if (vbucket !== undefined) head.writeUInt16BE(vbucket, HeaderOffset.vbucket);
-  return frame.length > HEADER_LENGTH ? [head, frame.subarray(HEADER_LENGTH)] : [head];
+/**
+ * A packet with a different opaque: the header copied, the body shared. `head` is the whole frame, or
+ * (a large value that came in several reads) its header, extras and key, followed by the value's pieces.
+ */
+function reopaque(head: Buffer, parts: readonly Buffer[] | null, opaque: number, vbucket?: number): Buffer[] {
+  const header = Buffer.allocUnsafe(HEADER_LENGTH);
+  head.copy(header, 0, 0, HEADER_LENGTH);
+  header.writeUInt32BE(opaque, HeaderOffset.opaque);
+  if (vbucket !== undefined) header.writeUInt16BE(vbucket, HeaderOffset.vbucket);
+  const out = head.length > HEADER_LENGTH ? [header, head.subarray(HEADER_LENGTH)] : [header];
+  if (parts !== null) out.push(...parts);
+  return out;
+}
+
+/**
+ * A server's reply whose large value came in pieces: written on as those pieces, never joined. They lie
+ * in slabs of their own (ReadBuffer.expectValue) that nothing else refers to, so once the client's
+ * socket has taken them they go back to the pool, as a text client's reply gives back its slabs.
+ */
+class PiecesReply implements ReplyWriter {
+  private readonly pieces: Buffer[];
+  private readonly value: readonly Buffer[];
+
+  constructor(packet: BinaryPacket, opaque: number) {
+    this.value = packet.valueParts!;
+    this.pieces = reopaque(packet.head, this.value, opaque);
+  }
+
+  writeTo(out: OutputQueue): void {
+    for (const piece of this.pieces) out.bytes(piece);
+    const value = this.value;
+    out.afterWritten(() => {
+      replySlabs.giveBack(value);
+    });
+  }
 }
 
 export class BinaryKeyedRequest implements DownstreamOp {
   readonly quiet: boolean;
   private readonly pool: ProxyPool;
   private readonly slot: ReplySlot;
-  private readonly frame: Buffer;
+  /** The request as the client sent it: the whole frame, or header, extras and key before `parts`. */
+  private readonly head: Buffer;
+  /** A large value's pieces as they were read (a set), forwarded as they are; else null. */
+  private readonly parts: readonly Buffer[] | null;
   private readonly key: Buffer;
   private readonly opcode: number;
   private readonly clientOpaque: number;
@@ -85,7 +117,8 @@ export class BinaryKeyedRequest implements DownstreamOp {
     this.pool = pool;
     this.bytes = bytes;
     this.slot = slot;
-    this.frame = packet.frame;
+    this.parts = packet.valueParts;
+    this.head = this.parts === null ? packet.frame : packet.head;
     this.key = packet.key;
     this.opcode = packet.opcode;
     this.clientOpaque = packet.opaque;
@@ -108,7 +141,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
   }
 
   encode(opaque: number): Buffer[] {
-    return reopaque(this.frame, opaque, this.route?.vbucket ?? 0);
+    return reopaque(this.head, this.parts, opaque, this.route?.vbucket ?? 0);
   }
 
   onPacket(packet: BinaryPacket): boolean {
@@ -121,7 +154,8 @@ export class BinaryKeyedRequest implements DownstreamOp {
         return true;
       }
     }
-    this.finish(reopaque(packet.frame, this.clientOpaque));
+    if (packet.valueParts !== null) this.finish(new PiecesReply(packet, this.clientOpaque));
+    else this.finish(reopaque(packet.frame, null, this.clientOpaque));
     return true;
   }
 

@@ -171,7 +171,7 @@ describe('large replies read into reused slabs', { timeout: 120_000 }, () => {
     }
   });
 
-  it('answers binary clients (whose replies are copied, never given back) alongside text ones', async () => {
+  it('answers binary clients (their replies written from the slabs too) alongside text ones', async () => {
     const binaryClient = withClient({ port }, async (c) => {
       const random = new SeededRandom(400);
       for (let round = 0; round < 20; round++) {
@@ -196,6 +196,91 @@ describe('large replies read into reused slabs', { timeout: 120_000 }, () => {
       }
     });
     await Promise.all([binaryClient, churn(401, 30), churn(402, 30)]);
+  });
+
+  it("keeps a stalled binary client's queued replies intact while other clients reuse slabs", async () => {
+    const big = SIZES.indexOf(900 * 1024);
+    const keys = Array.from({ length: 24 }, (_, n) =>
+      n % 3 === 0 ? big : n % 3 === 1 ? big + SIZES.length : n % KEYS,
+    );
+    const stalled = await stalledClient(port);
+    try {
+      stalled.write(
+        Buffer.concat(
+          keys.map((i, n) => binRequest({ opcode: BinOp.getk, key: keyOf(i), opaque: 9000 + n })),
+        ),
+      );
+      const before = replySlabs.reused;
+      await Promise.all(Array.from({ length: 4 }, (_, c) => churn(600 + c, 30)));
+      assert.ok(replySlabs.reused - before > 20, `slabs reused meanwhile: ${replySlabs.reused - before}`);
+      const wantLength = keys.reduce((sum, i) => sum + 24 + 4 + keyOf(i).length + values[i].length, 0);
+      const { frames, rest } = parseBinFrames(await readAll(stalled, wantLength));
+      assert.equal(rest.length, 0);
+      assert.equal(frames.length, keys.length);
+      frames.forEach((f, n) => {
+        const want = values[keys[n]];
+        assert.equal(f.opaque, 9000 + n);
+        assert.equal(f.key.toString('latin1'), keyOf(keys[n]));
+        assert.ok(
+          f.value.equals(want),
+          `binary reply ${n}: first difference at ${firstDifference(f.value, want)}`,
+        );
+      });
+    } finally {
+      stalled.destroy();
+    }
+  });
+
+  it("gives the slabs of a binary client's replies back to the pool once written", async () => {
+    const big = SIZES.indexOf(900 * 1024);
+    const free = replySlabs.freeCount;
+    await withClient({ port }, async (c) => {
+      for (let round = 0; round < 10; round++) {
+        const r = await binaryExchange(c, binRequest({ opcode: BinOp.get, key: keyOf(big), opaque: round }), {
+          timeoutMs: TIMEOUT_MS,
+        });
+        const { frames } = parseBinFrames(r.data);
+        assert.equal(frames.length, 1);
+        assert.ok(frames[0].value.equals(values[big]), `round ${round}`);
+      }
+    });
+    // 10 replies of 15 slabs each: taken from the pool (or made), and back in it after every write
+    assert.ok(
+      replySlabs.freeCount >= Math.max(free, 14),
+      `${replySlabs.freeCount} slabs in the pool, ${free} before`,
+    );
+  });
+
+  it('stores binary sets of large values sent in many small writes, byte for byte', async () => {
+    await withClient({ port }, async (c) => {
+      for (const [n, size] of [70 * 1024, 300 * 1024, 900 * 1024].entries()) {
+        const key = `binset:${n}`;
+        const value = valueFor(8000 + n, size);
+        const extras = Buffer.alloc(8);
+        extras.writeUInt32BE(0xcafe, 0);
+        const frame = binRequest({ opcode: BinOp.set, key, value, extras, opaque: 77 + n });
+        // uneven pieces, so that the value reaches the proxy over many reads
+        const chunks: Buffer[] = [];
+        for (let at = 0; at < frame.length;) {
+          const piece = Math.min(frame.length - at, 1 + ((at * 7919) % 40_000));
+          chunks.push(frame.subarray(at, at + piece));
+          at += piece;
+        }
+        const stored = await binaryExchange(c, frame, { chunks, pauseMs: 1, timeoutMs: TIMEOUT_MS });
+        const { frames } = parseBinFrames(stored.data);
+        assert.equal(frames.length, 1);
+        assert.equal(frames[0].status, 0, `set ${key}`);
+        assert.equal(frames[0].opaque, 77 + n);
+        // read back by a text client (a connection keeps the protocol it began with)
+        const r = await requestOnce({ port }, `get ${key}\r\n`, retrievalDone, TIMEOUT_MS);
+        const want = Buffer.concat([
+          Buffer.from(`VALUE ${key} 51966 ${size}\r\n`, 'latin1'),
+          value,
+          Buffer.from('\r\nEND\r\n', 'latin1'),
+        ]);
+        assert.ok(r.raw.equals(want), `get ${key}: first difference at ${firstDifference(r.raw, want)}`);
+      }
+    });
   });
 
   it('serves everyone else byte for byte when clients leave in the middle of large replies', async () => {
