@@ -268,12 +268,30 @@ export class MultiGetRequest implements ReplyWriter {
     const { withCas } = this.options;
     const distinctOf = this.distinctOf;
     const keys = this.keys;
+    // VALUE units that lie one after the other in a server's reply (consecutive keys of one server, in
+    // the order asked) go out as one range: one copy instead of one per value
+    let run: Buffer | null = null;
+    let runStart = 0;
+    let runEnd = 0;
     for (let i = 0; i < keys.length; i++) {
       const hit = this.hits[distinctOf === null ? i : distinctOf[i]];
       if (hit === undefined) continue;
       if (!(hit instanceof Hit)) {
-        out.range(hit.blockSource!, hit.blockStart, hit.blockEnd);
+        const source = hit.blockSource!;
+        const start = hit.blockStart;
+        if (source === run && start === runEnd) {
+          runEnd = hit.blockEnd;
+          continue;
+        }
+        if (run !== null) out.range(run, runStart, runEnd);
+        run = source;
+        runStart = start;
+        runEnd = hit.blockEnd;
         continue;
+      }
+      if (run !== null) {
+        out.range(run, runStart, runEnd);
+        run = null;
       }
       out.latin1('VALUE ');
       out.range(keys.source, keys.starts[i], keys.ends[i]);
@@ -298,6 +316,7 @@ export class MultiGetRequest implements ReplyWriter {
       }
       out.latin1('\r\n');
     }
+    if (run !== null) out.range(run, runStart, runEnd);
     out.latin1(END);
   }
 
