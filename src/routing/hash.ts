@@ -124,7 +124,7 @@ export function md5FirstWordsSimd(): FirstWords | null {
 }
 /**
  * From this many keys on the SIMD module is faster than the JS lanes, although it always hashes eight
- * (bench machine, ns a key: 2 keys 131 against 177, 8 keys 41 against 73, 55 keys 40 against 78).
+ * (bench machine, ns a key: 2 keys 132 against 181, 8 keys 38 against 71, 55 keys 36 against 79).
  */
 const SIMD_MIN_KEYS = 2;
 
