@@ -25,7 +25,7 @@ import { RequestShape, failureText, type Reply, type ReplySlot, type ReplyWriter
 import { ProxyError } from '../protocol/wire-errors.ts';
 import { distinctKeys } from '../util/distinct-keys.ts';
 import type { KeyList } from '../util/key-list.ts';
-import type { OutputQueue } from '../util/output-queue.ts';
+import { COPY_LIMIT, type OutputQueue } from '../util/output-queue.ts';
 
 /** A value found by a binary batch (or a text one that could not keep the unit as received). */
 class Hit {
@@ -269,7 +269,9 @@ export class MultiGetRequest implements ReplyWriter {
     const distinctOf = this.distinctOf;
     const keys = this.keys;
     // VALUE units that lie one after the other in a server's reply (consecutive keys of one server, in
-    // the order asked) go out as one range: one copy instead of one per value
+    // the order asked) go out as one range: one copy instead of one per value. Runs stay short enough
+    // to be copied: a longer range would be queued by reference and keep the server's 64 KB read alive
+    // until the client's write (bench multi-get: peak RSS 66 -> 120 MB, p999 8 -> 13 ms).
     let run: Buffer | null = null;
     let runStart = 0;
     let runEnd = 0;
@@ -279,7 +281,7 @@ export class MultiGetRequest implements ReplyWriter {
       if (!(hit instanceof Hit)) {
         const source = hit.blockSource!;
         const start = hit.blockStart;
-        if (source === run && start === runEnd) {
+        if (source === run && start === runEnd && hit.blockEnd - runStart < COPY_LIMIT) {
           runEnd = hit.blockEnd;
           continue;
         }

@@ -11,7 +11,7 @@
 import type { Socket } from 'node:net';
 
 /** Pieces at least this long are queued by reference rather than copied. */
-const COPY_LIMIT = 1024;
+export const COPY_LIMIT = 1024;
 const SCRATCH_SIZE = 16 * 1024;
 /** Pieces up to this long are copied byte by byte. */
 const SMALL_COPY = 64;
