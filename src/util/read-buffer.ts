@@ -117,7 +117,8 @@ export class ReadBuffer {
       this.slabFill = 0;
       return chunk;
     }
-    if (region.buffer === sharedArea?.buffer) {
+    if (region === sharedArea) {
+      // (next() hands out the shared buffer itself, never a view of it)
       if (n >= COPY_BELOW) {
         // bulk data (a large value being set): next reads into a buffer of its own, sized to this one
         this.sharing = false;
