@@ -12,21 +12,25 @@ function read(reads: ReadBuffer, n: number, fill: number): Buffer {
   return reads.take(size, region)!;
 }
 
+/** Makes each read in turn (`n` bytes through `reads`), then checks every chunk handed out is as read. */
+function assertReadsIntact(steps: ReadonlyArray<readonly [ReadBuffer, number]>): void {
+  const kept = steps.map(([reads, n], i) => {
+    const fill = (i * 37 + 1) & 0xff;
+    const chunk = read(reads, n, fill);
+    return { chunk, fill, size: chunk.length };
+  });
+  for (const { chunk, fill, size } of kept) {
+    assert.equal(chunk.length, size);
+    assert.ok(chunk.every((b) => b === fill));
+  }
+}
+
 describe('ReadBuffer', () => {
   it('never lets a later read change the bytes of an earlier one, whatever the read sizes', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 60 }), (sizes) => {
         const reads = new ReadBuffer();
-        const kept: { chunk: Buffer; fill: number; size: number }[] = [];
-        sizes.forEach((n, i) => {
-          const fill = (i * 37 + 1) & 0xff;
-          const chunk = read(reads, n, fill);
-          kept.push({ chunk, fill, size: chunk.length });
-        });
-        for (const { chunk, fill, size } of kept) {
-          assert.equal(chunk.length, size);
-          assert.ok(chunk.every((b) => b === fill));
-        }
+        assertReadsIntact(sizes.map((n) => [reads, n] as const));
       }),
       { numRuns: 200 },
     );
@@ -57,49 +61,37 @@ describe('ReadBuffer', () => {
   });
 });
 
-/** Node's side of onread for a client socket: next() before the first read and after every read. */
-class SharedReads {
-  readonly reads = new ReadBuffer(16 * 1024, null, true);
-  private region = this.reads.next();
-  /** Reads `n` bytes (at most the region's length) of `fill`; returns what the reader was given. */
-  read(n: number, fill: number): Buffer {
-    const size = Math.min(n, this.region.length);
-    this.region.fill(fill, 0, size);
-    const chunk = this.reads.take(size, this.region)!;
-    this.region = this.reads.next();
-    return chunk;
-  }
-  get next(): Buffer {
-    return this.region;
-  }
+/** A client socket's reads (next() returns the same region until the next read, as node asks again). */
+function clientReads(): ReadBuffer {
+  return new ReadBuffer(16 * 1024, null, true);
 }
 
 describe('ReadBuffer, client sockets sharing one buffer', () => {
   it('reads small pieces of many sockets into one buffer and copies each out', () => {
-    const a = new SharedReads();
-    const b = new SharedReads();
-    assert.equal(a.next.buffer, b.next.buffer, 'one buffer for both');
-    const fromA = a.read(100, 1);
-    const fromB = b.read(200, 2);
-    assert.notEqual(fromA.buffer, a.next.buffer);
+    const a = clientReads();
+    const b = clientReads();
+    assert.equal(a.next().buffer, b.next().buffer, 'one buffer for both');
+    const fromA = read(a, 100, 1);
+    const fromB = read(b, 200, 2);
+    assert.notEqual(fromA.buffer, a.next().buffer);
     assert.ok(fromA.every((x) => x === 1) && fromA.length === 100);
     assert.ok(fromB.every((x) => x === 2) && fromB.length === 200);
   });
 
   it('copies a large read out too, then reads that socket into a buffer of its own until a small read', () => {
-    const a = new SharedReads();
-    const b = new SharedReads();
-    const shared = a.next;
-    const big = a.read(40_000, 7);
+    const a = clientReads();
+    const b = clientReads();
+    const shared = a.next();
+    const big = read(a, 40_000, 7);
     assert.notEqual(big.buffer, shared.buffer, 'the shared buffer is never given out');
-    assert.notEqual(a.next.buffer, shared.buffer, 'a reads into its own buffer now');
-    assert.ok(a.next.length >= 40_000, 'sized to the read that moved it');
-    assert.equal(b.next.buffer, shared.buffer, 'b still shares');
-    const own = a.next;
-    const whole = a.read(own.length, 8);
+    assert.notEqual(a.next().buffer, shared.buffer, 'a reads into its own buffer now');
+    assert.ok(a.next().length >= 40_000, 'sized to the read that moved it');
+    assert.equal(b.next().buffer, shared.buffer, 'b still shares');
+    const own = a.next();
+    const whole = read(a, own.length, 8);
     assert.equal(whole.buffer, own.buffer, 'a large read of its own buffer is given as it is');
-    a.read(30, 9);
-    assert.equal(a.next.buffer, shared.buffer, 'a small read brings it back');
+    read(a, 30, 9);
+    assert.equal(a.next().buffer, shared.buffer, 'a small read brings it back');
   });
 
   it("never lets one socket's read change bytes another socket's reader was given", () => {
@@ -107,17 +99,8 @@ describe('ReadBuffer, client sockets sharing one buffer', () => {
       fc.property(
         fc.array(fc.tuple(fc.nat(5), fc.integer({ min: 1, max: 70_000 })), { minLength: 1, maxLength: 80 }),
         (steps) => {
-          const sockets = Array.from({ length: 6 }, () => new SharedReads());
-          const kept: { chunk: Buffer; fill: number; size: number }[] = [];
-          steps.forEach(([socket, n], i) => {
-            const fill = (i * 37 + 1) & 0xff;
-            const chunk = sockets[socket].read(n, fill);
-            kept.push({ chunk, fill, size: chunk.length });
-          });
-          for (const { chunk, fill, size } of kept) {
-            assert.equal(chunk.length, size);
-            assert.ok(chunk.every((b) => b === fill));
-          }
+          const sockets = Array.from({ length: 6 }, clientReads);
+          assertReadsIntact(steps.map(([socket, n]) => [sockets[socket], n] as const));
         },
       ),
       { numRuns: 200 },
