@@ -165,6 +165,18 @@ const NO_READS = new ReadBuffer(READ_BUFFER);
  */
 export const replySlabs = new SlabPool(READ_BUFFER, 128);
 
+/**
+ * Queues a large value's pieces (a binary reply's valueParts, read into slabs of their own that nothing
+ * else refers to) for the one client reply written from them, and gives the slabs back once the
+ * client's socket has taken them.
+ */
+export function writeFromSlabs(out: OutputQueue, pieces: readonly Buffer[]): void {
+  for (const piece of pieces) out.bytes(piece);
+  out.afterWritten(() => {
+    replySlabs.giveBack(pieces);
+  });
+}
+
 let nextConnectionId = 1;
 
 export class DownstreamConnection {

@@ -8,7 +8,7 @@
  * binary-to-text path and crashes there).
  */
 import type { DownstreamOp, FailReason } from '../downstream/connection.ts';
-import { FailReason as Fail, replySlabs } from '../downstream/connection.ts';
+import { FailReason as Fail, writeFromSlabs } from '../downstream/connection.ts';
 import { HEADER_LENGTH, HeaderOffset } from '../protocol/binary/header.ts';
 import { encodeErrorResponse, encodeResponse } from '../protocol/binary/encoder.ts';
 import { Opcode, Status, isQuiet } from '../protocol/binary/opcodes.ts';
@@ -78,20 +78,18 @@ function reopaque(head: Buffer, parts: readonly Buffer[] | null, opaque: number,
  * socket has taken them they go back to the pool, as a text client's reply gives back its slabs.
  */
 class PiecesReply implements ReplyWriter {
-  private readonly pieces: Buffer[];
+  /** Header (with the client's opaque), extras and key. */
+  private readonly head: Buffer[];
   private readonly value: readonly Buffer[];
 
   constructor(packet: BinaryPacket, opaque: number) {
+    this.head = reopaque(packet.head, null, opaque);
     this.value = packet.valueParts!;
-    this.pieces = reopaque(packet.head, this.value, opaque);
   }
 
   writeTo(out: OutputQueue): void {
-    for (const piece of this.pieces) out.bytes(piece);
-    const value = this.value;
-    out.afterWritten(() => {
-      replySlabs.giveBack(value);
-    });
+    for (const piece of this.head) out.bytes(piece);
+    writeFromSlabs(out, this.value);
   }
 }
 

@@ -12,7 +12,7 @@ import {
   type DownstreamOp,
   type FailReason,
   FailReason as Fail,
-  replySlabs,
+  writeFromSlabs,
 } from '../downstream/connection.ts';
 import type { DownstreamServer } from '../downstream/server.ts';
 import { HEADER_LENGTH } from '../protocol/binary/header.ts';
@@ -308,14 +308,7 @@ export class MultiGetRequest implements ReplyWriter {
       out.latin1('\r\n');
       const value = hit.value;
       if (value instanceof Uint8Array) out.bytes(value);
-      else {
-        for (const part of value) out.bytes(part);
-        // the pieces of a large binary reply lie in slabs of their own (nothing else refers to them, and
-        // this reply is the only one written from them): reusable once the client's write is done
-        out.afterWritten(() => {
-          replySlabs.giveBack(value);
-        });
-      }
+      else writeFromSlabs(out, value);
       out.latin1('\r\n');
     }
     if (run !== null) out.range(run, runStart, runEnd);
