@@ -11,7 +11,7 @@
 import { hash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { KeyRanges } from '../util/key-list.ts';
-import { simdFirstWords } from './md5-simd.ts';
+import { ONE_BLOCK_MAX, simdFirstWords } from './md5-simd.ts';
 
 /** The 16-byte MD5 digest of `data`. */
 export function md5(data: Uint8Array): Buffer {
@@ -103,8 +103,6 @@ function md5Block(bytes: Uint8Array, off: number): void {
 // execution units idle; four independent chains interleaved in one loop keep them busy. Measured over
 // 10,000 13-byte keys on the 2-core bench machine: about 80 ns a key this way, 145 one at a time.
 const LANES = 4;
-/** Keys up to this long fit one block with their padding (the lanes handle one block each). */
-const ONE_BLOCK_MAX = 55;
 /** The lanes' message blocks: each key's bytes, 0x80, zeros and its bit length; zero between uses. */
 const laneBytes = new Uint8Array(64 * LANES);
 const laneWords = new Int32Array(laneBytes.buffer);
@@ -130,7 +128,7 @@ const SIMD_MIN_KEYS = 2;
 
 /** md5FirstWord of each of `keys`, into `out` (at least as long as there are keys). */
 export function md5FirstWords(keys: KeyRanges, out: Uint32Array): void {
-  const fast = keys.starts.length >= SIMD_MIN_KEYS ? (simd ?? md5FirstWordsSimd()) : null;
+  const fast = keys.starts.length >= SIMD_MIN_KEYS ? md5FirstWordsSimd() : null;
   if (fast !== null) fast(keys, out);
   else md5FirstWordsLanes(keys, out);
 }

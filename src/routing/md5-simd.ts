@@ -13,8 +13,8 @@
  */
 import type { KeyRanges } from '../util/key-list.ts';
 
-/** Keys of at most this many bytes fit one MD5 block with their padding. */
-const SIMD_KEY_MAX = 55;
+/** Keys of at most this many bytes fit one MD5 block with their padding (0x80 and the bit length). */
+export const ONE_BLOCK_MAX = 55;
 /** Keys per call into the module (the input area holds this many blocks). */
 const KEYS_PER_CALL = 512;
 const GROUP_BYTES = 256;
@@ -247,7 +247,7 @@ export function simdFirstWords(
       for (let key = 0; key < count; key++) {
         const start = starts[first + key];
         const length = ends[first + key] - start;
-        if (length > SIMD_KEY_MAX) continue;
+        if (length > ONE_BLOCK_MAX) continue;
         // the key's block: its bytes, four to a word, then 0x80, then its length in bits in word 14
         const lane = (key >> 2) * (GROUP_BYTES / 4) + (key & 3);
         const whole = length >> 2;
@@ -266,7 +266,7 @@ export function simdFirstWords(
       for (let key = 0; key < count; key++) {
         const start = starts[first + key];
         const end = ends[first + key];
-        out[first + key] = end - start > SIMD_KEY_MAX ? long(source.subarray(start, end)) : digests[key];
+        out[first + key] = end - start > ONE_BLOCK_MAX ? long(source.subarray(start, end)) : digests[key];
       }
     }
   };
