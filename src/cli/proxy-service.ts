@@ -48,6 +48,7 @@ export function createProxy(
     bindAddress: options.bindAddress,
     threads: options.threads,
     log,
+    maxBytes: options.maxBytes,
     ...(statsProxy !== undefined ? { statsProxy } : {}),
   };
   return cluster.kind === 'static' ? Proxy.fromStatic(cluster, proxyOptions) : Proxy.forCluster(proxyOptions);

@@ -57,6 +57,8 @@ export class BroadcastRequest {
   }
 
   start(): void {
+    // the front cache empties when flush_all is sent (noreply) and again when it is answered
+    if (this.what.kind === 'flush') this.pool.forgetAll();
     const servers = this.pool.servers;
     if (servers.length === 0) {
       this.finish(ProxyError.outOfDownstreams + '\r\n');
@@ -140,6 +142,7 @@ export class BroadcastRequest {
   }
 
   private complete(): void {
+    if (this.what.kind === 'flush') this.pool.forgetAll();
     if (this.binary !== null) {
       this.completeBinary(this.binary);
       return;

@@ -46,6 +46,8 @@ export class KeyedRequest implements DownstreamOp {
   private vbucketRetries = 0;
   /** Request bytes taken from the proxy's budget, given back when the request ends. */
   private readonly bytes: number;
+  /** A mutation of a key the front cache may hold: the key is dropped when sent and when answered. */
+  private readonly forgets: boolean;
 
   constructor(
     pool: ProxyPool,
@@ -54,9 +56,11 @@ export class KeyedRequest implements DownstreamOp {
     codec: KeyedCodec,
     affinity: number,
     bytes = 0,
+    forgets = false,
   ) {
     this.pool = pool;
     this.bytes = bytes;
+    this.forgets = forgets;
     this.slot = slot;
     this.key = key;
     this.codec = codec;
@@ -70,6 +74,7 @@ export class KeyedRequest implements DownstreamOp {
       this.finish(ProxyError.outOfDownstreams + CRLF);
       return;
     }
+    if (this.forgets) this.pool.forgetKey(this.key);
     this.route = this.pool.route(this.key);
     this.send();
   }
@@ -134,6 +139,8 @@ export class KeyedRequest implements DownstreamOp {
 
   private finish(reply: Reply): void {
     if (this.bytes > 0) requestBytes.give(this.bytes);
+    // again once answered: a get sent before the mutation may have cached the old value meanwhile
+    if (this.forgets) this.pool.forgetKey(this.key);
     if (this.slot !== null) this.slot.complete(reply);
     this.pool.release();
   }

@@ -20,6 +20,7 @@ import { Opcode, Status } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import type { TextResponse, ValueResponse } from '../protocol/ascii/response-parser.ts';
 import { binaryExptime, writeBinaryHead } from './codecs.ts';
+import type { FrontCache } from './front-cache.ts';
 import type { ProxyPool, Route } from './pool.ts';
 import { RequestShape, failureText, type Reply, type ReplySlot, type ReplyWriter } from './request.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
@@ -120,13 +121,41 @@ export class MultiGetRequest implements ReplyWriter {
     if (n === 1) routes[0] = this.pool.route(this.keyOf(0));
     else this.pool.routeAll(distinct, routes);
     this.routes = routes;
-    let indexes: number[] | null = null;
-    if (n > 1) {
-      indexes = new Array<number>(n);
+    const cache = this.pool.frontCache;
+    if (cache !== null && !this.options.withCas && !this.options.touch) {
+      const misses = this.fromFrontCache(cache);
+      if (misses.length > 0) this.fetch(misses);
+    } else if (n > 1) {
+      const indexes = new Array<number>(n);
       for (let i = 0; i < n; i++) indexes[i] = i;
+      this.fetch(indexes);
+    } else {
+      this.fetch(ONLY_KEY);
     }
-    this.fetch(indexes ?? ONLY_KEY);
     if (--this.outstanding === 0) this.complete();
+  }
+
+  /** Answers the distinct keys the front cache holds live values of; returns the others, to be fetched. */
+  private fromFrontCache(cache: FrontCache): number[] {
+    const { source, starts, ends, length } = this.distinct;
+    const now = performance.now();
+    const misses: number[] = [];
+    for (let i = 0; i < length; i++) {
+      const item = cache.wants(source, starts[i], ends[i])
+        ? cache.get(source.toString('latin1', starts[i], ends[i]), now)
+        : undefined;
+      if (item === undefined) misses.push(i);
+      else this.hits[i] = new Hit(item.flags, item.value, item.value.length, 0n);
+    }
+    return misses;
+  }
+
+  /** Offers a value a server returned to the front cache, if the key is one it keeps. */
+  private offer(index: number, flags: number, value: Buffer | readonly Buffer[], length: number): void {
+    const cache = this.pool.frontCache!;
+    const { source, starts, ends } = this.distinct;
+    if (!cache.wants(source, starts[index], ends[index])) return;
+    cache.add(source.toString('latin1', starts[index], ends[index]), flags, value, length, performance.now());
   }
 
   /** @internal Distinct key `index`, as a view (made now; a one-key get's is kept for its request). */
@@ -193,6 +222,7 @@ export class MultiGetRequest implements ReplyWriter {
   /** @internal A batch found the value of distinct key `index`. */
   hit(index: number, flags: number, value: Buffer | readonly Buffer[], length: number, cas: bigint): void {
     this.hits[index] = new Hit(flags, value, length, cas);
+    if (this.pool.frontCache !== null) this.offer(index, flags, value, length);
   }
 
   /**
@@ -201,6 +231,7 @@ export class MultiGetRequest implements ReplyWriter {
    */
   hitUnit(index: number, unit: ValueResponse): void {
     this.hits[index] = unit;
+    if (this.pool.frontCache !== null) this.offer(index, unit.flags, unit.data, unit.bytes);
   }
 
   /** @internal A batch is over; `refused` holds keys a server answered NOT_MY_VBUCKET for. */

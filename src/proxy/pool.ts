@@ -17,6 +17,7 @@ import type { CoarseTimer, DeadlineHolder } from '../util/coarse-timer.ts';
 import type { Logger } from '../util/log.ts';
 import type { KeyList } from '../util/key-list.ts';
 import { RingQueue } from '../util/ring-queue.ts';
+import { FrontCache } from './front-cache.ts';
 
 /** Key hashes of the multi-get being routed (grown as needed, reused by every one). */
 let keyHashes = new Uint32Array(128);
@@ -130,7 +131,11 @@ export interface PoolOptions {
   behaviors: Behaviors;
   log: Logger;
   timer: CoarseTimer;
+  /** The most value bytes the pool's front cache may hold (moxi's -m; default 64 MB). */
+  frontCacheBytes?: number;
 }
+
+const FRONT_CACHE_BYTES = 64 * 1024 * 1024;
 
 export class ProxyPool implements DeadlineHolder {
   readonly port: number;
@@ -140,6 +145,8 @@ export class ProxyPool implements DeadlineHolder {
   readonly behaviors: Behaviors;
   readonly protocol: DownstreamProtocol;
   readonly counters = new PoolCounters();
+  /** The front cache (moxi-spec §8), or null when front_cache_lifespan or front_cache_max is 0. */
+  readonly frontCache: FrontCache | null;
   readonly log: Logger;
   /**
    * moxi reports a failed get with its error text only for a cluster's vBucket buckets; static pools
@@ -167,6 +174,10 @@ export class ProxyPool implements DeadlineHolder {
     this.behaviors = options.behaviors;
     this.log = options.log;
     this.timer = options.timer;
+    this.frontCache = FrontCache.fromBehaviors(
+      options.behaviors,
+      options.frontCacheBytes ?? FRONT_CACHE_BYTES,
+    );
     // a SASL bucket needs binary connections (text ones cannot log in)
     this.protocol =
       options.behaviors.downstream_protocol === 'ascii' && options.user === '' ? 'ascii' : 'binary';
@@ -205,6 +216,8 @@ export class ProxyPool implements DeadlineHolder {
    */
   configure(router: PoolRouter | null, text: string, signature = text): void {
     this.counters.totConfigs++;
+    // moxi restarts (empties) the front cache on every configuration, changed or not
+    this.frontCache?.clear();
     this.configText = text;
     this.configSignature = signature;
     const old = new Map(this.snapshot.servers.map((s) => [s.ident, s]));
@@ -220,6 +233,16 @@ export class ProxyPool implements DeadlineHolder {
     });
     for (const gone of old.values()) this.retiring.add(gone);
     this.snapshot = new PoolConfig(router, servers);
+  }
+
+  /** A mutation of `key` passes through the proxy: the front cache stops serving the key. */
+  forgetKey(key: Buffer): void {
+    if (this.frontCache !== null) this.frontCache.delete(key.toString('latin1'));
+  }
+
+  /** flush_all passes through the proxy: the front cache empties. */
+  forgetAll(): void {
+    this.frontCache?.clear();
   }
 
   /** The bucket left the configuration: new requests fail; servers close once idle. */

@@ -24,6 +24,8 @@ export interface ProxyOptions {
   bindAddress: string | null;
   threads: number;
   log: Logger;
+  /** -m: the most value bytes each pool's front cache may hold (default 64 MB). */
+  maxBytes?: number;
   /**
    * With -t N worker processes: answers `stats proxy [arg]` for all of them together (the reply is
    * asynchronous, gathered over IPC). Unset, the listing is this process's own.
@@ -118,6 +120,7 @@ export class Proxy implements SessionHost {
       behaviors: this.options.behaviors,
       log: this.options.log,
       timer: this.timer,
+      ...(this.options.maxBytes !== undefined ? { frontCacheBytes: this.options.maxBytes } : {}),
     });
   }
 

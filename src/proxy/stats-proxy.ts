@@ -1,7 +1,7 @@
 /**
- * `stats proxy [all|info|settings|behaviors|stats|config|reset]`: moxi.ts's own configuration and
- * counters under moxi's names (moxi-spec §6.8): basic:*, proxy_main:*, and per pool
- * `<port>:<bucket>:info|behavior|pstd_stats|server-<i>:*`. Config text has its passwords masked.
+ * `stats proxy [all|info|settings|behaviors|frontcache|stats|config|reset]`: moxi.ts's own configuration
+ * and counters under moxi's names (moxi-spec §6.8): basic:*, proxy_main:*, and per pool
+ * `<port>:<bucket>:info|frontcache|pstd_stats|server-<i>:*`. Config text has its passwords masked.
  *
  * The listing is rendered from a snapshot (plain data) so that, with `-t N` worker processes, each
  * worker's snapshot can cross IPC and the listing shows their sums (mergeStatsProxySnapshots).
@@ -9,6 +9,7 @@
 import os from 'node:os';
 import { BEHAVIORS, type Behaviors } from '../config/behaviors.ts';
 import { MOXI_TS_VERSION } from '../version.ts';
+import { FrontCacheCounters, type FrontCache } from './front-cache.ts';
 import type { ProxyPool } from './pool.ts';
 
 /** What the listing reads from the proxy. */
@@ -29,6 +30,17 @@ export interface ServerSnapshot {
   readonly blacklisted: boolean;
 }
 
+/** A pool's front cache as moxi lists it (its counters are there, zero, when it is off). */
+export interface FrontCacheSnapshot {
+  readonly on: boolean;
+  /** Items held. */
+  readonly size: number;
+  /** front_cache_max when on, else 0. */
+  readonly max: number;
+  /** FrontCacheCounters by field name, in declaration order. */
+  readonly counters: Readonly<Record<string, number>>;
+}
+
 export interface PoolSnapshot {
   readonly port: number;
   readonly name: string;
@@ -36,7 +48,17 @@ export interface PoolSnapshot {
   readonly configText: string;
   /** PoolCounters by field name, in declaration order. */
   readonly counters: Readonly<Record<string, number>>;
+  readonly frontCache: FrontCacheSnapshot;
   readonly servers: readonly ServerSnapshot[];
+}
+
+function frontCacheSnapshot(cache: FrontCache | null): FrontCacheSnapshot {
+  return {
+    on: cache !== null,
+    size: cache?.size ?? 0,
+    max: cache?.max ?? 0,
+    counters: { ...((cache?.counters ?? new FrontCacheCounters()) as unknown as Record<string, number>) },
+  };
 }
 
 /** Everything the listing shows, as JSON-safe data. */
@@ -59,6 +81,7 @@ export function statsProxySnapshot(proxy: StatsProxySource): StatsProxySnapshot 
       available: p.available,
       configText: p.configText,
       counters: { ...(p.counters as unknown as Record<string, number>) },
+      frontCache: frontCacheSnapshot(p.frontCache),
       servers: p.servers.map((s) => ({
         ident: s.ident,
         numDownstreamConn: s.connectionCount,
@@ -74,7 +97,10 @@ export function statsProxySnapshot(proxy: StatsProxySource): StatsProxySnapshot 
 
 /** `stats proxy reset`: zeroes every pool's tot_* counters (moxi resets its proxy_main's). */
 export function resetStatsProxy(proxy: StatsProxySource): void {
-  for (const p of proxy.pools) resetCounters(p);
+  for (const p of proxy.pools) {
+    resetCounters(p);
+    p.frontCache?.resetCounters();
+  }
 }
 
 /** The reply to `stats proxy <arg>` from this process alone. */
@@ -115,6 +141,14 @@ export function renderStatsProxySnapshot(snapshot: StatsProxySnapshot, arg: stri
         [`${prefix}info:available`, p.available ? 1 : 0],
         [`${prefix}info:config`, maskPasswords(p.configText)],
       );
+    }
+    if (all || buckets || sub === 'frontcache') {
+      const fc = p.frontCache;
+      // moxi prints size only while the cache runs; oldest_live stays 0 (its flush_all passes 0)
+      if (fc.on) lines.push([`${prefix}frontcache:size`, fc.size]);
+      lines.push([`${prefix}frontcache:max`, fc.max], [`${prefix}frontcache:oldest_live`, 0]);
+      for (const [name, value] of Object.entries(fc.counters))
+        lines.push([`${prefix}frontcache:${snake(name)}`, value]);
     }
     if (all || buckets || sub === 'stats') {
       for (const [name, value] of Object.entries(p.counters))
@@ -182,6 +216,7 @@ interface MergedPool {
   available: boolean;
   readonly configText: string;
   readonly counters: Record<string, number>;
+  frontCache: FrontCacheSnapshot;
   readonly servers: Map<string, MergedServer>;
 }
 
@@ -207,6 +242,7 @@ function copyPool(p: PoolSnapshot): MergedPool {
     available: p.available,
     configText: p.configText,
     counters: { ...p.counters },
+    frontCache: p.frontCache,
     servers: new Map(p.servers.map((s) => [s.ident, { ...s }])),
   };
 }
@@ -217,6 +253,17 @@ function addPool(into: MergedPool, p: PoolSnapshot): void {
     const sum = SAME_IN_EVERY_WORKER.has(name) ? Math.max : (a: number, b: number): number => a + b;
     into.counters[name] = sum(into.counters[name] ?? 0, value);
   }
+  // each worker has a front cache of its own: items, room and counters add up
+  const fc = into.frontCache;
+  const fcCounters: Record<string, number> = { ...fc.counters };
+  for (const [name, value] of Object.entries(p.frontCache.counters))
+    fcCounters[name] = (fcCounters[name] ?? 0) + value;
+  into.frontCache = {
+    on: fc.on || p.frontCache.on,
+    size: fc.size + p.frontCache.size,
+    max: fc.max + p.frontCache.max,
+    counters: fcCounters,
+  };
   for (const s of p.servers) {
     const m = into.servers.get(s.ident);
     if (m === undefined) {

@@ -12,6 +12,7 @@
  * stops; the unparsed bytes wait in the parser.
  */
 import type { Socket } from 'node:net';
+import { Command } from '../protocol/ascii/commands.ts';
 import { TextRequestParser, isParseError, type TextRequest } from '../protocol/ascii/request-parser.ts';
 import { encodeErrorResponse, encodeResponse } from '../protocol/binary/encoder.ts';
 import { Magic, Opcode, Status } from '../protocol/binary/opcodes.ts';
@@ -43,6 +44,13 @@ const MAX_LINE = 8 * 1024 * 1024;
 const WAIT_QUEUE_TIMEOUT = ProxyError.waitQueueTimeout + '\r\n';
 /** moxi's text for binary clients it refuses (no full stop, unlike memcached's). */
 const AUTH_FAILURE = 'Auth failure';
+
+/** Meta commands that change a key's value: the front cache stops serving the key. */
+const META_MUTATIONS: ReadonlySet<Command> = new Set([
+  Command.MetaSet,
+  Command.MetaDelete,
+  Command.MetaArithmetic,
+]);
 
 /** `STAT name value` lines (ending with END) as binary STAT packets, ending with an empty one. */
 function statLinesToPackets(text: string, opcode: number, opaque: number): Buffer[] {
@@ -374,10 +382,24 @@ export class ProxySession {
           this.localReply('SERVER_ERROR meta commands are not available on a SASL bucket\r\n');
           return;
         }
-        this.keyed(pool, cmd.key, metaCodec(req, cmd.quiet), false, req.heldDataLength);
+        this.keyed(
+          pool,
+          cmd.key,
+          metaCodec(req, cmd.quiet),
+          false,
+          req.heldDataLength,
+          pool.frontCache !== null && META_MUTATIONS.has(req.command),
+        );
         return;
       default:
-        this.keyed(pool, req.token(1), this.codecFor(pool, req, cmd), cmd.noreply, req.heldDataLength);
+        this.keyed(
+          pool,
+          req.token(1),
+          this.codecFor(pool, req, cmd),
+          cmd.noreply,
+          req.heldDataLength,
+          pool.frontCache !== null && cmd.kind !== 'touch',
+        );
     }
   }
 
@@ -399,9 +421,16 @@ export class ProxySession {
     }
   }
 
-  private keyed(pool: ProxyPool, key: Buffer, codec: KeyedCodec, noreply: boolean, bytes: number): void {
+  private keyed(
+    pool: ProxyPool,
+    key: Buffer,
+    codec: KeyedCodec,
+    noreply: boolean,
+    bytes: number,
+    forgets: boolean,
+  ): void {
     const slot = noreply ? null : this.newSlot();
-    const request = new KeyedRequest(pool, slot, key, codec, this.id, bytes);
+    const request = new KeyedRequest(pool, slot, key, codec, this.id, bytes, forgets);
     this.admit(pool, request, slot, WAIT_QUEUE_TIMEOUT, bytes);
   }
 
