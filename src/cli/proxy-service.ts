@@ -40,6 +40,7 @@ export function createProxy(
   options: MoxiOptions,
   log: Logger,
   statsProxy?: ProxyOptions['statsProxy'],
+  frontCacheForgot?: ProxyOptions['frontCacheForgot'],
 ): Proxy {
   const cluster = options.cluster;
   if (cluster === null) throw new Error('createProxy: no cluster configuration');
@@ -50,6 +51,7 @@ export function createProxy(
     log,
     maxBytes: options.maxBytes,
     ...(statsProxy !== undefined ? { statsProxy } : {}),
+    ...(frontCacheForgot !== undefined ? { frontCacheForgot } : {}),
   };
   return cluster.kind === 'static' ? Proxy.fromStatic(cluster, proxyOptions) : Proxy.forCluster(proxyOptions);
 }

@@ -190,7 +190,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
 
   private finish(reply: Reply | Buffer): void {
     if (this.bytes > 0) requestBytes.give(this.bytes);
-    if (this.forgets) this.pool.forgetKey(this.key);
+    if (this.forgets) this.pool.forgetKey(this.key, true);
     this.slot.complete(Buffer.isBuffer(reply) ? [reply] : reply);
     this.pool.release();
   }

@@ -142,7 +142,7 @@ export class BroadcastRequest {
   }
 
   private complete(): void {
-    if (this.what.kind === 'flush') this.pool.forgetAll();
+    if (this.what.kind === 'flush') this.pool.forgetAll(true);
     if (this.binary !== null) {
       this.completeBinary(this.binary);
       return;

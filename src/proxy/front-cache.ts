@@ -12,6 +12,8 @@
  * read, so a full cache of never-read items refused every add), every text get reads the cache (moxi's
  * binary-downstream path read it for multi-key gets only), mutations from binary and meta clients drop
  * the key too, and the cache holds at most `maxBytes` of values (moxi's items lived in its -m memory).
+ * With -t N each worker process has its own cache (moxi's threads shared one); the pool passes the keys
+ * it drops on to the other workers (ProxyPool.tellPeers).
  *
  * Pure and synchronous: the caller passes the clock (ms) and does the I/O.
  */

@@ -140,7 +140,7 @@ export class KeyedRequest implements DownstreamOp {
   private finish(reply: Reply): void {
     if (this.bytes > 0) requestBytes.give(this.bytes);
     // again once answered: a get sent before the mutation may have cached the old value meanwhile
-    if (this.forgets) this.pool.forgetKey(this.key);
+    if (this.forgets) this.pool.forgetKey(this.key, true);
     if (this.slot !== null) this.slot.complete(reply);
     this.pool.release();
   }

@@ -235,14 +235,29 @@ export class ProxyPool implements DeadlineHolder {
     this.snapshot = new PoolConfig(router, servers);
   }
 
-  /** A mutation of `key` passes through the proxy: the front cache stops serving the key. */
-  forgetKey(key: Buffer): void {
-    if (this.frontCache !== null) this.frontCache.delete(key.toString('latin1'));
+  /**
+   * With -t N: passes a key this pool's front cache forgot (null: all of them) on to the other workers'
+   * pools of the same port and bucket, whose caches are their own.
+   */
+  tellPeers: ((pool: ProxyPool, key: string | null) => void) | null = null;
+
+  /**
+   * A mutation of `key` passes through the proxy: the front cache stops serving the key. `tell`: once the
+   * server has answered, the other workers forget it too.
+   */
+  forgetKey(key: Buffer, tell = false): void {
+    const cache = this.frontCache;
+    if (cache === null || !cache.wants(key, 0, key.length)) return;
+    const name = key.toString('latin1');
+    cache.delete(name);
+    if (tell) this.tellPeers?.(this, name);
   }
 
-  /** flush_all passes through the proxy: the front cache empties. */
-  forgetAll(): void {
-    this.frontCache?.clear();
+  /** flush_all passes through the proxy: the front cache empties (`tell`: in the other workers too). */
+  forgetAll(tell = false): void {
+    if (this.frontCache === null) return;
+    this.frontCache.clear();
+    if (tell) this.tellPeers?.(this, null);
   }
 
   /** The bucket left the configuration: new requests fail; servers close once idle. */

@@ -27,6 +27,11 @@ export interface ProxyOptions {
   /** -m: the most value bytes each pool's front cache may hold (default 64 MB). */
   maxBytes?: number;
   /**
+   * With -t N worker processes: passes a key a pool's front cache forgot (null: all) to the other
+   * workers, which apply it with forgetFromPeer().
+   */
+  frontCacheForgot?: (port: number, bucket: string, key: string | null) => void;
+  /**
    * With -t N worker processes: answers `stats proxy [arg]` for all of them together (the reply is
    * asynchronous, gathered over IPC). Unset, the listing is this process's own.
    */
@@ -112,7 +117,7 @@ export class Proxy implements SessionHost {
   }
 
   private newPool(port: number, name: string, user: string, password: string): ProxyPool {
-    return new ProxyPool({
+    const pool = new ProxyPool({
       port,
       name,
       user,
@@ -122,6 +127,23 @@ export class Proxy implements SessionHost {
       timer: this.timer,
       ...(this.options.maxBytes !== undefined ? { frontCacheBytes: this.options.maxBytes } : {}),
     });
+    const forgot = this.options.frontCacheForgot;
+    if (forgot !== undefined && pool.frontCache !== null) {
+      pool.tellPeers = (p, key) => {
+        forgot(p.port, p.name, key);
+      };
+    }
+    return pool;
+  }
+
+  /** Another worker's front cache forgot `key` (null: everything): so do this process's pools of that bucket. */
+  forgetFromPeer(port: number, bucket: string, key: string | null): void {
+    for (const pool of this.pools) {
+      const cache = pool.frontCache;
+      if (cache === null || pool.port !== port || pool.name !== bucket) continue;
+      if (key === null) cache.clear();
+      else cache.delete(key);
+    }
   }
 
   /** The port every bucket shares in cluster mode. */

@@ -11,6 +11,8 @@
  *         <─────────────────────────────── snapshot / reset {gather}   (to every ready worker)
  *   snapshot / reset-done {gather} ──────> (each, or a timeout)
  *         <─────────────────────────────── stats {id, snapshots}   (requester's own snapshot first)
+ *   forget {port, bucket, key} ──────────> a front cache dropped a key (null: all of them)
+ *         <─────────────────────────────── forget (the same, to every other ready worker)
  *   leaving ─────────────────────────────> (SIGTERM or a crash: listeners closed, about to exit)
  *         <─────────────────────────────── bye
  */
@@ -46,7 +48,19 @@ export type WorkerMessage =
   | { readonly type: 'moxi:snapshot'; readonly gather: number; readonly snapshot: StatsProxySnapshot }
   | { readonly type: 'moxi:reset-done'; readonly gather: number }
   /** The worker closed its listeners and is about to exit; it waits for `moxi:bye`. */
-  | { readonly type: 'moxi:leaving' };
+  | { readonly type: 'moxi:leaving' }
+  | ForgetMessage;
+
+/**
+ * A mutation or flush_all passed through one worker's pool (port, bucket): every worker's front cache
+ * drops the key (null: every key), as moxi's one cache shared by its threads would.
+ */
+export interface ForgetMessage {
+  readonly type: 'moxi:forget';
+  readonly port: number;
+  readonly bucket: string;
+  readonly key: string | null;
+}
 
 export type PrimaryMessage =
   | { readonly type: 'moxi:init'; readonly init: WorkerInit }
@@ -56,7 +70,8 @@ export type PrimaryMessage =
   /** The answer to a worker's `moxi:stats`: every snapshot gathered (none after a reset). */
   | { readonly type: 'moxi:stats'; readonly id: number; readonly snapshots: readonly StatsProxySnapshot[] }
   /** After `moxi:leaving`: every connection handed to the worker before it closed has reached it. */
-  | { readonly type: 'moxi:bye' };
+  | { readonly type: 'moxi:bye' }
+  | ForgetMessage;
 
 /** Whether `m` is one of ours (Node's cluster sends its own messages on the same channel). */
 export function isMoxiMessage(m: unknown): m is { type: string } {

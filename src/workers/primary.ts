@@ -215,6 +215,11 @@ export class WorkerGroup {
       case 'moxi:reset-done':
         this.collected(m.gather, worker, null);
         return;
+      case 'moxi:forget':
+        for (const other of this.slots) {
+          if (other.ready && other.worker !== null && other.worker !== worker) this.send(other.worker, m);
+        }
+        return;
       case 'moxi:leaving':
         // Node processed the worker's listener closes before this message: nothing more goes to it
         this.send(worker, { type: 'moxi:bye' });

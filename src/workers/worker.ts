@@ -117,7 +117,14 @@ class WorkerProcess {
     if (parsed.kind !== 'run') throw new Error(`worker ${init.slot}: the command line does not run a proxy`);
     this.options = { ...parsed.options, threads: init.threads };
     this.log = createLogger(this.options.verbosity).child({ worker: init.slot });
-    this.proxy = createProxy(this.options, this.log, (arg) => this.statsProxy(arg));
+    this.proxy = createProxy(
+      this.options,
+      this.log,
+      (arg) => this.statsProxy(arg),
+      (port, bucket, key) => {
+        send({ type: 'moxi:forget', port, bucket, key });
+      },
+    );
   }
 
   /** Applies the latest configuration (before any later one the primary sends), then binds. */
@@ -150,6 +157,9 @@ class WorkerProcess {
         return;
       case 'moxi:stats':
         this.statsAnswered(message.id, message.snapshots);
+        return;
+      case 'moxi:forget':
+        this.proxy.forgetFromPeer(message.port, message.bucket, message.key);
         return;
     }
   }

@@ -35,6 +35,7 @@ import { LOOPBACK, freePort } from '../helpers/ports.ts';
 import { moxiBin, startMemcached, type MultiPortHandle, type ServerHandle } from '../helpers/processes.ts';
 import {
   couldNotListenLine,
+  directCommand,
   directGetMany,
   hostList,
   parseStats,
@@ -589,6 +590,65 @@ describe('-t 2 over two memcacheds', SUITE_TIMEOUT, () => {
       assert.equal(survivorClient.closed, false, "the other worker's client was disconnected");
       assert.match(moxi.output(), /worker died; restarting it/, 'the death is logged');
       workers = restarted;
+    } finally {
+      for (const c of on.values()) c.close();
+    }
+  });
+});
+
+describe('-t 2 with a front cache', SUITE_TIMEOUT, () => {
+  let mcs: ServerHandle[];
+  let moxi: ProxyHandle;
+  let workers: number[];
+
+  before(async () => {
+    mcs = await Promise.all([startMemcached({ memoryMb: 16 }), startMemcached({ memoryMb: 16 })]);
+    moxi = await startProxy((p) => `${p[0]}=${hostList(mcs)}`, {
+      threads: 2,
+      extraArgs: ['-v'],
+      behaviors: 'front_cache_lifespan=600000,front_cache_spec=fc:',
+    });
+    await allListening(moxi);
+    workers = await workersOf(moxi.pid, 2);
+  });
+  after(async () => {
+    await moxi.stop();
+    await Promise.all(mcs.map((m) => m.stop()));
+  });
+
+  /** The value `c` gets for `key` once it is `value` (polled, bounded: the other worker hears by IPC). */
+  async function eventually(c: Client, key: string, value: string): Promise<string> {
+    const expected = `VALUE ${key} 0 ${value.length}\r\n${value}\r\nEND\r\n`;
+    let last = '';
+    await pollUntil(async () => {
+      last = await c.request(`get ${key}\r\n`, retrievalDone);
+      return last === expected ? true : undefined;
+    }, 2000);
+    return last;
+  }
+
+  it("a key mutated through one worker is dropped from the other worker's front cache too", async () => {
+    const on = await clientsOn(moxi.port, moxi.pid, workers);
+    try {
+      const [first, second] = workers.map((pid) => on.get(pid)!);
+      for (let i = 0; i < 5; i++) {
+        const key = `fc:${i}`;
+        assert.equal(await first.request(`set ${key} 0 0 3\r\nold\r\n`, oneLine), 'STORED\r\n');
+        for (const c of [first, second]) {
+          assert.equal(
+            await c.request(`get ${key}\r\n`, retrievalDone),
+            `VALUE ${key} 0 3\r\nold\r\nEND\r\n`,
+          );
+        }
+        // both workers now hold it for ten minutes; a set through the first must reach the second's cache
+        assert.equal(await first.request(`set ${key} 0 0 3\r\nnew\r\n`, oneLine), 'STORED\r\n');
+        assert.equal(await eventually(second, key, 'new'), `VALUE ${key} 0 3\r\nnew\r\nEND\r\n`);
+      }
+      // flush_all through the second empties the first's cache (memcached's copies change behind it)
+      assert.equal(await first.request('get fc:0\r\n', retrievalDone), 'VALUE fc:0 0 3\r\nnew\r\nEND\r\n');
+      assert.equal(await second.request('flush_all\r\n', oneLine), 'OK\r\n');
+      for (const m of mcs) assert.equal(await directCommand(m, 'set fc:0 0 0 6\r\nbehind\r\n'), 'STORED\r\n');
+      assert.equal(await eventually(first, 'fc:0', 'behind'), 'VALUE fc:0 0 6\r\nbehind\r\nEND\r\n');
     } finally {
       for (const c of on.values()) c.close();
     }
