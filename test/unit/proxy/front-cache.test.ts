@@ -115,16 +115,22 @@ describe('FrontCache: items', () => {
     assert.equal(c.counters.totAddFails, 0);
   });
 
-  it('holds at most maxBytes of values, and refuses a value larger than that', () => {
-    const c = cache(100, 1000, ['a'], [], 10);
+  it('holds at most maxBytes (values, keys and per-item overhead), and refuses an item larger than that', () => {
+    const item = FrontCache.cost('a1', 4);
+    assert.ok(item > 4 + 2, 'an item costs more than its value and key');
+    const c = cache(100, 1000, ['a'], [], 2 * item + 1);
     c.add('a1', 0, Buffer.alloc(4), 4, 0);
     c.add('a2', 0, Buffer.alloc(4), 4, 0);
-    c.add('a3', 0, Buffer.alloc(4), 4, 0); // 12 > 10: a1 goes
-    assert.equal(c.heldBytes, 8);
+    c.add('a3', 0, Buffer.alloc(4), 4, 0); // three do not fit: a1 goes
+    assert.equal(c.heldBytes, 2 * item);
     assert.equal(c.get('a1', 1), undefined);
-    c.add('big', 0, Buffer.alloc(11), 11, 0);
+    c.add('a4', 0, Buffer.alloc(2 * item), 2 * item, 0);
     assert.equal(c.counters.totAddFails, 1);
-    assert.equal(c.heldBytes, 8);
+    assert.equal(c.heldBytes, 2 * item);
+    // a huge front_cache_max of tiny values stays within the bytes
+    const many = cache(1_000_000, 1000, ['k'], [], 64 * 1024);
+    for (let i = 0; i < 10_000; i++) many.add(`k${i}`, 0, Buffer.alloc(1), 1, 0);
+    assert.ok(many.heldBytes <= 64 * 1024 && many.size < 200, `${many.size} items, ${many.heldBytes} bytes`);
   });
 
   it('drops a key on delete (counted only when it was there), everything on clear; counters stay', () => {
@@ -158,13 +164,14 @@ describe('FrontCache: items', () => {
         fc.integer({ min: 1, max: 6 }),
         fc.array(op, { minLength: 50, maxLength: 200 }),
         (max, ops) => {
-          const maxBytes = 64;
+          // room for about three items of the longest value, so eviction by bytes happens too
+          const maxBytes = 3 * FrontCache.cost('a0', 40);
           const c = cache(max, 500, ['a'], [], maxBytes);
           // the model: a Map in LRU order of key -> [value, expires]
           const model = new Map<string, [string, number]>();
           let now = 0;
           let serial = 0;
-          const bytes = (): number => [...model.values()].reduce((n, [v]) => n + v.length, 0);
+          const bytes = (): number => [...model].reduce((n, [k, [v]]) => n + FrontCache.cost(k, v.length), 0);
           for (const o of ops) {
             if (o.kind === 'tick') now += o.ms;
             else if (o.kind === 'add') {
@@ -174,8 +181,9 @@ describe('FrontCache: items', () => {
               if (had !== undefined) {
                 model.delete(o.key);
                 model.set(o.key, had);
-              } else if (v.length <= maxBytes) {
-                while (model.size > 0 && (model.size >= max || bytes() + v.length > maxBytes))
+              } else if (FrontCache.cost(o.key, v.length) <= maxBytes) {
+                const cost = FrontCache.cost(o.key, v.length);
+                while (model.size > 0 && (model.size >= max || bytes() + cost > maxBytes))
                   model.delete(model.keys().next().value!);
                 model.set(o.key, [v, now + 500]);
               }
