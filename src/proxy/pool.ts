@@ -131,7 +131,7 @@ export interface PoolOptions {
   behaviors: Behaviors;
   log: Logger;
   timer: CoarseTimer;
-  /** The most value bytes the pool's front cache may hold (moxi's -m; default 64 MB). */
+  /** The most bytes the pool's front cache may hold, FrontCache.cost of each item (-m; default 64 MB). */
   frontCacheBytes?: number;
 }
 

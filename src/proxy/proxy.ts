@@ -24,7 +24,7 @@ export interface ProxyOptions {
   bindAddress: string | null;
   threads: number;
   log: Logger;
-  /** -m: the most value bytes each pool's front cache may hold (default 64 MB). */
+  /** -m: the most bytes each pool's front cache may hold (default 64 MB). */
   maxBytes?: number;
   /**
    * With -t N worker processes: passes a key a pool's front cache forgot (null: all) to the other
