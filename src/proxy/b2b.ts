@@ -11,7 +11,7 @@ import type { DownstreamOp, FailReason } from '../downstream/connection.ts';
 import { FailReason as Fail, writeFromSlabs } from '../downstream/connection.ts';
 import { HEADER_LENGTH, HeaderOffset } from '../protocol/binary/header.ts';
 import { encodeErrorResponse, encodeResponse } from '../protocol/binary/encoder.ts';
-import { Opcode, Status, isQuiet, loudOf } from '../protocol/binary/opcodes.ts';
+import { MUTATING_OPCODES, Opcode, Status, isQuiet, loudOf } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import { requestBytes } from '../util/byte-budget.ts';
 import type { ProxyPool, Route } from './pool.ts';
@@ -45,18 +45,6 @@ export const FORWARDED_OPCODES: ReadonlySet<number> = new Set([
   Opcode.GATQ,
   Opcode.GATK,
   Opcode.GATKQ,
-]);
-
-/** Opcodes (loud forms) that change a key's value: the front cache stops serving the key. */
-const MUTATIONS: ReadonlySet<number> = new Set([
-  Opcode.SET,
-  Opcode.ADD,
-  Opcode.REPLACE,
-  Opcode.DELETE,
-  Opcode.INCREMENT,
-  Opcode.DECREMENT,
-  Opcode.APPEND,
-  Opcode.PREPEND,
 ]);
 
 /** moxi's binary error bodies for failures it generates itself. */
@@ -128,7 +116,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
   constructor(pool: ProxyPool, slot: ReplySlot, packet: BinaryPacket, affinity: number, bytes = 0) {
     this.pool = pool;
     this.bytes = bytes;
-    this.forgets = pool.frontCache !== null && MUTATIONS.has(loudOf(packet.opcode));
+    this.forgets = pool.frontCache !== null && MUTATING_OPCODES.has(loudOf(packet.opcode));
     this.slot = slot;
     this.parts = packet.valueParts;
     this.head = this.parts === null ? packet.frame : packet.head;

@@ -5,7 +5,14 @@
  * with memcached's texts, and unknown opcodes answered UNKNOWN_COMMAND with memcached's own swallow.
  */
 import { HEADER_LENGTH, writeHeader } from '../protocol/binary/header.ts';
-import { DataType, Magic, Opcode, Status, defaultErrorText } from '../protocol/binary/opcodes.ts';
+import {
+  DataType,
+  Magic,
+  MUTATING_OPCODES,
+  Opcode,
+  Status,
+  defaultErrorText,
+} from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import { wellFormed } from '../protocol/binary/shape.ts';
 import { SERVER_VERSION } from '../version.ts';
@@ -195,14 +202,7 @@ export function handleBinary(
 const KEYED = new Set<number>([
   Opcode.GET,
   Opcode.GETK,
-  Opcode.SET,
-  Opcode.ADD,
-  Opcode.REPLACE,
-  Opcode.DELETE,
-  Opcode.INCREMENT,
-  Opcode.DECREMENT,
-  Opcode.APPEND,
-  Opcode.PREPEND,
+  ...MUTATING_OPCODES,
   Opcode.TOUCH,
   Opcode.GAT,
   Opcode.GATK,

@@ -210,6 +210,18 @@ export function opcodeInfo(op: number): OpcodeInfo | undefined {
   return OPCODE_INFO[op];
 }
 
+/** The opcodes (loud forms) that change a key's value. */
+export const MUTATING_OPCODES: ReadonlySet<number> = new Set([
+  Opcode.SET,
+  Opcode.ADD,
+  Opcode.REPLACE,
+  Opcode.DELETE,
+  Opcode.INCREMENT,
+  Opcode.DECREMENT,
+  Opcode.APPEND,
+  Opcode.PREPEND,
+]);
+
 export function isQuiet(op: number): boolean {
   return OPCODE_INFO[op]?.quiet === true;
 }
