@@ -13,6 +13,8 @@
  * binary-downstream path read it for multi-key gets only), mutations from binary and meta clients drop
  * the key too, and the cache holds at most `maxBytes` (values, keys and a per-item overhead: moxi's
  * items lived in its -m memory), so even a large front_cache_max of tiny values stays bounded.
+ * A get sent before its key was dropped cannot put the old value back (moxi had that window: a get on
+ * another downstream connection answered after a client's set), so a client reads its own writes.
  * With -t N each worker process has its own cache (moxi's threads shared one); the pool passes the keys
  * it drops on to the other workers (ProxyPool.tellPeers).
  *
@@ -54,6 +56,9 @@ const ITEM_SUFFIX = 2;
  */
 const ITEM_OVERHEAD = 512;
 
+/** Recent drops remembered by key (a get in flight for longer than this many drops is refused). */
+const DROPS_KEPT = 4096;
+
 export class FrontCache {
   readonly max: number;
   readonly lifespanMs: number;
@@ -64,6 +69,16 @@ export class FrontCache {
   /** Items by key (latin1, so any bytes), least recently used first: Map keeps insertion order. */
   private readonly items = new Map<string, FrontCacheItem>();
   private bytes = 0;
+  /**
+   * Counts drops (delete, clear). A get sent before its key was dropped may answer the old value after
+   * the drop (another downstream connection, another worker): add() refuses it, so a client that reads
+   * its own write through the proxy never gets the cache's old copy back.
+   */
+  private drops = 0;
+  /** The drop count at each key's latest drop, oldest first; at most DROPS_KEPT keys. */
+  private readonly droppedAt = new Map<string, number>();
+  /** Gets sent before this drop count are refused: a clear, or a drop forgotten from droppedAt. */
+  private refuseBefore = 0;
 
   constructor(
     max: number,
@@ -138,7 +153,15 @@ export class FrontCache {
    * the most recently used). `value` is copied (the caller's bytes may be a read buffer's): pass its pieces
    * when it arrived in several.
    */
-  add(key: string, flags: number, value: Buffer | readonly Buffer[], length: number, now: number): void {
+  add(
+    key: string,
+    flags: number,
+    value: Buffer | readonly Buffer[],
+    length: number,
+    now: number,
+    sentAt: number,
+  ): void {
+    if (sentAt < this.refuseBefore || (this.droppedAt.get(key) ?? 0) > sentAt) return;
     const existing = this.items.get(key);
     if (existing !== undefined) {
       this.items.delete(key);
@@ -168,6 +191,13 @@ export class FrontCache {
 
   /** A mutation of `key` passed through the proxy: its cached value, if any, is no longer served. */
   delete(key: string): void {
+    this.droppedAt.delete(key);
+    this.droppedAt.set(key, ++this.drops);
+    if (this.droppedAt.size > DROPS_KEPT) {
+      const [oldest, at] = this.droppedAt.entries().next().value!;
+      this.droppedAt.delete(oldest);
+      this.refuseBefore = Math.max(this.refuseBefore, at);
+    }
     const item = this.items.get(key);
     if (item === undefined) return;
     this.items.delete(key);
@@ -179,6 +209,13 @@ export class FrontCache {
   clear(): void {
     this.items.clear();
     this.bytes = 0;
+    this.droppedAt.clear();
+    this.refuseBefore = ++this.drops;
+  }
+
+  /** What a get records when it is sent, for add() to know which drops came after it. */
+  get sendMark(): number {
+    return this.drops;
   }
 
   /** Zeroes the tot_* counters (`stats proxy reset`); the items stay. */

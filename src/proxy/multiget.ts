@@ -84,6 +84,8 @@ export class MultiGetRequest implements ReplyWriter {
   private done = false;
   /** Why a batch failed, if one did (its keys are then misses, or the reply is the error). */
   private failure: FailReason | null = null;
+  /** The front cache's sendMark when the keys were sent (values older than a later drop stay out). */
+  private cacheMark = 0;
 
   constructor(pool: ProxyPool, slot: ReplySlot, keys: KeyList, options: GetOptions, affinity: number) {
     this.pool = pool;
@@ -122,6 +124,7 @@ export class MultiGetRequest implements ReplyWriter {
     else this.pool.routeAll(distinct, routes);
     this.routes = routes;
     const cache = this.pool.frontCache;
+    if (cache !== null) this.cacheMark = cache.sendMark;
     if (cache !== null && !this.options.withCas && !this.options.touch) {
       const misses = this.fromFrontCache(cache);
       if (misses.length > 0) this.fetch(misses);
@@ -155,7 +158,8 @@ export class MultiGetRequest implements ReplyWriter {
     const cache = this.pool.frontCache!;
     const { source, starts, ends } = this.distinct;
     if (!cache.wants(source, starts[index], ends[index])) return;
-    cache.add(source.toString('latin1', starts[index], ends[index]), flags, value, length, performance.now());
+    const key = source.toString('latin1', starts[index], ends[index]);
+    cache.add(key, flags, value, length, performance.now(), this.cacheMark);
   }
 
   /** @internal Distinct key `index`, as a view (made now; a one-key get's is kept for its request). */

@@ -176,6 +176,33 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii]) 
       });
     });
 
+    it('a client reads its own write back while other clients fill the cache with the same keys', async () => {
+      const WRITERS = 6;
+      const ROUNDS = 150;
+      const keys = Array.from({ length: WRITERS }, (_, i) => `yes-own-${i}`);
+      let writing = WRITERS;
+      const readers = Array.from({ length: 4 }, () =>
+        withClient({ port }, async (c) => {
+          // bounded: stops with the writers, or after 2,000 multi-gets
+          for (let n = 0; writing > 0 && n < 2000; n++) await ask(c, `get ${keys.join(' ')}\r\n`);
+        }),
+      );
+      const writers = keys.map((key, i) =>
+        withClient({ port }, async (c) => {
+          try {
+            for (let n = 0; n < ROUNDS; n++) {
+              const v = `${i}-${n}`;
+              assert.equal(await ask(c, `set ${key} 0 0 ${v.length}\r\n${v}\r\n`), 'STORED\r\n');
+              assert.equal(await ask(c, `get ${key}\r\n`), `VALUE ${key} 0 ${v.length}\r\n${v}\r\nEND\r\n`);
+            }
+          } finally {
+            writing--;
+          }
+        }),
+      );
+      await Promise.all([...writers, ...readers]);
+    });
+
     it('empties on flush_all and lists its counters in stats proxy frontcache; reset zeroes them', async () => {
       await withClient({ port }, async (c) => {
         assert.equal(await ask(c, 'set yes-f 0 0 3\r\nold\r\n'), 'STORED\r\n');

@@ -57,7 +57,7 @@ describe('FrontCache: items', () => {
   it('serves a value until its lifespan ends (inclusive), then counts an expiry and drops it', () => {
     const c = cache(10, 1000);
     assert.equal(c.get('a1', 0), undefined);
-    c.add('a1', 7, value('hello'), 5, 100);
+    c.add('a1', 7, value('hello'), 5, 100, c.sendMark);
     const hit = c.get('a1', 1100);
     assert.ok(hit !== undefined);
     assert.equal(hit.flags, 7);
@@ -84,8 +84,8 @@ describe('FrontCache: items', () => {
 
   it('is add-only: a key already cached keeps its value and its expiry', () => {
     const c = cache(10, 1000);
-    c.add('a1', 1, value('old'), 3, 0);
-    c.add('a1', 2, value('new'), 3, 500);
+    c.add('a1', 1, value('old'), 3, 0, c.sendMark);
+    c.add('a1', 2, value('new'), 3, 500, c.sendMark);
     assert.equal(c.get('a1', 1000)?.value.toString(), 'old');
     assert.equal(c.get('a1', 1001), undefined, 'the first expiry stands');
     assert.equal(c.counters.totAddSkips, 1);
@@ -94,8 +94,8 @@ describe('FrontCache: items', () => {
   it('copies the value: the bytes it was given may be a read buffer that is reused', () => {
     const c = cache();
     const read = value('VALUE a1 0 3\r\nabc\r\n');
-    c.add('a1', 0, read.subarray(14, 17), 3, 0);
-    c.add('a2', 0, [value('ab'), value('cd'), value('e')], 5, 0);
+    c.add('a1', 0, read.subarray(14, 17), 3, 0, c.sendMark);
+    c.add('a2', 0, [value('ab'), value('cd'), value('e')], 5, 0, c.sendMark);
     read.fill(0x78);
     assert.equal(c.get('a1', 1)?.value.toString(), 'abc');
     assert.equal(c.get('a2', 1)?.value.toString(), 'abcde');
@@ -103,9 +103,9 @@ describe('FrontCache: items', () => {
 
   it('evicts the least recently used item, also one never read (moxi refused adds then)', () => {
     const c = cache(3);
-    for (const k of ['a1', 'a2', 'a3']) c.add(k, 0, value(k), 2, 0);
+    for (const k of ['a1', 'a2', 'a3']) c.add(k, 0, value(k), 2, 0, c.sendMark);
     c.get('a1', 1); // a2 is now the least recently used
-    c.add('a4', 0, value('a4'), 2, 1);
+    c.add('a4', 0, value('a4'), 2, 1, c.sendMark);
     assert.equal(c.size, 3);
     assert.equal(c.get('a2', 2), undefined);
     assert.ok(c.get('a1', 2) !== undefined);
@@ -119,24 +119,24 @@ describe('FrontCache: items', () => {
     const item = FrontCache.cost('a1', 4);
     assert.ok(item > 4 + 2, 'an item costs more than its value and key');
     const c = cache(100, 1000, ['a'], [], 2 * item + 1);
-    c.add('a1', 0, Buffer.alloc(4), 4, 0);
-    c.add('a2', 0, Buffer.alloc(4), 4, 0);
-    c.add('a3', 0, Buffer.alloc(4), 4, 0); // three do not fit: a1 goes
+    c.add('a1', 0, Buffer.alloc(4), 4, 0, c.sendMark);
+    c.add('a2', 0, Buffer.alloc(4), 4, 0, c.sendMark);
+    c.add('a3', 0, Buffer.alloc(4), 4, 0, c.sendMark); // three do not fit: a1 goes
     assert.equal(c.heldBytes, 2 * item);
     assert.equal(c.get('a1', 1), undefined);
-    c.add('a4', 0, Buffer.alloc(2 * item), 2 * item, 0);
+    c.add('a4', 0, Buffer.alloc(2 * item), 2 * item, 0, c.sendMark);
     assert.equal(c.counters.totAddFails, 1);
     assert.equal(c.heldBytes, 2 * item);
     // a huge front_cache_max of tiny values stays within the bytes
     const many = cache(1_000_000, 1000, ['k'], [], 64 * 1024);
-    for (let i = 0; i < 10_000; i++) many.add(`k${i}`, 0, Buffer.alloc(1), 1, 0);
+    for (let i = 0; i < 10_000; i++) many.add(`k${i}`, 0, Buffer.alloc(1), 1, 0, many.sendMark);
     assert.ok(many.heldBytes <= 64 * 1024 && many.size < 200, `${many.size} items, ${many.heldBytes} bytes`);
   });
 
   it('drops a key on delete (counted only when it was there), everything on clear; counters stay', () => {
     const c = cache();
-    c.add('a1', 0, value('x'), 1, 0);
-    c.add('a2', 0, value('y'), 1, 0);
+    c.add('a1', 0, value('x'), 1, 0, c.sendMark);
+    c.add('a2', 0, value('y'), 1, 0, c.sendMark);
     c.delete('a1');
     c.delete('a1');
     c.delete('nope');
@@ -149,6 +149,31 @@ describe('FrontCache: items', () => {
     c.resetCounters();
     assert.equal(c.counters.totAdds, 0);
     assert.equal(c.counters.totDeletes, 0);
+  });
+
+  it('refuses a value from a get sent before its key was dropped (the server may have answered the old one)', () => {
+    const c = cache();
+    const before = c.sendMark;
+    c.delete('a1');
+    c.add('a1', 0, value('old'), 3, 0, before);
+    assert.equal(c.size, 0, 'sent before the drop');
+    c.add('a2', 0, value('fine'), 4, 0, before);
+    assert.equal(c.size, 1, 'another key was not dropped');
+    c.add('a1', 0, value('new'), 3, 0, c.sendMark);
+    assert.equal(c.get('a1', 1)?.value.toString(), 'new', 'sent after the drop');
+    const beforeClear = c.sendMark;
+    c.clear();
+    c.add('a3', 0, value('old'), 3, 0, beforeClear);
+    assert.equal(c.size, 0, 'sent before a flush_all');
+    c.add('a3', 0, value('new'), 3, 0, c.sendMark);
+    assert.equal(c.size, 1);
+    // past the drops it remembers, a get sent before the oldest forgotten one is refused whatever its key
+    const long = c.sendMark;
+    for (let i = 0; i < 5000; i++) c.delete(`b${i}`);
+    c.add('a4', 0, value('old'), 3, 0, long);
+    assert.equal(c.get('a4', 1), undefined);
+    c.add('a4', 0, value('new'), 3, 0, c.sendMark);
+    assert.equal(c.get('a4', 1)?.value.toString(), 'new');
   });
 
   it('agrees with a model LRU cache over random operations (size, bytes and values)', () => {
@@ -176,7 +201,7 @@ describe('FrontCache: items', () => {
             if (o.kind === 'tick') now += o.ms;
             else if (o.kind === 'add') {
               const v = `${serial++}`.padEnd(o.length, '.').slice(0, o.length);
-              c.add(o.key, 0, value(v), v.length, now);
+              c.add(o.key, 0, value(v), v.length, now, c.sendMark);
               const had = model.get(o.key);
               if (had !== undefined) {
                 model.delete(o.key);
@@ -227,14 +252,14 @@ describe('ProxyPool and its front cache', () => {
     });
     try {
       const c = pool.frontCache!;
-      c.add('a1', 0, value('x'), 1, 0);
+      c.add('a1', 0, value('x'), 1, 0, c.sendMark);
       pool.configure(null, 'same');
       assert.equal(c.size, 0);
-      c.add('a1', 0, value('x'), 1, 0);
+      c.add('a1', 0, value('x'), 1, 0, c.sendMark);
       pool.configure(null, 'same');
       assert.equal(c.size, 0, 'an unchanged configuration empties it too');
-      c.add('a1', 0, value('x'), 1, 0);
-      c.add('a2', 0, value('y'), 1, 0);
+      c.add('a1', 0, value('x'), 1, 0, c.sendMark);
+      c.add('a2', 0, value('y'), 1, 0, c.sendMark);
       pool.forgetKey(Buffer.from('a1'));
       assert.equal(c.size, 1);
       pool.forgetAll();
