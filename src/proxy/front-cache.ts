@@ -151,7 +151,8 @@ export class FrontCache {
   /**
    * Offers a value a server just returned. Add-only, as moxi: a key already cached keeps its item (made
    * the most recently used). `value` is copied (the caller's bytes may be a read buffer's): pass its pieces
-   * when it arrived in several.
+   * when it arrived in several. `sendMark`: the cache's sendMark when the get went to the server; a value
+   * whose key was dropped since is not taken.
    */
   add(
     key: string,
@@ -159,9 +160,9 @@ export class FrontCache {
     value: Buffer | readonly Buffer[],
     length: number,
     now: number,
-    sentAt: number,
+    sendMark: number,
   ): void {
-    if (sentAt < this.refuseBefore || (this.droppedAt.get(key) ?? 0) > sentAt) return;
+    if (sendMark < this.refuseBefore || (this.droppedAt.get(key) ?? 0) > sendMark) return;
     const existing = this.items.get(key);
     if (existing !== undefined) {
       this.items.delete(key);
