@@ -28,8 +28,10 @@ import type { RawClient } from '../helpers/raw-client.ts';
 
 const STALE_FOR_THE_TEST = 'front_cache_lifespan=600000,front_cache_spec=yes|hot:,front_cache_unspec=yesno';
 
+/** One request's whole reply: a retrieval reply or one line, or (a stats listing) everything up to END. */
 async function ask(c: RawClient, line: string): Promise<string> {
-  const r = await timedRequest(c, line, (b) => retrievalDone(b) || statsDone(b), 5000);
+  const listing = line.startsWith('stats') && line !== 'stats proxy reset\r\n';
+  const r = await timedRequest(c, line, listing ? statsDone : retrievalDone, 5000);
   assert.ok(r.complete, `no complete reply to ${JSON.stringify(line)}: ${JSON.stringify(r.text)}`);
   return r.text;
 }
