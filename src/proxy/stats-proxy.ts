@@ -216,7 +216,7 @@ interface MergedPool {
   available: boolean;
   readonly configText: string;
   readonly counters: Record<string, number>;
-  frontCache: FrontCacheSnapshot;
+  readonly frontCache: { on: boolean; size: number; max: number; readonly counters: Record<string, number> };
   readonly servers: Map<string, MergedServer>;
 }
 
@@ -242,28 +242,28 @@ function copyPool(p: PoolSnapshot): MergedPool {
     available: p.available,
     configText: p.configText,
     counters: { ...p.counters },
-    frontCache: p.frontCache,
+    frontCache: { ...p.frontCache, counters: { ...p.frontCache.counters } },
     servers: new Map(p.servers.map((s) => [s.ident, { ...s }])),
   };
 }
 
+/** Adds one worker's counters to the merged ones (the largest for SAME_IN_EVERY_WORKER). */
+function addCounters(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
+  for (const [name, value] of Object.entries(from)) {
+    const sum = SAME_IN_EVERY_WORKER.has(name) ? Math.max : (a: number, b: number): number => a + b;
+    into[name] = sum(into[name] ?? 0, value);
+  }
+}
+
 function addPool(into: MergedPool, p: PoolSnapshot): void {
   into.available ||= p.available;
-  for (const [name, value] of Object.entries(p.counters)) {
-    const sum = SAME_IN_EVERY_WORKER.has(name) ? Math.max : (a: number, b: number): number => a + b;
-    into.counters[name] = sum(into.counters[name] ?? 0, value);
-  }
+  addCounters(into.counters, p.counters);
   // each worker has a front cache of its own: items, room and counters add up
   const fc = into.frontCache;
-  const fcCounters: Record<string, number> = { ...fc.counters };
-  for (const [name, value] of Object.entries(p.frontCache.counters))
-    fcCounters[name] = (fcCounters[name] ?? 0) + value;
-  into.frontCache = {
-    on: fc.on || p.frontCache.on,
-    size: fc.size + p.frontCache.size,
-    max: fc.max + p.frontCache.max,
-    counters: fcCounters,
-  };
+  fc.on ||= p.frontCache.on;
+  fc.size += p.frontCache.size;
+  fc.max += p.frontCache.max;
+  addCounters(fc.counters, p.frontCache.counters);
   for (const s of p.servers) {
     const m = into.servers.get(s.ident);
     if (m === undefined) {
