@@ -4,6 +4,7 @@
  * -z or -Z value names; callers print the messages and exit.
  */
 import { parseArgs } from 'node:util';
+import { parseAdminAddress, type AdminAddress } from '../admin/address.ts';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { type Behaviors, parseBehaviors, proxyDefaults, defaultBehaviors } from '../config/behaviors.ts';
@@ -62,6 +63,13 @@ export const OPTIONS = {
   z: { type: 'string', multiple: true, arg: '<cfg>', help: 'cluster configuration (see below)' },
   Z: { type: 'string', multiple: true, arg: '<k=v,...>', help: 'proxy behaviors (see below)' },
   v: { type: 'boolean', multiple: true, help: 'verbose; -vv more verbose; -vvv internal state transitions' },
+  admin: {
+    type: 'string',
+    arg: '<[addr:]port>',
+    help:
+      'HTTP admin endpoint: /metrics (Prometheus), /healthz, / (live dashboard);\n' +
+      'off by default; the address defaults to 127.0.0.1',
+  },
   h: { type: 'boolean', help: 'print this help and exit' },
   i: { type: 'boolean', help: 'print license information and exit' },
 } as const;
@@ -105,6 +113,8 @@ export interface MoxiOptions {
   behaviors: Behaviors;
   /** Non-fatal messages to log at startup (bad -Z keys and the like). */
   warnings: string[];
+  /** --admin: where the HTTP admin endpoint listens; null when off. */
+  admin: AdminAddress | null;
 }
 
 export type ParsedCommandLine =
@@ -145,7 +155,11 @@ export function parseCommandLine(
       options: Object.fromEntries(
         Object.entries(OPTIONS).map(([name, o]) => [
           name,
-          { type: o.type, short: name, ...('multiple' in o ? { multiple: true } : {}) },
+          {
+            type: o.type,
+            ...(name.length === 1 ? { short: name } : {}),
+            ...('multiple' in o ? { multiple: true } : {}),
+          },
         ]),
       ),
       allowPositionals: true,
@@ -186,8 +200,19 @@ export function parseCommandLine(
     clusterText: null,
     behaviors: defaultBehaviors(),
     warnings,
+    admin: null,
   };
 
+  if (str('admin') !== undefined) {
+    options.admin = parseAdminAddress(str('admin')!);
+    if (options.admin === null) {
+      return {
+        kind: 'exit',
+        code: 1,
+        message: `Illegal --admin "${str('admin')!}": expected [addr:]port, e.g. 9111 or 0.0.0.0:9111`,
+      };
+    }
+  }
   if (str('p') !== undefined) options.port = atoi(str('p')!);
   if (str('U') !== undefined) {
     options.udpPort = atoi(str('U')!);

@@ -10,7 +10,9 @@ import { licenseText, usageText } from './usage.ts';
 import { applyRestConfig, createProxy, followRestConfig, serverSettings } from './proxy-service.ts';
 import { createLogger, type Logger } from '../util/log.ts';
 import { EmbeddedServer } from '../server/server.ts';
-import { ListenError } from '../proxy/proxy.ts';
+import { ListenError, type Proxy } from '../proxy/proxy.ts';
+import { statsProxySnapshot } from '../proxy/stats-proxy.ts';
+import { adminSnapshot, embeddedSnapshot, processSnapshot } from '../admin/snapshot.ts';
 import { AUTH_FAILURE_MESSAGE } from '../config/rest-stream.ts';
 import { WorkerGroup } from '../workers/primary.ts';
 import { tuneHeap } from './heap.ts';
@@ -43,6 +45,8 @@ async function main(argv: readonly string[]): Promise<number> {
 
   const stoppable: Array<{ close(): Promise<void> }> = [];
   let workers: WorkerGroup | null = null;
+  let singleProxy: Proxy | null = null;
+  let server: EmbeddedServer | null = null;
   if (options.cluster !== null && options.threads > 1) {
     // -t N: N worker processes share the proxy ports; this process only coordinates them
     workers = new WorkerGroup({ options, argv, files, log });
@@ -52,6 +56,7 @@ async function main(argv: readonly string[]): Promise<number> {
     await workers.start();
   } else if (options.cluster !== null) {
     const proxy = createProxy(options, log);
+    singleProxy = proxy;
     try {
       await proxy.listen();
     } catch (err) {
@@ -82,7 +87,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   if (options.port !== null) {
-    const server = new EmbeddedServer(serverSettings(options, options.port), log);
+    server = new EmbeddedServer(serverSettings(options, options.port), log);
     try {
       await server.listen();
     } catch (err) {
@@ -92,6 +97,39 @@ async function main(argv: readonly string[]): Promise<number> {
       return 71; // memcached exits EX_OSERR when it cannot bind
     }
     stoppable.push(server);
+  }
+  if (options.admin !== null) {
+    const group = workers;
+    const single = singleProxy;
+    const embedded = server;
+    // loaded only when asked for: prom-client and node:http are no cost to a proxy without --admin
+    const { AdminServer } = await import('../admin/http.ts');
+    const admin = new AdminServer(
+      options.admin,
+      {
+        snapshot: async () => {
+          const serving =
+            group !== null
+              ? await group.workerSnapshots()
+              : single !== null
+                ? [{ process: processSnapshot(1), proxy: statsProxySnapshot(single) }]
+                : [];
+          const embeddedNow = embedded !== null ? embeddedSnapshot(embedded) : null;
+          return adminSnapshot(options.threads, serving, embeddedNow, options.cluster !== null);
+        },
+      },
+      log,
+    );
+    try {
+      await admin.listen();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const where = `${options.admin.host}:${options.admin.port}`;
+      process.stderr.write(`failed to listen on admin address ${where}: ${e.message}\n`);
+      await Promise.allSettled(stoppable.map((s) => s.close()));
+      return 71;
+    }
+    stoppable.push(admin);
   }
   if (workers === null) installSignalHandlers(stoppable, log);
   return -1; // keep running

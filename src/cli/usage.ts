@@ -18,7 +18,11 @@ export function usageText(): string {
   for (const [name, o] of Object.entries(OPTIONS)) {
     const arg = 'arg' in o ? ` ${o.arg}` : '';
     // a long help text continues under its first line
-    lines.push(`  -${name}${arg}`.padEnd(20) + o.help.replaceAll('\n', '\n' + ' '.repeat(20)));
+    const flag = name.length > 1 ? `--${name}` : `-${name}`;
+    const head = `  ${flag}${arg}`;
+    const help = o.help.replaceAll('\n', '\n' + ' '.repeat(20));
+    // a flag too long for the column puts its help under it
+    lines.push(head.length < 20 ? head.padEnd(20) + help : head + '\n' + ' '.repeat(20) + help);
   }
   lines.push('');
   lines.push('Cluster configuration (-z):');

@@ -32,7 +32,7 @@ import type { MoxiOptions } from '../cli/args.ts';
 import { workerExecArgv } from '../cli/heap.ts';
 import { followRestConfig } from '../cli/proxy-service.ts';
 import { AUTH_FAILURE_MESSAGE } from '../config/rest-stream.ts';
-import type { StatsProxySnapshot } from '../proxy/stats-proxy.ts';
+import type { WorkerSnapshot } from '../admin/snapshot.ts';
 import type { Logger } from '../util/log.ts';
 import {
   isMoxiMessage,
@@ -82,14 +82,16 @@ interface Slot {
 
 /** One client's `stats proxy` being gathered. */
 interface Gather {
-  readonly requester: Worker;
+  /** The worker whose client asked (`stats proxy`), or null for the admin endpoint (`done`). */
+  readonly requester: Worker | null;
   /** The requester's id for it. */
   readonly id: number;
   /** Who is asked, the requester first. */
   readonly targets: readonly Worker[];
   readonly waiting: Set<Worker>;
-  readonly snapshots: Map<Worker, StatsProxySnapshot>;
+  readonly snapshots: Map<Worker, WorkerSnapshot>;
   readonly timer: NodeJS.Timeout;
+  readonly done: ((snapshots: WorkerSnapshot[]) => void) | null;
 }
 
 export class WorkerGroup {
@@ -210,7 +212,7 @@ export class WorkerGroup {
         this.gather(worker, m.id, m.arg);
         return;
       case 'moxi:snapshot':
-        this.collected(m.gather, worker, m.snapshot);
+        this.collected(m.gather, worker, { proxy: m.snapshot, process: m.process });
         return;
       case 'moxi:reset-done':
         this.collected(m.gather, worker, null);
@@ -267,10 +269,28 @@ export class WorkerGroup {
     }
   }
 
-  /** A client of `requester` asked for `stats proxy <arg>`: ask every listening worker. */
-  private gather(requester: Worker, id: number, arg: string): void {
+  /**
+   * Every listening worker's `stats proxy` snapshot and CPU and memory, for the admin endpoint (a
+   * worker that does not answer within STATS_GATHER_TIMEOUT_MS is left out).
+   */
+  workerSnapshots(): Promise<WorkerSnapshot[]> {
+    return new Promise((resolve) => {
+      this.gather(null, 0, '', resolve);
+    });
+  }
+
+  /**
+   * A client of `requester` asked for `stats proxy <arg>`, or the admin endpoint (`requester` null)
+   * wants the numbers: ask every listening worker.
+   */
+  private gather(
+    requester: Worker | null,
+    id: number,
+    arg: string,
+    done: ((snapshots: WorkerSnapshot[]) => void) | null = null,
+  ): void {
     const targets = [
-      requester,
+      ...(requester !== null ? [requester] : []),
       ...this.slots.flatMap((s) =>
         s.ready && s.worker !== null && s.worker !== requester ? [s.worker] : [],
       ),
@@ -282,6 +302,7 @@ export class WorkerGroup {
       targets,
       waiting: new Set(targets),
       snapshots: new Map(),
+      done,
       timer: setTimeout(() => {
         this.log.warn(
           { missing: [...(this.gathers.get(gatherId)?.waiting ?? [])].map((w) => w.process.pid) },
@@ -296,9 +317,10 @@ export class WorkerGroup {
         ? { type: 'moxi:reset', gather: gatherId }
         : { type: 'moxi:snapshot', gather: gatherId };
     for (const w of targets) this.send(w, ask);
+    if (targets.length === 0) this.answer(gatherId);
   }
 
-  private collected(gatherId: number, from: Worker, snapshot: StatsProxySnapshot | null): void {
+  private collected(gatherId: number, from: Worker, snapshot: WorkerSnapshot | null): void {
     const g = this.gathers.get(gatherId);
     if (g === undefined || !g.waiting.delete(from)) return;
     if (snapshot !== null) g.snapshots.set(from, snapshot);
@@ -314,7 +336,8 @@ export class WorkerGroup {
       const s = g.snapshots.get(w);
       return s === undefined ? [] : [s];
     });
-    this.send(g.requester, { type: 'moxi:stats', id: g.id, snapshots });
+    if (g.requester === null) g.done?.(snapshots);
+    else this.send(g.requester, { type: 'moxi:stats', id: g.id, snapshots: snapshots.map((s) => s.proxy) });
   }
 
   private send(worker: Worker, message: PrimaryMessage): void {

@@ -4,6 +4,7 @@
  * same code as the single-process path, applies the REST configurations the primary forwards, and
  * answers `stats proxy` with the numbers of every worker (gathered by the primary over IPC).
  */
+import { processSnapshot } from '../admin/snapshot.ts';
 import { parseCommandLine, type MoxiOptions } from '../cli/args.ts';
 import { applyRestConfig, createProxy } from '../cli/proxy-service.ts';
 import { ListenError, type Proxy } from '../proxy/proxy.ts';
@@ -104,6 +105,7 @@ class WorkerProcess {
   private readonly options: MoxiOptions;
   private readonly log: Logger;
   private readonly proxy: Proxy;
+  private readonly slot: number;
   private nextStatsId = 0;
   private readonly pendingStats = new Map<number, PendingStats>();
 
@@ -116,6 +118,7 @@ class WorkerProcess {
     });
     if (parsed.kind !== 'run') throw new Error(`worker ${init.slot}: the command line does not run a proxy`);
     this.options = { ...parsed.options, threads: init.threads };
+    this.slot = init.slot;
     this.log = createLogger(this.options.verbosity).child({ worker: init.slot });
     this.proxy = createProxy(
       this.options,
@@ -149,7 +152,12 @@ class WorkerProcess {
         this.applyConfig(message);
         return;
       case 'moxi:snapshot':
-        send({ type: 'moxi:snapshot', gather: message.gather, snapshot: statsProxySnapshot(this.proxy) });
+        send({
+          type: 'moxi:snapshot',
+          gather: message.gather,
+          snapshot: statsProxySnapshot(this.proxy),
+          process: processSnapshot(this.slot),
+        });
         return;
       case 'moxi:reset':
         resetStatsProxy(this.proxy);
