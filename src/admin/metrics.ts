@@ -10,7 +10,11 @@
  * `moxi_worker_*` series give each worker's CPU and memory.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { mergeStatsProxySnapshots, type StatsProxySnapshot } from '../proxy/stats-proxy.ts';
+import {
+  mergeStatsProxySnapshots,
+  type ServerSnapshot,
+  type StatsProxySnapshot,
+} from '../proxy/stats-proxy.ts';
 import type { AdminSnapshot } from './snapshot.ts';
 
 type Kind = 'counter' | 'gauge';
@@ -54,6 +58,37 @@ const POOL_METRICS: ReadonlyArray<readonly [field: string, name: string, kind: K
     'Repeated keys of a multi-key get, fetched once',
   ],
   ['totConfigs', 'moxi_configs_total', 'counter', 'Configurations applied to the pool'],
+];
+
+/** A ServerSnapshot number as a metric, labelled with its pool and `server` (host:port). */
+const SERVER_METRICS: ReadonlyArray<
+  readonly [
+    field: Exclude<keyof ServerSnapshot, 'ident' | 'blacklisted'>,
+    name: string,
+    kind: Kind,
+    help: string,
+  ]
+> = [
+  ['numDownstreamConn', 'moxi_server_connections', 'gauge', 'Connections open to the downstream server'],
+  ['totDownstreamConnect', 'moxi_server_connects_total', 'counter', 'Connections established to the server'],
+  [
+    'totDownstreamConnectFailed',
+    'moxi_server_connect_failures_total',
+    'counter',
+    'Connection attempts to the server that failed',
+  ],
+  [
+    'totDownstreamClosedError',
+    'moxi_server_error_closes_total',
+    'counter',
+    'Connections to the server closed with requests lost or a protocol error',
+  ],
+  [
+    'totDownstreamBlacklisted',
+    'moxi_server_ejected_requests_total',
+    'counter',
+    'Requests failed at once because the server was ejected',
+  ],
 ];
 
 /** A FrontCacheCounters field as a counter (the cache is off unless front_cache_lifespan is set). */
@@ -180,35 +215,14 @@ export class AdminMetrics {
     'The downstream server is in use (0: ejected after connect_max_errors errors, until connect_retry_interval)',
     SERVER_LABELS,
   );
-  private readonly serverConnections = this.gauge(
-    this.proxy,
-    'moxi_server_connections',
-    'Connections open to the downstream server',
-    SERVER_LABELS,
-  );
-  private readonly serverConnects = this.counter(
-    this.proxy,
-    'moxi_server_connects_total',
-    'Connections established to the downstream server',
-    SERVER_LABELS,
-  );
-  private readonly serverConnectFailures = this.counter(
-    this.proxy,
-    'moxi_server_connect_failures_total',
-    'Connection attempts to the downstream server that failed',
-    SERVER_LABELS,
-  );
-  private readonly serverErrorCloses = this.counter(
-    this.proxy,
-    'moxi_server_error_closes_total',
-    'Connections to the downstream server closed with requests lost or a protocol error',
-    SERVER_LABELS,
-  );
-  private readonly serverEjectedRequests = this.counter(
-    this.proxy,
-    'moxi_server_ejected_requests_total',
-    'Requests failed at once because the downstream server was ejected',
-    SERVER_LABELS,
+  private readonly servers = SERVER_METRICS.map(
+    ([field, name, kind, help]) =>
+      [
+        field,
+        kind === 'gauge'
+          ? this.gauge(this.proxy, name, help, SERVER_LABELS)
+          : this.counter(this.proxy, name, help, SERVER_LABELS),
+      ] as const,
   );
   private readonly embeddedConnections = this.gauge(
     this.server,
@@ -276,11 +290,7 @@ export class AdminMetrics {
       for (const s of p.servers) {
         const l = { ...labels, server: s.ident };
         this.serverUp.set(l, s.blacklisted ? 0 : 1);
-        this.serverConnections.set(l, s.numDownstreamConn);
-        this.serverConnects.inc(l, s.totDownstreamConnect);
-        this.serverConnectFailures.inc(l, s.totDownstreamConnectFailed);
-        this.serverErrorCloses.inc(l, s.totDownstreamClosedError);
-        this.serverEjectedRequests.inc(l, s.totDownstreamBlacklisted);
+        for (const [field, metric] of this.servers) setValue(metric, l, s[field]);
       }
     }
     const e = snapshot.embedded;

@@ -27,26 +27,15 @@ import {
   type ProxyHandle,
 } from '../helpers/proxy.ts';
 import { RawClient } from '../helpers/raw-client.ts';
+import { promSamples } from '../helpers/prometheus.ts';
 
 const SUITE = { timeout: 60_000 };
-
-/** name{labels} -> value of every sample line; throws on a line that is not one. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    assert.ok(m !== null, `not a sample line: ${JSON.stringify(line)}`);
-    out.set(m[1], Number(m[2]));
-  }
-  return out;
-}
 
 async function scrape(adminPort: number): Promise<Map<string, number>> {
   const r = await httpRequest(`http://${LOOPBACK}:${adminPort}/metrics`);
   assert.equal(r.status, 200, r.body);
   assert.equal(r.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
-  return samples(r.body);
+  return promSamples(r.body);
 }
 
 /** A port nothing listens on (picked free, never bound). */

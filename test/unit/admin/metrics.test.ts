@@ -19,6 +19,7 @@ import { defaultBehaviors } from '../../../src/config/behaviors.ts';
 import { FrontCacheCounters } from '../../../src/proxy/front-cache.ts';
 import { PoolCounters } from '../../../src/proxy/pool.ts';
 import type { PoolSnapshot, ServerSnapshot, StatsProxySnapshot } from '../../../src/proxy/stats-proxy.ts';
+import { promSamples } from '../../helpers/prometheus.ts';
 
 function server(ident: string, o: Partial<ServerSnapshot> = {}): ServerSnapshot {
   return {
@@ -83,20 +84,8 @@ const EMBEDDED: EmbeddedSnapshot = {
   buckets: [{ name: 'default', limitBytes: 64 << 20, stats: { currItems: 4, bytes: 400, evictions: 2 } }],
 };
 
-/** name{labels} -> value, every sample line of a Prometheus text exposition. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    assert.ok(m !== null, `not a sample line: ${JSON.stringify(line)}`);
-    out.set(m[1], Number(m[2]));
-  }
-  return out;
-}
-
 async function render(snapshot: AdminSnapshot, metrics = new AdminMetrics({ processMetrics: false })) {
-  return samples(await metrics.render(snapshot, mergedProxy(snapshot)));
+  return promSamples(await metrics.render(snapshot, mergedProxy(snapshot)));
 }
 
 describe('--admin address', () => {
@@ -268,7 +257,7 @@ describe('Prometheus metrics', () => {
       mergedProxy(adminSnapshot(1, [worker(1, [p])], null, true)),
     );
     assert.ok(text.includes('bucket="we\\"ird\\\\bucket\\nname"'), text.slice(0, 400));
-    samples(text);
+    promSamples(text);
   });
 
   it("with process metrics, node's own series are there too (prom-client defaults)", async () => {
