@@ -4,9 +4,9 @@
  * -z or -Z value names; callers print the messages and exit.
  */
 import { parseArgs } from 'node:util';
-import { parseAdminAddress, type AdminAddress } from '../admin/address.ts';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { parseAdminAddress, type AdminAddress } from '../admin/address.ts';
 import { type Behaviors, parseBehaviors, proxyDefaults, defaultBehaviors } from '../config/behaviors.ts';
 import {
   type ClusterConfig,

@@ -80,7 +80,7 @@ interface Slot {
   restartTimer: NodeJS.Timeout | null;
 }
 
-/** One client's `stats proxy` being gathered. */
+/** One client's `stats proxy`, or one admin endpoint request, being gathered. */
 interface Gather {
   /** The worker whose client asked (`stats proxy`), or null for the admin endpoint (`done`). */
   readonly requester: Worker | null;
