@@ -2,7 +2,7 @@
  * The live dashboard served at `/` by the admin endpoint: one self-contained page (no external assets,
  * so it works on a host without internet access) that polls /api/stats every second and shows rates
  * computed from the counters' deltas: per pool, client connections, requests/s, multi-get keys/s and
- * errors/s, each downstream server's state and connections; each worker's CPU and memory; the embedded
+ * errors/s, each downstream server's state, requests/s, mean response time and connections; each worker's CPU and memory; the embedded
  * server's items, memory and hit ratio. Names and values are inserted as text, never as HTML.
  */
 export const DASHBOARD_HTML = `<!doctype html>
@@ -95,15 +95,23 @@ function render(s, prev, seconds) {
     ]];
     pools.append(table('Pool ' + p.port + ' (' + p.bucket + ')',
       ['pool', 'map', 'clients', 'requests/s', 'get keys/s', 'errors/s', 'requests'], rows));
-    const srows = p.servers.map((sv) => [
-      sv.ident,
-      el('span', sv.blacklisted ? 'ejected' : 'up', sv.blacklisted ? 'down' : 'ok'),
-      num(sv.numDownstreamConn),
-      num(sv.totDownstreamConnect),
-      num(sv.totDownstreamConnectFailed),
-      num(sv.totDownstreamClosedError),
-    ]);
-    pools.append(table('Servers', ['server', 'state', 'connections', 'connects', 'connect failures', 'closed with error'], srows));
+    const srows = p.servers.map((sv) => {
+      const before = q && q.servers.find((x) => x.ident === sv.ident);
+      // mean response time over the last interval: the latency sums' and counts' differences
+      const answered = before ? sv.latency.count - before.latency.count : 0;
+      const avg = answered > 0 ? (sv.latency.sum - before.latency.sum) / answered : NaN;
+      return [
+        sv.ident,
+        el('span', sv.blacklisted ? 'ejected' : 'up', sv.blacklisted ? 'down' : 'ok'),
+        num(rate(sv.latency.count, before ? before.latency.count : undefined, seconds)),
+        num(avg, 2),
+        num(sv.numDownstreamConn),
+        num(sv.totDownstreamConnect),
+        num(sv.totDownstreamConnectFailed),
+        num(sv.totDownstreamClosedError),
+      ];
+    });
+    pools.append(table('Servers', ['server', 'state', 'requests/s', 'avg response ms', 'connections', 'connects', 'connect failures', 'closed with error'], srows));
     if (p.frontCache.on) {
       const f = p.frontCache.counters, qf = q ? q.frontCache.counters : {};
       pools.append(table('Front cache', ['items', 'max', 'hits/s', 'misses/s', 'adds/s'], [[

@@ -9,13 +9,14 @@
  * -t N the pool and server series are the sums over the workers, as `stats proxy` shows them, and the
  * `moxi_worker_*` series give each worker's CPU and memory.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import {
   mergeStatsProxySnapshots,
   type ServerSnapshot,
   type StatsProxySnapshot,
 } from '../proxy/stats-proxy.ts';
 import type { AdminSnapshot } from './snapshot.ts';
+import { LATENCY_BOUNDS_MS } from '../util/latency-histogram.ts';
 
 type Kind = 'counter' | 'gauge';
 
@@ -63,7 +64,7 @@ const POOL_METRICS: ReadonlyArray<readonly [field: string, name: string, kind: K
 /** A ServerSnapshot number as a metric, labelled with its pool and `server` (host:port). */
 const SERVER_METRICS: ReadonlyArray<
   readonly [
-    field: Exclude<keyof ServerSnapshot, 'ident' | 'blacklisted'>,
+    field: Exclude<keyof ServerSnapshot, 'ident' | 'blacklisted' | 'latency'>,
     name: string,
     kind: Kind,
     help: string,
@@ -309,7 +310,7 @@ export class AdminMetrics {
       }
     }
     const shown = [this.common];
-    if (snapshot.mode === 'proxy') shown.push(this.proxy);
+    if (snapshot.mode === 'proxy') shown.push(this.proxy, responseTimes(merged));
     if (e !== null) shown.push(this.server);
     return Registry.merge(shown).metrics();
   }
@@ -317,6 +318,48 @@ export class AdminMetrics {
   get contentType(): string {
     return this.common.contentType;
   }
+}
+
+const RESPONSE_SECONDS = 'moxi_server_response_seconds';
+
+/**
+ * The downstream servers' response times as a Prometheus histogram: counted on the request path into
+ * fixed buckets (util/latency-histogram.ts), rendered here through prom-client's aggregation of
+ * pre-counted values (what it does for node:cluster workers), with cumulative `le` buckets.
+ */
+function responseTimes(merged: StatsProxySnapshot | null): Registry {
+  const values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> = [];
+  for (const p of merged?.pools ?? []) {
+    for (const s of p.servers) {
+      const labels = { port: String(p.port), bucket: p.name, server: s.ident };
+      const { counts, sum, count } = s.latency;
+      let cumulative = 0;
+      LATENCY_BOUNDS_MS.forEach((bound, i) => {
+        cumulative += counts[i];
+        values.push({
+          value: cumulative,
+          labels: { ...labels, le: bound / 1000 },
+          metricName: `${RESPONSE_SECONDS}_bucket`,
+        });
+      });
+      values.push(
+        { value: count, labels: { ...labels, le: '+Inf' }, metricName: `${RESPONSE_SECONDS}_bucket` },
+        { value: sum / 1000, labels, metricName: `${RESPONSE_SECONDS}_sum` },
+        { value: count, labels, metricName: `${RESPONSE_SECONDS}_count` },
+      );
+    }
+  }
+  return AggregatorRegistry.aggregate([
+    [
+      {
+        name: RESPONSE_SECONDS,
+        help: 'Time from a request written to a downstream server to its reply read (seconds)',
+        type: 'histogram',
+        aggregator: 'sum',
+        values,
+      },
+    ],
+  ]);
 }
 
 function setValue(metric: Counter | Gauge, labels: Record<string, string>, value: number): void {

@@ -29,6 +29,7 @@ import { OutputQueue } from '../util/output-queue.ts';
 import { ReadBuffer } from '../util/read-buffer.ts';
 import { SlabPool } from '../util/slab-pool.ts';
 import { RingQueue } from '../util/ring-queue.ts';
+import type { LatencyHistogram } from '../util/latency-histogram.ts';
 
 export const FailReason = {
   /** The connection could not be established (refused, unreachable, connect_timeout). */
@@ -105,6 +106,8 @@ export interface ConnectionSettings {
   password: string;
   /** ms to wait for the login's answer; 0 = none */
   authTimeout: number;
+  /** Where each request's response time (written to answered) is counted; none when absent. */
+  latency?: LatencyHistogram;
 }
 
 export interface ConnectionEvents {
@@ -196,6 +199,8 @@ export class DownstreamConnection {
   private readonly out = new OutputQueue();
   /** @internal Waiting in the turn's flush batch. */
   flushQueued = false;
+  /** performance.now() when the chunk being parsed was read. */
+  private readAt = 0;
 
   constructor(settings: ConnectionSettings, events: ConnectionEvents) {
     this.settings = settings;
@@ -419,6 +424,8 @@ export class DownstreamConnection {
   }
 
   private onData(chunk: Buffer): void {
+    // one clock read per read: the requests this chunk completes are timed to its arrival
+    this.readAt = performance.now();
     if (this.binaryParser !== null) {
       // the chunk begins a frame when nothing was held before it; while no frame has been returned,
       // a frame still incomplete began there, and the chunk holds nothing else
@@ -468,6 +475,7 @@ export class DownstreamConnection {
         head.answered = true;
         if (unit.kind === 'VALUE' && head.op.takeValue!(unit)) break;
         this.inflight.shift();
+        this.answered(head);
         head.op.endShare!();
         head.settle?.();
         if (this.state === State.Closed) return;
@@ -476,6 +484,7 @@ export class DownstreamConnection {
       head.answered = true;
       if (!head.sharesNext && head.op.onUnit!(unit)) {
         this.inflight.shift();
+        this.answered(head);
         head.settle?.();
       }
       if (this.state === State.Closed) return;
@@ -494,6 +503,7 @@ export class DownstreamConnection {
         head.answered = true;
         if (head.op.onPacket!(p)) {
           this.inflight.shift();
+          this.answered(head);
           head.settle?.();
         }
         return this.state !== State.Closed;
@@ -504,9 +514,15 @@ export class DownstreamConnection {
         return false;
       }
       this.inflight.shift();
+      this.answered(head);
       head.op.onNoReply?.();
       head.settle?.();
     }
+  }
+
+  /** Counts an op's response time (internal NOOPs are not requests). */
+  private answered(entry: Entry): void {
+    if (entry.op !== NOOP_OP) this.settings.latency?.record(this.readAt - entry.sentAt);
   }
 
   /** Coarse timer hook: downstream_timeout for the oldest op in flight, queue timeout for the oldest pending. */

@@ -8,6 +8,7 @@
  * has two connections to the server, which memcached serves independently. To keep that client's order,
  * a request on the other protocol waits until the client's requests in flight on the first are done.
  */
+import { LatencyHistogram } from '../util/latency-histogram.ts';
 import type { CoarseTimer, DeadlineHolder } from '../util/coarse-timer.ts';
 import type { Logger } from '../util/log.ts';
 import {
@@ -93,6 +94,8 @@ export class DownstreamServer implements DeadlineHolder {
   readonly ident: string;
   /** The host part of the ident, which moxi puts in client-facing errors (never user or password). */
   readonly errorHost: string;
+  /** Response times of the requests answered by this server, on any connection. */
+  readonly latency = new LatencyHistogram();
   readonly counters: ServerCounters = {
     connects: 0,
     connectFailures: 0,
@@ -219,6 +222,7 @@ export class DownstreamServer implements DeadlineHolder {
         user: this.settings.user,
         password: this.settings.password,
         authTimeout: this.settings.authTimeout,
+        latency: this.latency,
       },
       this.events,
     );

@@ -11,6 +11,7 @@ import { BEHAVIORS, type Behaviors } from '../config/behaviors.ts';
 import { MOXI_TS_VERSION } from '../version.ts';
 import { FrontCacheCounters, type FrontCache } from './front-cache.ts';
 import type { ProxyPool } from './pool.ts';
+import { addLatency, type LatencySnapshot } from '../util/latency-histogram.ts';
 
 /** What the listing reads from the proxy. */
 export interface StatsProxySource {
@@ -28,6 +29,8 @@ export interface ServerSnapshot {
   readonly totDownstreamClosedError: number;
   readonly totDownstreamBlacklisted: number;
   readonly blacklisted: boolean;
+  /** Response times (not listed by `stats proxy`; the admin endpoint's histogram). */
+  readonly latency: LatencySnapshot;
 }
 
 /** A pool's front cache as moxi lists it (its counters are there, zero, when it is off). */
@@ -90,6 +93,7 @@ export function statsProxySnapshot(proxy: StatsProxySource): StatsProxySnapshot 
         totDownstreamClosedError: s.counters.errorCloses,
         totDownstreamBlacklisted: s.counters.blacklistedFailures,
         blacklisted: s.blacklisted,
+        latency: s.latency.snapshot(),
       })),
     })),
   };
@@ -276,6 +280,7 @@ function addPool(into: MergedPool, p: PoolSnapshot): void {
     m.totDownstreamClosedError += s.totDownstreamClosedError;
     m.totDownstreamBlacklisted += s.totDownstreamBlacklisted;
     m.blacklisted ||= s.blacklisted;
+    m.latency = addLatency(m.latency, s.latency);
   }
 }
 

@@ -14,13 +14,14 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { httpRequest } from '../helpers/cluster.ts';
 import { LOOPBACK, freePort } from '../helpers/ports.ts';
-import { startMemcached, type ServerHandle } from '../helpers/processes.ts';
+import { pauseServer, resumeServer, startMemcached, type ServerHandle } from '../helpers/processes.ts';
 import {
   hostList,
   pollUntil,
   repliesDone,
   retrievalDone,
   runMoxi,
+  sleep,
   startProxy,
   timedRequest,
   withClient,
@@ -110,6 +111,16 @@ describe('admin endpoint: proxy and embedded server', SUITE, () => {
         assert.ok((m.get(`moxi_server_connections${sl}`) ?? 0) >= 1, sl);
         assert.ok((m.get(`moxi_server_connects_total${sl}`) ?? 0) >= 1, sl);
       }
+      // every request sent to a server is timed: 20 sets, and each multi-get's batch per server
+      let timed = 0;
+      for (const s of servers) {
+        const sl = `{port="${port}",bucket="default",server="${LOOPBACK}:${s.port}"`;
+        const count = m.get(`moxi_server_response_seconds_count${sl}}`) ?? NaN;
+        assert.equal(m.get(`moxi_server_response_seconds_bucket${sl},le="+Inf"}`), count);
+        assert.ok((m.get(`moxi_server_response_seconds_sum${sl}}`) ?? 0) > 0);
+        timed += count;
+      }
+      assert.ok(timed >= 30 && timed <= 40, `${timed} responses timed`);
       assert.equal(m.get('moxi_threads'), 1);
       assert.equal(m.get('moxi_workers_answering'), 1);
       assert.ok((m.get('moxi_worker_resident_memory_bytes{worker="1"}') ?? 0) > 10e6);
@@ -185,6 +196,43 @@ describe('admin endpoint: proxy and embedded server', SUITE, () => {
     const head = await httpRequest(`${base}/metrics`, { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.equal(head.body, '');
+  });
+});
+
+describe('admin endpoint: a slow server', SUITE, () => {
+  let mc: ServerHandle | undefined;
+  let proxy: ProxyHandle | undefined;
+  let admin = 0;
+
+  before(async () => {
+    mc = await startMemcached();
+    const started = await startWithAdmin((ports) => `${ports[0]}=${LOOPBACK}:${mc!.port}`);
+    proxy = started.proxy;
+    admin = started.admin;
+  });
+
+  after(async () => {
+    if (mc !== undefined) resumeServer(mc);
+    await proxy?.stop();
+    await mc?.stop();
+  });
+
+  it('a reply that took 300 ms is in the histogram past the 250 ms bucket', async () => {
+    const port = proxy!.poolPorts[0];
+    await withClient({ port }, async (c) => {
+      assert.equal((await timedRequest(c, 'set slow 0 0 1\r\nx\r\n')).text, 'STORED\r\n');
+      pauseServer(mc!);
+      const reply = timedRequest(c, 'get slow\r\n', retrievalDone);
+      await sleep(300);
+      resumeServer(mc!);
+      assert.equal((await reply).text, 'VALUE slow 0 1\r\nx\r\nEND\r\n');
+    });
+    const m = await scrape(admin);
+    const sl = `{port="${port}",bucket="default",server="${LOOPBACK}:${mc!.port}"`;
+    assert.equal(m.get(`moxi_server_response_seconds_count${sl}}`), 2);
+    assert.equal(m.get(`moxi_server_response_seconds_bucket${sl},le="0.25"}`), 1);
+    assert.equal(m.get(`moxi_server_response_seconds_bucket${sl},le="0.5"}`), 2);
+    assert.ok((m.get(`moxi_server_response_seconds_sum${sl}}`) ?? 0) >= 0.29);
   });
 });
 

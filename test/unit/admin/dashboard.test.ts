@@ -54,8 +54,20 @@ function stats(requests: number, cpu: number): unknown {
         counters: { numUpstream: 3, totRequests: requests, totMultigetKeys: 2 * requests },
         frontCache: { on: false, size: 0, max: 0, counters: {} },
         servers: [
-          { ident: '127.0.0.1:1', blacklisted: false, numDownstreamConn: 2, totDownstreamConnect: 2 },
-          { ident: '127.0.0.1:2', blacklisted: true, numDownstreamConn: 0, totDownstreamConnect: 0 },
+          {
+            ident: '127.0.0.1:1',
+            blacklisted: false,
+            numDownstreamConn: 2,
+            totDownstreamConnect: 2,
+            latency: { counts: [], sum: 1.5 * requests, count: requests },
+          },
+          {
+            ident: '127.0.0.1:2',
+            blacklisted: true,
+            numDownstreamConn: 0,
+            totDownstreamConnect: 0,
+            latency: { counts: [], sum: 0, count: 0 },
+          },
         ],
       },
     ],
@@ -124,8 +136,9 @@ describe('dashboard', () => {
     const pools = page.get('pools')!.text();
     // 2,000 requests in 2 s; 4,000 keys in 2 s
     assert.match(pools, /11211 \/ <b>bold<\/b>\|yes\|3\|1,000\|2,000\|0\.0\|3,000/);
-    assert.match(pools, /127\.0\.0\.1:1\|up\|2/);
-    assert.match(pools, /127\.0\.0\.1:2\|ejected\|0/);
+    // 2,000 answered in 2 s, 1.5 ms each
+    assert.match(pools, /127\.0\.0\.1:1\|up\|1,000\|1\.50\|2/);
+    assert.match(pools, /127\.0\.0\.1:2\|ejected\|0\|-\|0/);
     // markup in a name is text, not elements
     assert.ok(
       !JSON.stringify(page.get('pools')!, (k, v: unknown) =>

@@ -19,6 +19,7 @@ import { defaultBehaviors } from '../../../src/config/behaviors.ts';
 import { FrontCacheCounters } from '../../../src/proxy/front-cache.ts';
 import { PoolCounters } from '../../../src/proxy/pool.ts';
 import type { PoolSnapshot, ServerSnapshot, StatsProxySnapshot } from '../../../src/proxy/stats-proxy.ts';
+import { LatencyHistogram, emptyLatency } from '../../../src/util/latency-histogram.ts';
 import { promSamples } from '../../helpers/prometheus.ts';
 
 function server(ident: string, o: Partial<ServerSnapshot> = {}): ServerSnapshot {
@@ -30,6 +31,7 @@ function server(ident: string, o: Partial<ServerSnapshot> = {}): ServerSnapshot 
     totDownstreamClosedError: 0,
     totDownstreamBlacklisted: 0,
     blacklisted: false,
+    latency: emptyLatency(),
     ...o,
   };
 }
@@ -222,6 +224,39 @@ describe('Prometheus metrics', () => {
     assert.ok(!after.has('moxi_requests_total{port="11311",bucket="b"}'));
     assert.ok(!after.has('moxi_server_up{port="11211",bucket="default",server="127.0.0.1:2"}'));
     assert.equal(after.get('moxi_server_up{port="11211",bucket="default",server="127.0.0.1:1"}'), 1);
+  });
+
+  it("each server's response times as a histogram (cumulative le buckets, seconds), summed over workers", async () => {
+    const one = new LatencyHistogram();
+    for (const ms of [0.05, 0.3, 0.3, 7, 600]) one.record(ms);
+    const two = new LatencyHistogram();
+    two.record(0.2);
+    const withLatency = (h: LatencyHistogram) =>
+      pool({ servers: [server('127.0.0.1:1', { latency: h.snapshot() }), server('127.0.0.1:2')] });
+    const s = await render(
+      adminSnapshot(2, [worker(1, [withLatency(one)]), worker(2, [withLatency(two)])], null, true),
+    );
+    const sl = (le: string) =>
+      `moxi_server_response_seconds_bucket{port="11211",bucket="default",server="127.0.0.1:1",le="${le}"}`;
+    assert.equal(s.get(sl('0.0001')), 1);
+    assert.equal(s.get(sl('0.00025')), 2);
+    assert.equal(s.get(sl('0.0005')), 4);
+    assert.equal(s.get(sl('0.005')), 4);
+    assert.equal(s.get(sl('0.01')), 5);
+    assert.equal(s.get(sl('0.5')), 5);
+    assert.equal(s.get(sl('1')), 6);
+    assert.equal(s.get(sl('+Inf')), 6);
+    const labels = '{port="11211",bucket="default",server="127.0.0.1:1"}';
+    assert.equal(s.get(`moxi_server_response_seconds_count${labels}`), 6);
+    assert.ok(Math.abs(s.get(`moxi_server_response_seconds_sum${labels}`)! - 0.60785) < 1e-9);
+    // a server with nothing answered yet has its series, at zero
+    assert.equal(
+      s.get('moxi_server_response_seconds_count{port="11211",bucket="default",server="127.0.0.1:2"}'),
+      0,
+    );
+    // none without a proxy
+    const server1 = await render(adminSnapshot(1, [], EMBEDDED, false));
+    assert.ok(![...server1.keys()].some((k) => k.startsWith('moxi_server_response_seconds')));
   });
 
   it('front cache series when it is on', async () => {
