@@ -78,7 +78,7 @@ export class AdminServer {
     switch (path) {
       case '/metrics': {
         const snapshot = await this.source.snapshot();
-        send(res, 200, this.metrics.contentType, await this.metrics.render(snapshot, mergedProxy(snapshot)));
+        send(res, 200, this.metrics.contentType, await this.metrics.render(snapshot));
         return;
       }
       case '/healthz': {

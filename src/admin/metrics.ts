@@ -263,8 +263,9 @@ export class AdminMetrics {
     ['bucket'],
   );
 
-  /** The Prometheus text for `snapshot`; `merged` is its workers' proxy snapshots as one. */
-  async render(snapshot: AdminSnapshot, merged: StatsProxySnapshot | null): Promise<string> {
+  /** The Prometheus text for `snapshot` (pool and server series: its workers' snapshots as one). */
+  async render(snapshot: AdminSnapshot): Promise<string> {
+    const merged = mergedProxy(snapshot);
     for (const c of this.counters) c.reset();
     for (const g of this.gauges) g.reset();
     this.info.set({ version: snapshot.version, mode: snapshot.mode, node: process.versions.node }, 1);

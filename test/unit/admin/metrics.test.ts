@@ -87,7 +87,7 @@ const EMBEDDED: EmbeddedSnapshot = {
 };
 
 async function render(snapshot: AdminSnapshot, metrics = new AdminMetrics({ processMetrics: false })) {
-  return promSamples(await metrics.render(snapshot, mergedProxy(snapshot)));
+  return promSamples(await metrics.render(snapshot));
 }
 
 describe('--admin address', () => {
@@ -289,14 +289,13 @@ describe('Prometheus metrics', () => {
     const p = pool({ name: 'we"ird\\bucket\nname' });
     const text = await new AdminMetrics({ processMetrics: false }).render(
       adminSnapshot(1, [worker(1, [p])], null, true),
-      mergedProxy(adminSnapshot(1, [worker(1, [p])], null, true)),
     );
     assert.ok(text.includes('bucket="we\\"ird\\\\bucket\\nname"'), text.slice(0, 400));
     promSamples(text);
   });
 
   it("with process metrics, node's own series are there too (prom-client defaults)", async () => {
-    const text = await new AdminMetrics().render(adminSnapshot(1, [], EMBEDDED, false), null);
+    const text = await new AdminMetrics().render(adminSnapshot(1, [], EMBEDDED, false));
     assert.match(text, /^process_cpu_user_seconds_total \d/m);
     assert.match(text, /^nodejs_heap_size_used_bytes \d/m);
   });
