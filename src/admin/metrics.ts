@@ -58,6 +58,12 @@ const POOL_METRICS: ReadonlyArray<readonly [field: string, name: string, kind: K
     'counter',
     'Repeated keys of a multi-key get, fetched once',
   ],
+  [
+    'totGetsSquashed',
+    'moxi_gets_squashed_total',
+    'counter',
+    "One-key gets answered by an identical get's fetch",
+  ],
   ['totConfigs', 'moxi_configs_total', 'counter', 'Configurations applied to the pool'],
 ];
 

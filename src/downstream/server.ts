@@ -165,19 +165,26 @@ export class DownstreamServer implements DeadlineHolder {
    * Sends `op` for `client` (a client connection's id): on the connection that client's requests to
    * this server are in flight on, if any, else on the least busy one (opening one if all are busy),
    * after any of the client's requests on the other protocol are done. While the server is blacklisted
-   * the op fails at once, without a connection attempt.
+   * the op fails at once, without a connection attempt. False when the op is held back for those.
    */
-  send(op: DownstreamOp, protocol: DownstreamProtocol, client: number): void {
+  send(op: DownstreamOp, protocol: DownstreamProtocol, client: number): boolean {
     let channel = this.channels.get(client);
     if (channel === undefined) {
       channel = new Channel(this);
       this.channels.set(client, channel);
     } else if (channel.held.length > 0 || (channel.inflight > 0 && channel.protocol !== protocol)) {
       channel.held.push([op, protocol]);
-      return;
+      return false;
     }
     this.dispatch(op, protocol, channel);
     if (channel.inflight === 0 && channel.held.length === 0) this.rest(channel);
+    return true;
+  }
+
+  /** Whether `client` has nothing in flight or held back here (what it sent before has been answered). */
+  clientIdle(client: number): boolean {
+    const channel = this.channels.get(client);
+    return channel === undefined || (channel.inflight === 0 && channel.held.length === 0);
   }
 
   private dispatch(op: DownstreamOp, protocol: DownstreamProtocol, channel: Channel): void {

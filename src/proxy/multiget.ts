@@ -7,6 +7,14 @@
  *
  *   binary: GETK (one key) or GETKQ... NOOP per server (GATK / GATKQ for gat)
  *   text:   "get k1 k2 ...\r\n" per server ("gat <exptime> ..." for gat)
+ *
+ * Identical one-key gets squash: a get or gets of a key whose identical get (of any client) is still
+ * waiting to be written downstream takes that one's answer instead of a fetch of its own. moxi had this
+ * for gets already sent too, and disabled it (moxi-spec §6.5): a get joining a fetch the server may have
+ * answered before a set the client saw completed reads the old value. A fetch not yet written is read
+ * by the server after every get that joined it arrived and before any is answered, as if each had been
+ * sent alone. A client with requests of its own still unanswered at the key's server does not join: its
+ * get must be read after them.
  */
 import {
   type DownstreamOp,
@@ -21,10 +29,10 @@ import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import type { TextResponse, ValueResponse } from '../protocol/ascii/response-parser.ts';
 import { binaryExptime, writeBinaryHead } from './codecs.ts';
 import type { FrontCache } from './front-cache.ts';
-import type { ProxyPool, Route } from './pool.ts';
+import { type ProxyPool, type Route, UNSENT_GET_SLOTS } from './pool.ts';
 import { RequestShape, failureText, type Reply, type ReplySlot, type ReplyWriter } from './request.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
-import { distinctKeys } from '../util/distinct-keys.ts';
+import { distinctKeys, fnv1a } from '../util/distinct-keys.ts';
 import type { KeyList } from '../util/key-list.ts';
 import { COPY_LIMIT, type OutputQueue } from '../util/output-queue.ts';
 
@@ -86,6 +94,12 @@ export class MultiGetRequest implements ReplyWriter {
   private failure: FailReason | null = null;
   /** The front cache's sendMark when the keys were sent (values older than a later drop stay out). */
   private cacheMark = 0;
+  /** The slot of pool.unsentGets this one-key get holds until its fetch is written; -1: none. */
+  private unsentSlot = -1;
+  /** Where this one-key get's fetch goes, while it may be joined (null: it may not). */
+  private unsentServer: DownstreamServer | null = null;
+  /** Identical gets that joined this one's fetch (squash()). */
+  private followers: MultiGetRequest[] | null = null;
 
   constructor(pool: ProxyPool, slot: ReplySlot, keys: KeyList, options: GetOptions, affinity: number) {
     this.pool = pool;
@@ -127,14 +141,80 @@ export class MultiGetRequest implements ReplyWriter {
     if (cache !== null) this.cacheMark = cache.sendMark;
     if (cache !== null && !this.options.withCas && !this.options.touch) {
       const misses = this.fromFrontCache(cache);
-      if (misses.length > 0) this.fetch(misses);
+      if (n === 1 && misses.length === 1) this.fetchOnly();
+      else if (misses.length > 0) this.fetch(misses);
     } else if (n > 1) {
       const indexes = new Array<number>(n);
       for (let i = 0; i < n; i++) indexes[i] = i;
       this.fetch(indexes);
     } else {
-      this.fetch(ONLY_KEY);
+      this.fetchOnly();
     }
+    if (--this.outstanding === 0) this.complete();
+  }
+
+  /** Fetches the only key, unless an identical get's unsent fetch answers it too. */
+  private fetchOnly(): void {
+    if (this.options.touch) {
+      this.fetch(ONLY_KEY);
+      return;
+    }
+    const route = this.routes[0];
+    const server = route.config.server(route.index);
+    if (server === undefined) return; // no owner: a miss
+    const { source, starts, ends } = this.distinct;
+    const slot =
+      (fnv1a(source, starts[0], ends[0]) ^ (this.options.withCas ? 1 : 0)) & (UNSENT_GET_SLOTS - 1);
+    const table = this.pool.unsentGets;
+    const leader = table[slot];
+    if (leader !== undefined && leader.squash(this, server)) return;
+    this.outstanding++;
+    // a fetch held back behind its client's other requests at the server waits for their answers:
+    // not one for other clients to wait on
+    if (!this.send(server, ONLY_KEY)) return;
+    table[slot] = this;
+    this.unsentSlot = slot;
+    this.unsentServer = server;
+  }
+
+  /**
+   * Takes `get` (a one-key get for `server`) into this one's unsent fetch if it asks the same: same key,
+   * verb and server, and its client has nothing unanswered at the server (so nothing it sent before can
+   * be read after this fetch).
+   */
+  private squash(get: MultiGetRequest, server: DownstreamServer): boolean {
+    if (this.unsentServer !== server || this.options.withCas !== get.options.withCas) return false;
+    const a = this.distinct;
+    const b = get.distinct;
+    const start = a.starts[0];
+    const length = a.ends[0] - start;
+    const other = b.starts[0];
+    if (b.ends[0] - other !== length) return false;
+    for (let i = 0; i < length; i++) if (a.source[start + i] !== b.source[other + i]) return false;
+    if (!server.clientIdle(get.affinity)) return false;
+    (this.followers ??= []).push(get);
+    get.outstanding++;
+    this.pool.counters.totGetsSquashed++;
+    return true;
+  }
+
+  /** @internal The fetch is being written downstream: from now on no get may join it. */
+  sent(): void {
+    if (this.unsentSlot < 0) return;
+    const table = this.pool.unsentGets;
+    if (table[this.unsentSlot] === this) table[this.unsentSlot] = undefined;
+    this.unsentSlot = -1;
+    this.unsentServer = null;
+  }
+
+  /** The get this one joined is answered: so is this one, the same. */
+  private answeredBy(hit: Hit | ValueResponse | undefined, failure: FailReason | null): void {
+    if (hit instanceof Hit && !(hit.value instanceof Uint8Array)) {
+      // a large value in read slabs goes back to the pool once its first client has it: a copy
+      hit = new Hit(hit.flags, Buffer.concat(hit.value, hit.length), hit.length, hit.cas);
+    }
+    this.hits[0] = hit;
+    this.failure = failure;
     if (--this.outstanding === 0) this.complete();
   }
 
@@ -210,7 +290,8 @@ export class MultiGetRequest implements ReplyWriter {
     for (const [server, group] of groups) this.send(server, group);
   }
 
-  private send(server: DownstreamServer, group: readonly number[]): void {
+  /** Sends a batch of `group` to `server`; false if the server holds it back (see DownstreamServer.send). */
+  private send(server: DownstreamServer, group: readonly number[]): boolean {
     // Several keys for one server of a host list go as one text "get k1 k2 ...": memcached serves that
     // at about 70% of the CPU of as many GETKQs. vBucket pools need the binary header's vbucket id, and
     // SASL buckets binary logins, so they stay binary.
@@ -220,7 +301,7 @@ export class MultiGetRequest implements ReplyWriter {
       protocol === 'binary'
         ? new BinaryGetBatch(this, group, this.options)
         : new TextGetBatch(this, group, this.options);
-    server.send(batch, protocol, this.affinity);
+    return server.send(batch, protocol, this.affinity);
   }
 
   /** @internal A batch found the value of distinct key `index`. */
@@ -290,6 +371,10 @@ export class MultiGetRequest implements ReplyWriter {
   private complete(): void {
     if (this.done) return;
     this.done = true;
+    this.sent();
+    if (this.followers !== null) {
+      for (const get of this.followers) get.answeredBy(this.hits[0], this.failure);
+    }
     if (this.failure !== null && this.pool.getErrorsAsText) {
       // a cluster's vBucket buckets report a failed get (moxi-spec §6.5); static pools answer misses
       this.finish(failureText(this.failure, RequestShape.Retrieval, null) + '\r\n');
@@ -378,6 +463,7 @@ class BinaryGetBatch implements DownstreamOp {
   /** Key i goes out with opaque `opaque + i` (so an error reply names its key), the NOOP last. */
   encode(opaque: number, out: OutputQueue): undefined {
     this.base = opaque;
+    this.request.sent();
     const group = this.group;
     const single = group.length === 1;
     let extras: Buffer | null = null;
@@ -476,6 +562,7 @@ class TextGetBatch implements DownstreamOp {
 
   encodeShared(out: OutputQueue): void {
     const request = this.request;
+    request.sent();
     for (const index of this.group) {
       out.byte(SPACE);
       request.writeKey(out, index);

@@ -18,6 +18,7 @@ import type { Logger } from '../util/log.ts';
 import type { KeyList } from '../util/key-list.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 import { FrontCache } from './front-cache.ts';
+import type { MultiGetRequest } from './multiget.ts';
 
 /** Key hashes of the multi-get being routed (grown as needed, reused by every one). */
 let keyHashes = new Uint32Array(128);
@@ -110,6 +111,8 @@ export class PoolCounters {
   totNotMyVBucket = 0;
   totMultigetKeys = 0;
   totMultigetKeysDeduped = 0;
+  /** One-key gets answered by an identical get's fetch (not moxi's: it never squashed). */
+  totGetsSquashed = 0;
   totLocalErrors = 0;
   totConfigs = 0;
 }
@@ -136,6 +139,8 @@ export interface PoolOptions {
 }
 
 const FRONT_CACHE_BYTES = 64 * 1024 * 1024;
+/** Slots of ProxyPool.unsentGets (a power of two): far more than the gets one turn of the loop reads. */
+export const UNSENT_GET_SLOTS = 1024;
 
 export class ProxyPool implements DeadlineHolder {
   readonly port: number;
@@ -145,6 +150,12 @@ export class ProxyPool implements DeadlineHolder {
   readonly behaviors: Behaviors;
   readonly protocol: DownstreamProtocol;
   readonly counters = new PoolCounters();
+  /**
+   * One-key gets whose fetch is not written downstream yet, by a hash of key and verb: an identical get
+   * arriving meanwhile joins the fetch (MultiGetRequest.squash). A slot holds the latest; a get that
+   * displaced another only costs the displaced one its chance to be joined.
+   */
+  readonly unsentGets = new Array<MultiGetRequest | undefined>(UNSENT_GET_SLOTS);
   /** The front cache (moxi-spec §8), or null when front_cache_lifespan or front_cache_max is 0. */
   readonly frontCache: FrontCache | null;
   readonly log: Logger;

@@ -16,7 +16,8 @@ function sameBytes(source: Uint8Array, a: number, b: number, n: number): boolean
   return true;
 }
 
-function fnv1a(source: Uint8Array, start: number, end: number): number {
+/** FNV-1a of the bytes `start`..`end` of `source`, as an int32. */
+export function fnv1a(source: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5 | 0;
   for (let i = start; i < end; i++) h = Math.imul(h ^ source[i], 0x01000193);
   return h;

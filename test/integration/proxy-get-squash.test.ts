@@ -1,0 +1,374 @@
+/**
+ * Identical one-key gets of different clients squash into one downstream fetch when they reach moxi.ts
+ * before the first of them is written to its server. To make "at once" exact, the proxy process is
+ * stopped (SIGSTOP) while the clients write, then continued: it reads every client in the same turn of
+ * its event loop, before any fetch is flushed. Through real memcacheds, both downstream protocols:
+ * every client gets exactly memcached's answer (gets with the cas, get without; large values whole;
+ * misses as END when the server is gone), memcached counts one get per distinct request, and a client
+ * that wrote the key just before never reads the value from before its write.
+ */
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { killServer, pauseServer, resumeServer, type ServerHandle } from '../helpers/processes.ts';
+import { LOOPBACK } from '../helpers/ports.ts';
+import { RawClient } from '../helpers/raw-client.ts';
+import {
+  DownstreamProtocols,
+  describeExchange,
+  directCommand,
+  parseStats,
+  parseValues,
+  pathName,
+  retrievalDone,
+  sleep,
+  startProxyOverMemcacheds,
+  statsDone,
+  timedRequest,
+  type DownstreamProtocol,
+  type ProxyHandle,
+} from '../helpers/proxy.ts';
+
+const CLIENTS = 20;
+const READ_TIMEOUT_MS = 8000;
+/** 900 KB replies a stalled client asks for first. */
+const FILLERS = 5;
+
+/** `size` bytes that differ between values (`seed`) and along each one. */
+function patterned(size: number, seed: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (i * (31 + seed) + (i >> 9) + seed * 101) & 0xff;
+  return b;
+}
+
+function firstDifference(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}
+
+/** A client connection that reads nothing until readAll(). */
+async function stalledClient(port: number): Promise<net.Socket> {
+  const socket = net.connect({ host: LOOPBACK, port });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve).once('error', reject);
+  });
+  socket.on('error', () => {});
+  // answered once: the proxy reads this connection from now on
+  socket.write('version\r\n');
+  await new Promise<void>((resolve) =>
+    socket.once('data', () => {
+      resolve();
+    }),
+  );
+  socket.pause();
+  return socket;
+}
+
+/** Lets `socket` read again and collects `length` bytes (bounded). */
+function readAll(socket: net.Socket, length: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let have = 0;
+    const timer = setTimeout(() => {
+      reject(new Error(`stalled client: ${have} of ${length} bytes after ${READ_TIMEOUT_MS} ms`));
+    }, READ_TIMEOUT_MS);
+    socket.on('data', (b: Buffer) => {
+      chunks.push(b);
+      have += b.length;
+      if (have >= length) {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks));
+      }
+    });
+    socket.resume();
+  });
+}
+
+/** memcached's cmd_get summed over `servers`. */
+async function cmdGets(servers: readonly ServerHandle[]): Promise<number> {
+  let n = 0;
+  for (const s of servers)
+    n += Number(parseStats(await directCommand(s, 'stats\r\n', statsDone)).get('cmd_get'));
+  return n;
+}
+
+/** The proxy's pool counter `name` (stats proxy pstd_stats). */
+async function poolCounter(client: RawClient, name: string): Promise<number> {
+  const r = await timedRequest(client, 'stats proxy\r\n', statsDone);
+  const stat = [...parseStats(r.text)].find(([k]) => k.endsWith(`:pstd_stats:${name}`));
+  assert.ok(stat !== undefined, `no ${name} in:\n${r.text}`);
+  return Number(stat[1]);
+}
+
+for (const protocol of [DownstreamProtocols.ascii, DownstreamProtocols.binary] as DownstreamProtocol[]) {
+  describe(`identical gets of many clients squash into one fetch (${pathName(protocol)})`, () => {
+    let servers: ServerHandle[] = [];
+    let proxy: ProxyHandle | undefined;
+    let clients: RawClient[] = [];
+    let admin: RawClient | undefined;
+
+    before(async () => {
+      ({ servers, proxy } = await startProxyOverMemcacheds(protocol));
+      admin = await RawClient.connect(proxy.port);
+    });
+
+    after(async () => {
+      admin?.destroy();
+      await proxy?.stop();
+      await Promise.all(servers.map((s) => s.stop()));
+    });
+
+    afterEach(() => {
+      for (const c of clients) c.destroy();
+      clients = [];
+    });
+
+    async function set(key: string, data: string | Buffer, flags = 0): Promise<void> {
+      const value = Buffer.isBuffer(data) ? data : Buffer.from(data, 'latin1');
+      const payload = Buffer.concat([
+        Buffer.from(`set ${key} ${flags} 0 ${value.length}\r\n`, 'latin1'),
+        value,
+        Buffer.from('\r\n'),
+      ]);
+      const r = await timedRequest(admin!, payload);
+      assert.equal(r.text, 'STORED\r\n', describeExchange(`set ${key}`, r));
+    }
+
+    /** `count` clients, each connected and answered once by the proxy (so it reads them from now on). */
+    async function connectClients(count: number): Promise<RawClient[]> {
+      for (let i = 0; i < count; i++) {
+        const c = await RawClient.connect(proxy!.port);
+        const r = await timedRequest(c, 'version\r\n');
+        assert.match(r.text, /^VERSION /);
+        clients.push(c);
+      }
+      return clients.slice(-count);
+    }
+
+    /**
+     * Writes payloads[i] on clients[i] while the proxy is stopped, continues it, and returns each
+     * client's whole reply (read until `done[i]`).
+     */
+    async function atOnce(
+      targets: readonly RawClient[],
+      payloads: readonly (string | Buffer)[],
+      done: (i: number) => (b: Buffer) => boolean = () => retrievalDone,
+    ): Promise<Buffer[]> {
+      pauseServer(proxy!);
+      try {
+        await Promise.all(targets.map((c, i) => c.send(payloads[i])));
+      } finally {
+        resumeServer(proxy!);
+      }
+      const replies = await Promise.all(
+        targets.map((c, i) => c.read({ until: done(i), timeoutMs: READ_TIMEOUT_MS })),
+      );
+      return replies.map((r, i) => {
+        assert.ok(r.matched, `client ${i}: incomplete reply: ${r.data.toString('latin1').slice(0, 300)}`);
+        return r.data;
+      });
+    }
+
+    it('answers every client from one fetch', async () => {
+      await set('hot', 'the value', 7);
+      const targets = await connectClients(CLIENTS);
+      const gets = await cmdGets(servers);
+      const squashed = await poolCounter(admin!, 'tot_gets_squashed');
+      const replies = await atOnce(
+        targets,
+        targets.map(() => 'get hot\r\n'),
+      );
+      for (const [i, raw] of replies.entries())
+        assert.equal(raw.toString('latin1'), 'VALUE hot 7 9\r\nthe value\r\nEND\r\n', `client ${i}`);
+      assert.equal((await cmdGets(servers)) - gets, 1, 'memcached served one get');
+      assert.equal((await poolCounter(admin!, 'tot_gets_squashed')) - squashed, CLIENTS - 1);
+    });
+
+    it('keeps get and gets, and different keys, apart', async () => {
+      for (let k = 0; k < 4; k++) await set(`key:${k}`, `value of ${k}`, k);
+      const direct = new Map<string, string>();
+      for (let k = 0; k < 4; k++) {
+        const r = await timedRequest(admin!, `gets key:${k}\r\n`, retrievalDone);
+        direct.set(`key:${k}`, parseValues(r.raw)[0].cas!);
+      }
+      const targets = await connectClients(CLIENTS);
+      const gets = await cmdGets(servers);
+      // client i: key i % 4, gets for odd i: 8 distinct requests
+      const payloads = targets.map((_, i) => `${i % 2 === 1 ? 'gets' : 'get'} key:${i % 4}\r\n`);
+      const replies = await atOnce(targets, payloads);
+      for (const [i, raw] of replies.entries()) {
+        const k = i % 4;
+        const cas = i % 2 === 1 ? ` ${direct.get(`key:${k}`)}` : '';
+        const data = `value of ${k}`;
+        assert.equal(
+          raw.toString('latin1'),
+          `VALUE key:${k} ${k} ${data.length}${cas}\r\n${data}\r\nEND\r\n`,
+          `client ${i}: ${payloads[i]}`,
+        );
+      }
+      // key i % 4 and the verb by i % 2: keys 0 and 2 only ever get, 1 and 3 only gets
+      assert.equal((await cmdGets(servers)) - gets, 4, 'one fetch per distinct get');
+    });
+
+    it('hands a large value whole to every client, also to clients that read it much later', async () => {
+      const value = patterned(900 * 1024, 1);
+      const other = patterned(900 * 1024, 2);
+      await set('large', value, 3);
+      await set('large:other', other);
+      const readers = await connectClients(4);
+      const stalled = await Promise.all([0, 1, 2].map(() => stalledClient(proxy!.port)));
+      // replies to a client that does not read wait in the proxy once the kernel's buffers are full
+      // (a few MB on loopback): the stalled clients' "get large" replies queue behind 4.5 MB of their own
+      const filler = Buffer.concat([
+        Buffer.from(`VALUE large:other 0 ${other.length}\r\n`),
+        other,
+        Buffer.from('\r\nEND\r\n'),
+      ]);
+      for (const s of stalled) s.write('get large:other\r\n'.repeat(FILLERS));
+      await sleep(500);
+      const gets = await cmdGets(servers);
+      pauseServer(proxy!);
+      try {
+        for (const s of stalled) s.write('get large\r\n');
+        await Promise.all(readers.map((c) => c.send('get large\r\n')));
+      } finally {
+        resumeServer(proxy!);
+      }
+      const reply = Buffer.concat([
+        Buffer.from(`VALUE large 3 ${value.length}\r\n`),
+        value,
+        Buffer.from('\r\nEND\r\n'),
+      ]);
+      for (const [i, c] of readers.entries()) {
+        const r = await c.read({ until: (b) => b.length >= reply.length, timeoutMs: READ_TIMEOUT_MS });
+        assert.ok(r.data.equals(reply), `reader ${i}: the reply differs`);
+      }
+      assert.equal((await cmdGets(servers)) - gets, 1);
+      // the slabs the value was read into go back to the proxy's pool once a reply is written: other
+      // values read now must not land in the bytes the stalled clients' replies still wait to send
+      for (let i = 0; i < 6; i++) {
+        const r = await timedRequest(admin!, 'get large:other\r\n', retrievalDone, READ_TIMEOUT_MS);
+        assert.ok(parseValues(r.raw)[0].data.equals(other));
+      }
+      for (const [i, s] of stalled.entries()) {
+        const got = await readAll(s, FILLERS * filler.length + reply.length);
+        s.destroy();
+        const expected = Buffer.concat([...Array.from({ length: FILLERS }, () => filler), reply]);
+        assert.ok(
+          got.equals(expected),
+          `stalled client ${i}: the replies differ from byte ${firstDifference(got, expected)} of ${expected.length}`,
+        );
+      }
+    });
+
+    it("never answers a client's get from a fetch older than its own write", async () => {
+      await set('order', 'old');
+      const [reader, writer, other] = await connectClients(3);
+      for (let round = 0; round < 5; round++) {
+        const fresh = `new${round}`;
+        // the reader's get is read first and waits unsent; the writer's set and get come right after
+        const replies = await atOnce(
+          [reader, writer, other],
+          ['get order\r\n', `set order 0 0 ${fresh.length}\r\n${fresh}\r\nget order\r\n`, 'get order\r\n'],
+          (i) =>
+            i === 1
+              ? (b) => b.toString('latin1').startsWith('STORED\r\n') && retrievalDone(b.subarray(8))
+              : retrievalDone,
+        );
+        assert.equal(
+          replies[1].toString('latin1'),
+          `STORED\r\nVALUE order 0 ${fresh.length}\r\n${fresh}\r\nEND\r\n`,
+          `round ${round}: the writer read before its own set`,
+        );
+        for (const i of [0, 2]) {
+          // concurrent with the set: either value, whole
+          const [v] = parseValues(replies[i]);
+          assert.ok(['old', `new${round - 1}`, fresh].includes(v.data.toString('latin1')), `round ${round}`);
+        }
+      }
+    });
+
+    it('answers the squashed gets as misses when the server is gone, and goes on', async () => {
+      await set('lost', 'soon gone');
+      const targets = await connectClients(6);
+      // the server that holds "lost": the one whose get_hits grows
+      const hits = await Promise.all(
+        servers.map(async (s) =>
+          Number(parseStats(await directCommand(s, 'stats\r\n', statsDone)).get('get_hits')),
+        ),
+      );
+      const r = await timedRequest(admin!, 'get lost\r\n', retrievalDone);
+      assert.equal(r.text, 'VALUE lost 0 9\r\nsoon gone\r\nEND\r\n');
+      const after = await Promise.all(
+        servers.map(async (s) =>
+          Number(parseStats(await directCommand(s, 'stats\r\n', statsDone)).get('get_hits')),
+        ),
+      );
+      const owner = servers.findIndex((_, i) => after[i] > hits[i]);
+      assert.ok(owner >= 0);
+      await killServer(servers[owner]);
+      const replies = await atOnce(
+        targets,
+        targets.map(() => 'get lost\r\n'),
+      );
+      for (const [i, raw] of replies.entries())
+        assert.equal(raw.toString('latin1'), 'END\r\n', `client ${i}`);
+      // the proxy and the clients go on
+      const v = await timedRequest(targets[0], 'version\r\n');
+      assert.match(v.text, /^VERSION /);
+    });
+  });
+}
+
+describe("a get held back behind its client's other requests is not joined (a2b)", () => {
+  let servers: ServerHandle[] = [];
+  let proxy: ProxyHandle | undefined;
+  const clients: RawClient[] = [];
+
+  before(async () => {
+    // one server: every key is on it
+    ({ servers, proxy } = await startProxyOverMemcacheds(DownstreamProtocols.binary, 1));
+    for (let i = 0; i < 3; i++) {
+      const c = await RawClient.connect(proxy.port);
+      assert.match((await timedRequest(c, 'version\r\n')).text, /^VERSION /);
+      clients.push(c);
+    }
+  });
+
+  after(async () => {
+    for (const c of clients) c.destroy();
+    await proxy?.stop();
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  it('lets the others fetch without waiting for that client', async () => {
+    const [a, b, c] = clients;
+    for (const [key, data] of [
+      ['x', 'ex'],
+      ['y', 'why'],
+      ['hot', 'value'],
+    ]) {
+      const r = await timedRequest(a, `set ${key} 0 0 ${data.length}\r\n${data}\r\n`);
+      assert.equal(r.text, 'STORED\r\n');
+    }
+    const gets = await cmdGets(servers);
+    // a's multi-get goes to the server as text; its one-key get, binary, waits until that is answered
+    pauseServer(proxy!);
+    try {
+      await a.send('get x y\r\nget hot\r\n');
+      await Promise.all([b.send('get hot\r\n'), c.send('get hot\r\n')]);
+    } finally {
+      resumeServer(proxy!);
+    }
+    const hot = 'VALUE hot 0 5\r\nvalue\r\nEND\r\n';
+    const ra = await a.read({ until: (d) => d.toString('latin1').endsWith(hot), timeoutMs: READ_TIMEOUT_MS });
+    assert.equal(ra.data.toString('latin1'), 'VALUE x 0 2\r\nex\r\nVALUE y 0 3\r\nwhy\r\nEND\r\n' + hot);
+    for (const client of [b, c]) {
+      const r = await client.read({ until: retrievalDone, timeoutMs: READ_TIMEOUT_MS });
+      assert.equal(r.data.toString('latin1'), hot);
+    }
+    // x and y, a's hot, and b's and c's together
+    assert.equal((await cmdGets(servers)) - gets, 4);
+  });
+});
