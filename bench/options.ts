@@ -46,7 +46,11 @@ const OPTIONS = {
   ],
   workloads: [
     'BENCH_WORKLOADS',
-    `comma-separated subset of: ${WORKLOADS.map((w) => w.name).join(', ')} (default all)`,
+    `comma-separated subset of: ${WORKLOADS.map((w) => w.name).join(', ')} (default all but ${WORKLOADS.filter(
+      (w) => w.optional === true,
+    )
+      .map((w) => w.name)
+      .join(', ')})`,
   ],
   targets: [
     'BENCH_TARGETS',
@@ -172,7 +176,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): P
       rounds: positive('rounds', get('rounds') ?? String(DEFAULTS.rounds), true),
       workloads: pickList(
         'workloads',
-        get('workloads') ?? WORKLOADS.map((w) => w.name).join(','),
+        get('workloads') ??
+          WORKLOADS.filter((w) => w.optional !== true)
+            .map((w) => w.name)
+            .join(','),
         findWorkload,
         WORKLOADS,
       ),

@@ -34,6 +34,8 @@ export interface Workload {
   readonly idleConnections: number;
   readonly idleIntervalMs: number;
   readonly idleIntervalMaxMs: number;
+  /** Run only when --workloads names it (not part of the default set the targets are about). */
+  readonly optional?: boolean;
 }
 
 const MIX = {
@@ -100,6 +102,18 @@ export const WORKLOADS: readonly Workload[] = [
     idleConnections: 1950,
     idleIntervalMs: 1000,
     idleIntervalMaxMs: 2000,
+  },
+  {
+    // A few keys every client wants (a front page, a feature flag): identical gets of many clients
+    // arrive together. moxi.ts answers those that meet before their fetch is written from one fetch;
+    // nutcracker and direct clients fetch each.
+    ...MIX,
+    name: 'hot',
+    description: '90% get / 10% set, 100 B values, 10 keys, 50 connections x 1 in flight',
+    connections: 50,
+    depth: 1,
+    keyCount: 10,
+    optional: true,
   },
 ];
 
