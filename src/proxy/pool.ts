@@ -113,7 +113,6 @@ export class PoolCounters {
   totMultigetKeysDeduped = 0;
   /** One-key gets answered by an identical get's fetch (not moxi's: it never squashed). */
   totGetsSquashed = 0;
-  totLocalErrors = 0;
   totConfigs = 0;
 }
 

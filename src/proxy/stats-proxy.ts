@@ -10,7 +10,7 @@ import os from 'node:os';
 import { BEHAVIORS, type Behaviors } from '../config/behaviors.ts';
 import { MOXI_TS_VERSION } from '../version.ts';
 import { FrontCacheCounters, type FrontCache } from './front-cache.ts';
-import type { ProxyPool } from './pool.ts';
+import type { PoolCounters, ProxyPool } from './pool.ts';
 import { addLatency, type LatencySnapshot } from '../util/latency-histogram.ts';
 
 /** What the listing reads from the proxy. */
@@ -155,8 +155,7 @@ export function renderStatsProxySnapshot(snapshot: StatsProxySnapshot, arg: stri
         lines.push([`${prefix}frontcache:${snake(name)}`, value]);
     }
     if (all || buckets || sub === 'stats') {
-      for (const [name, value] of Object.entries(p.counters))
-        lines.push([`${prefix}pstd_stats:${snake(name)}`, value]);
+      for (const [name, value] of PSTD_STATS) lines.push([`${prefix}pstd_stats:${name}`, value(p)]);
       p.servers.forEach((s, i) => {
         lines.push(
           [`${prefix}server-${i}:ident`, s.ident],
@@ -174,6 +173,91 @@ export function renderStatsProxySnapshot(snapshot: StatsProxySnapshot, arg: stri
   for (const [name, value] of lines) out += value === '' ? `STAT ${name}\r\n` : `STAT ${name} ${value}\r\n`;
   return out + 'END\r\n';
 }
+
+type PoolValue = (p: PoolSnapshot) => number;
+const counter =
+  (name: keyof PoolCounters): PoolValue =>
+  (p) =>
+    p.counters[name] ?? 0;
+const serversSum =
+  (value: (s: ServerSnapshot) => number): PoolValue =>
+  (p) =>
+    p.servers.reduce((n, s) => n + value(s), 0);
+/** A moxi counter of a mechanism moxi.ts does not have (reserving a downstream per request, ...). */
+const NONE: PoolValue = () => 0;
+
+/**
+ * `<port>:<bucket>:pstd_stats:*`: moxi's rows, in moxi's order and under its names, each from what
+ * moxi.ts counts for the same thing, then moxi.ts's own. moxi counts connections per pool; moxi.ts
+ * counts them per server, so the connection rows are the sums over the pool's servers.
+ */
+const PSTD_STATS: ReadonlyArray<readonly [name: string, value: PoolValue]> = [
+  ['num_upstream', counter('numUpstream')],
+  ['tot_upstream', counter('totUpstream')],
+  ['num_downstream_conn', serversSum((s) => s.numDownstreamConn)],
+  ['tot_downstream_conn', serversSum((s) => s.totDownstreamConnect)],
+  ['tot_downstream_conn_acquired', NONE],
+  ['tot_downstream_conn_released', NONE],
+  ['tot_downstream_released', NONE],
+  ['tot_downstream_reserved', NONE],
+  ['tot_downstream_reserved_time', NONE],
+  ['max_downstream_reserved_time', NONE],
+  ['tot_downstream_freed', NONE],
+  ['tot_downstream_quit_server', NONE],
+  ['tot_downstream_max_reached', NONE],
+  ['tot_downstream_create_failed', NONE],
+  [
+    'tot_downstream_connect_started',
+    serversSum((s) => s.totDownstreamConnect + s.totDownstreamConnectFailed),
+  ],
+  ['tot_downstream_connect_wait', NONE],
+  ['tot_downstream_connect', serversSum((s) => s.totDownstreamConnect)],
+  ['tot_downstream_connect_failed', serversSum((s) => s.totDownstreamConnectFailed)],
+  ['tot_downstream_connect_timeout', NONE],
+  // requests failed at once, without a connect, while connect_retry_interval runs
+  ['tot_downstream_connect_interval', serversSum((s) => s.totDownstreamBlacklisted)],
+  ['tot_downstream_connect_max_reached', NONE],
+  ['tot_downstream_waiting_errors', NONE],
+  ['tot_downstream_auth', NONE],
+  ['tot_downstream_auth_failed', NONE],
+  ['tot_downstream_bucket', NONE],
+  ['tot_downstream_bucket_failed', NONE],
+  ['tot_downstream_propagate_failed', NONE],
+  ['tot_downstream_close_on_upstream_close', NONE],
+  ['tot_downstream_conn_queue_timeout', NONE],
+  ['tot_downstream_conn_queue_add', NONE],
+  ['tot_downstream_conn_queue_remove', NONE],
+  ['tot_downstream_timeout', counter('totDownstreamTimeouts')],
+  ['tot_wait_queue_timeout', counter('totWaitQueueTimeouts')],
+  ['tot_auth_timeout', NONE],
+  ['tot_assign_downstream', NONE],
+  ['tot_assign_upstream', NONE],
+  ['tot_assign_recursion', NONE],
+  ['tot_reset_upstream_avail', NONE],
+  ['tot_multiget_keys', counter('totMultigetKeys')],
+  ['tot_multiget_keys_dedupe', counter('totMultigetKeysDeduped')],
+  ['tot_multiget_bytes_dedupe', NONE],
+  ['tot_optimize_sets', NONE],
+  ['tot_retry', counter('totRetries')],
+  ['tot_retry_time', NONE],
+  ['max_retry_time', NONE],
+  ['tot_retry_vbucket', counter('totNotMyVBucket')],
+  ['tot_upstream_paused', NONE],
+  ['tot_upstream_unpaused', NONE],
+  ['err_oom', NONE],
+  ['err_upstream_write_prep', NONE],
+  ['err_downstream_write_prep', NONE],
+  ['tot_cmd_time', NONE],
+  ['tot_cmd_count', NONE],
+  ['tot_local_cmd_time', NONE],
+  ['tot_local_cmd_count', NONE],
+  // moxi.ts's own
+  ['tot_requests', counter('totRequests')],
+  ['tot_requests_connect_failed', counter('totDownstreamConnectFailures')],
+  ['tot_downstream_closed', counter('totDownstreamClosed')],
+  ['tot_gets_squashed', counter('totGetsSquashed')],
+  ['tot_configs', counter('totConfigs')],
+];
 
 /**
  * The snapshots of several worker processes as one: counters summed (gauges such as num_upstream too,
@@ -305,4 +389,13 @@ function snake(name: string): string {
 function resetCounters(pool: ProxyPool): void {
   const c = pool.counters as unknown as Record<string, number>;
   for (const key of Object.keys(c)) if (key.startsWith('tot')) c[key] = 0;
+  // the pool's connection rows are its servers' sums
+  for (const server of pool.servers) {
+    const counters = server.counters;
+    counters.connects = 0;
+    counters.connectFailures = 0;
+    counters.errorCloses = 0;
+    counters.timeouts = 0;
+    counters.blacklistedFailures = 0;
+  }
 }

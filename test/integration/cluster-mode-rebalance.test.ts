@@ -436,7 +436,7 @@ describe(
     });
 
     const nmvb = (bucket: string): string =>
-      statsAfter.get(`${moxi.port}:${bucket}:pstd_stats:tot_not_my_v_bucket`) ?? '?';
+      statsAfter.get(`${moxi.port}:${bucket}:pstd_stats:tot_retry_vbucket`) ?? '?';
 
     it('no request failed, and requests ran while vBuckets moved', (t) => {
       t.diagnostic(

@@ -650,7 +650,7 @@ describe('cluster mode: vBucketMapForward', SUITE_TIMEOUT, () => {
   });
 
   async function nmvb(): Promise<number> {
-    return Number((await statsProxy(moxi.port)).get(`${moxi.port}:default:pstd_stats:tot_not_my_v_bucket`));
+    return Number((await statsProxy(moxi.port)).get(`${moxi.port}:default:pstd_stats:tot_retry_vbucket`));
   }
 
   async function checkOnOwners(keys: readonly string[], value: string): Promise<void> {

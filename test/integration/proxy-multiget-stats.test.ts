@@ -1,6 +1,6 @@
 /**
  * `stats proxy` counts the keys of multi-gets and the duplicates among them that were fetched once
- * (moxi's tot_multiget_keys and tot_multiget_keys_deduped), one-key gets included.
+ * (moxi's tot_multiget_keys and tot_multiget_keys_dedupe), one-key gets included.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,7 +41,7 @@ describe('multi-get key counters', () => {
       const find = (suffix: string): string | undefined =>
         [...stats].find(([name]) => name.endsWith(`:pstd_stats:${suffix}`))?.[1];
       assert.equal(find('tot_multiget_keys'), '7', r.text);
-      assert.equal(find('tot_multiget_keys_deduped'), '3', r.text);
+      assert.equal(find('tot_multiget_keys_dedupe'), '3', r.text);
     });
   });
 });

@@ -1,0 +1,181 @@
+/**
+ * `stats proxy stats`: a pool's pstd_stats rows are moxi's, in moxi's order (its
+ * proxy_stats_dump_pstd_stats), each from the moxi.ts counter for the same thing, then moxi.ts's own.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { proxyDefaults } from '../../../src/config/behaviors.ts';
+import { PoolCounters } from '../../../src/proxy/pool.ts';
+import {
+  mergeStatsProxySnapshots,
+  renderStatsProxySnapshot,
+  type ServerSnapshot,
+  type StatsProxySnapshot,
+} from '../../../src/proxy/stats-proxy.ts';
+import { emptyLatency } from '../../../src/util/latency-histogram.ts';
+
+/** moxi's pstd_stats rows, in the order moxi lists them. */
+const MOXI_PSTD_STATS = [
+  'num_upstream',
+  'tot_upstream',
+  'num_downstream_conn',
+  'tot_downstream_conn',
+  'tot_downstream_conn_acquired',
+  'tot_downstream_conn_released',
+  'tot_downstream_released',
+  'tot_downstream_reserved',
+  'tot_downstream_reserved_time',
+  'max_downstream_reserved_time',
+  'tot_downstream_freed',
+  'tot_downstream_quit_server',
+  'tot_downstream_max_reached',
+  'tot_downstream_create_failed',
+  'tot_downstream_connect_started',
+  'tot_downstream_connect_wait',
+  'tot_downstream_connect',
+  'tot_downstream_connect_failed',
+  'tot_downstream_connect_timeout',
+  'tot_downstream_connect_interval',
+  'tot_downstream_connect_max_reached',
+  'tot_downstream_waiting_errors',
+  'tot_downstream_auth',
+  'tot_downstream_auth_failed',
+  'tot_downstream_bucket',
+  'tot_downstream_bucket_failed',
+  'tot_downstream_propagate_failed',
+  'tot_downstream_close_on_upstream_close',
+  'tot_downstream_conn_queue_timeout',
+  'tot_downstream_conn_queue_add',
+  'tot_downstream_conn_queue_remove',
+  'tot_downstream_timeout',
+  'tot_wait_queue_timeout',
+  'tot_auth_timeout',
+  'tot_assign_downstream',
+  'tot_assign_upstream',
+  'tot_assign_recursion',
+  'tot_reset_upstream_avail',
+  'tot_multiget_keys',
+  'tot_multiget_keys_dedupe',
+  'tot_multiget_bytes_dedupe',
+  'tot_optimize_sets',
+  'tot_retry',
+  'tot_retry_time',
+  'max_retry_time',
+  'tot_retry_vbucket',
+  'tot_upstream_paused',
+  'tot_upstream_unpaused',
+  'err_oom',
+  'err_upstream_write_prep',
+  'err_downstream_write_prep',
+  'tot_cmd_time',
+  'tot_cmd_count',
+  'tot_local_cmd_time',
+  'tot_local_cmd_count',
+];
+
+function server(ident: string, n: number): ServerSnapshot {
+  return {
+    ident,
+    numDownstreamConn: n,
+    totDownstreamConnect: 10 * n,
+    totDownstreamConnectFailed: 100 * n,
+    totDownstreamClosedError: 0,
+    totDownstreamBlacklisted: 1000 * n,
+    blacklisted: false,
+    latency: emptyLatency(),
+  };
+}
+
+function snapshot(counters: Partial<Record<keyof PoolCounters, number>>): StatsProxySnapshot {
+  return {
+    mode: 'static',
+    behaviors: proxyDefaults(),
+    threads: 1,
+    pools: [
+      {
+        port: 11211,
+        name: 'default',
+        available: true,
+        configText: '',
+        counters: { ...(new PoolCounters() as unknown as Record<string, number>), ...counters },
+        frontCache: { on: false, size: 0, max: 0, counters: {} },
+        servers: [server('127.0.0.1:1', 1), server('127.0.0.1:2', 2)],
+      },
+    ],
+  };
+}
+
+/** The pstd_stats rows of a listing, in order. */
+function pstdStats(listing: string): Array<[string, string]> {
+  const rows: Array<[string, string]> = [];
+  for (const line of listing.split('\r\n')) {
+    const m = /^STAT 11211:default:pstd_stats:(\S+) (\S+)$/.exec(line);
+    if (m !== null) rows.push([m[1], m[2]]);
+  }
+  return rows;
+}
+
+describe('stats proxy pstd_stats', () => {
+  it("lists moxi's rows in moxi's order, then moxi.ts's own", () => {
+    const rows = pstdStats(renderStatsProxySnapshot(snapshot({}), 'stats'));
+    const names = rows.map(([name]) => name);
+    assert.deepEqual(names.slice(0, MOXI_PSTD_STATS.length), MOXI_PSTD_STATS);
+    assert.deepEqual(names.slice(MOXI_PSTD_STATS.length), [
+      'tot_requests',
+      'tot_requests_connect_failed',
+      'tot_downstream_closed',
+      'tot_gets_squashed',
+      'tot_configs',
+    ]);
+  });
+
+  it('fills each row from the counter for the same thing, connections summed over the servers', () => {
+    const rows = new Map(
+      pstdStats(
+        renderStatsProxySnapshot(
+          snapshot({
+            numUpstream: 3,
+            totUpstream: 4,
+            totDownstreamTimeouts: 5,
+            totWaitQueueTimeouts: 6,
+            totMultigetKeys: 7,
+            totMultigetKeysDeduped: 8,
+            totRetries: 9,
+            totNotMyVBucket: 11,
+            totRequests: 12,
+            totGetsSquashed: 13,
+          }),
+          '',
+        ),
+      ),
+    );
+    const expected: Record<string, string> = {
+      num_upstream: '3',
+      tot_upstream: '4',
+      num_downstream_conn: '3',
+      tot_downstream_conn: '30',
+      tot_downstream_connect_started: '330',
+      tot_downstream_connect: '30',
+      tot_downstream_connect_failed: '300',
+      tot_downstream_connect_interval: '3000',
+      tot_downstream_timeout: '5',
+      tot_wait_queue_timeout: '6',
+      tot_multiget_keys: '7',
+      tot_multiget_keys_dedupe: '8',
+      tot_retry: '9',
+      tot_retry_vbucket: '11',
+      tot_requests: '12',
+      tot_gets_squashed: '13',
+      tot_downstream_reserved: '0',
+      err_oom: '0',
+    };
+    for (const [name, value] of Object.entries(expected)) assert.equal(rows.get(name), value, name);
+  });
+
+  it('sums two workers row by row', () => {
+    const merged = mergeStatsProxySnapshots([snapshot({ totRetries: 2 }), snapshot({ totRetries: 5 })]);
+    const rows = new Map(pstdStats(renderStatsProxySnapshot(merged, 'stats')));
+    assert.equal(rows.get('tot_retry'), '7');
+    assert.equal(rows.get('num_downstream_conn'), '6');
+  });
+});
