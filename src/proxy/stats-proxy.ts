@@ -7,7 +7,7 @@
  * worker's snapshot can cross IPC and the listing shows their sums (mergeStatsProxySnapshots).
  */
 import os from 'node:os';
-import { BEHAVIORS, type Behaviors } from '../config/behaviors.ts';
+import { DOWNSTREAM_PROTOCOL_CODE, type BehaviorKey, type Behaviors } from '../config/behaviors.ts';
 import { MOXI_TS_VERSION } from '../version.ts';
 import { FrontCacheCounters, type FrontCache } from './front-cache.ts';
 import type { PoolCounters, ProxyPool } from './pool.ts';
@@ -130,11 +130,10 @@ export function renderStatsProxySnapshot(snapshot: StatsProxySnapshot, arg: stri
       ['basic:hostname', os.hostname()],
     );
   }
-  if (all || sub === 'behaviors' || sub === 'settings') {
+  const behaviors = all || sub === 'behaviors' || sub === 'settings';
+  if (behaviors) {
     lines.push(['proxy_main:conf_type', snapshot.mode === 'static' ? 'static' : 'dynamic']);
-    for (const row of BEHAVIORS) {
-      lines.push([`proxy_main:behavior:${row.name}`, behaviorValue(snapshot.behaviors, row.name)]);
-    }
+    behaviorRows(lines, 'proxy_main:behavior:', snapshot.behaviors, 2);
   }
   for (const p of snapshot.pools) {
     const prefix = `${p.port}:${p.name}:`;
@@ -145,6 +144,18 @@ export function renderStatsProxySnapshot(snapshot: StatsProxySnapshot, arg: stri
         [`${prefix}info:available`, p.available ? 1 : 0],
         [`${prefix}info:config`, maskPasswords(p.configText)],
       );
+    }
+    if (behaviors) {
+      behaviorRows(lines, `${prefix}behavior:`, snapshot.behaviors, 1);
+      p.servers.forEach((server, i) => {
+        const colon = server.ident.lastIndexOf(':');
+        const at = {
+          ...snapshot.behaviors,
+          host: server.ident.slice(0, colon),
+          port: Number(server.ident.slice(colon + 1)),
+        };
+        behaviorRows(lines, `${prefix}behavior-${i}:`, at, 0);
+      });
     }
     if (all || buckets || sub === 'frontcache') {
       const fc = p.frontCache;
@@ -378,9 +389,60 @@ function maskPasswords(text: string): string {
     );
 }
 
-function behaviorValue(b: Behaviors, name: string): string | number {
-  return (b as unknown as Record<string, string | number>)[name] ?? '';
+/**
+ * moxi's listing of a set of behaviors (its proxy_stats_dump_behavior): level 2 for proxy_main, 1 for
+ * a pool, 0 for one server of it; downstream_protocol as moxi's enum value. mcs_opts and pwd are never
+ * listed (the password stays out of every stats reply, as in moxi).
+ */
+function behaviorRows(
+  lines: Array<readonly [string, string | number]>,
+  prefix: string,
+  b: Behaviors,
+  level: number,
+): void {
+  const row = (name: BehaviorKey, value: string | number = b[name]): void => {
+    lines.push([prefix + name, value]);
+  };
+  if (level >= 2) row('cycle');
+  if (level >= 1) {
+    row('downstream_max');
+    row('downstream_conn_max');
+  }
+  row('downstream_weight');
+  row('downstream_retry');
+  row('downstream_protocol', DOWNSTREAM_PROTOCOL_CODE[b.downstream_protocol]);
+  row('downstream_timeout');
+  row('downstream_conn_queue_timeout');
+  row('connect_timeout');
+  row('auth_timeout');
+  if (level >= 1) {
+    for (const name of LEVEL_1_BEHAVIORS) row(name);
+  }
+  row('usr');
+  row('host');
+  row('port');
+  row('bucket');
+  if (level >= 1) {
+    row('port_listen');
+    row('default_bucket_name');
+  }
 }
+
+const LEVEL_1_BEHAVIORS: readonly BehaviorKey[] = [
+  'wait_queue_timeout',
+  'time_stats',
+  'connect_max_errors',
+  'connect_retry_interval',
+  'front_cache_max',
+  'front_cache_lifespan',
+  'front_cache_spec',
+  'front_cache_unspec',
+  'key_stats_max',
+  'key_stats_lifespan',
+  'key_stats_spec',
+  'key_stats_unspec',
+  'optimize_set',
+];
 
 function snake(name: string): string {
   return name.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());

@@ -179,3 +179,82 @@ describe('stats proxy pstd_stats', () => {
     assert.equal(rows.get('num_downstream_conn'), '6');
   });
 });
+
+describe('stats proxy behaviors', () => {
+  const level0 = [
+    'downstream_weight',
+    'downstream_retry',
+    'downstream_protocol',
+    'downstream_timeout',
+    'downstream_conn_queue_timeout',
+    'connect_timeout',
+    'auth_timeout',
+  ];
+  const level1 = [
+    'wait_queue_timeout',
+    'time_stats',
+    'connect_max_errors',
+    'connect_retry_interval',
+    'front_cache_max',
+    'front_cache_lifespan',
+    'front_cache_spec',
+    'front_cache_unspec',
+    'key_stats_max',
+    'key_stats_lifespan',
+    'key_stats_spec',
+    'key_stats_unspec',
+    'optimize_set',
+  ];
+  const server = ['usr', 'host', 'port', 'bucket'];
+  const listening = ['port_listen', 'default_bucket_name'];
+
+  function rows(listing: string, prefix: string): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    for (const line of listing.split('\r\n')) {
+      if (!line.startsWith(`STAT ${prefix}`)) continue;
+      const rest = line.slice(`STAT ${prefix}`.length);
+      const space = rest.indexOf(' ');
+      out.push(space < 0 ? [rest, ''] : [rest.slice(0, space), rest.slice(space + 1)]);
+    }
+    return out;
+  }
+
+  it("lists moxi's rows for proxy_main, each pool and each of its servers, in moxi's order", () => {
+    const s = snapshot({});
+    const listing = renderStatsProxySnapshot(
+      { ...s, behaviors: { ...s.behaviors, usr: 'admin' } },
+      'behaviors',
+    );
+    const main = rows(listing, 'proxy_main:behavior:');
+    assert.deepEqual(
+      main.map(([n]) => n),
+      ['cycle', 'downstream_max', 'downstream_conn_max', ...level0, ...level1, ...server, ...listening],
+    );
+    assert.deepEqual(
+      rows(listing, '11211:default:behavior:').map(([n]) => n),
+      ['downstream_max', 'downstream_conn_max', ...level0, ...level1, ...server, ...listening],
+    );
+    const first = rows(listing, '11211:default:behavior-0:');
+    assert.deepEqual(
+      first.map(([n]) => n),
+      [...level0, ...server],
+    );
+    const values = new Map(first);
+    assert.equal(values.get('host'), '127.0.0.1');
+    assert.equal(values.get('port'), '1');
+    assert.equal(values.get('usr'), 'admin');
+    // moxi's enum protocol: 8 = binary (the proxy default)
+    assert.equal(values.get('downstream_protocol'), '8');
+    assert.equal(new Map(rows(listing, '11211:default:behavior-1:')).get('port'), '2');
+  });
+
+  it('never lists the password', () => {
+    const s = snapshot({});
+    const listing = renderStatsProxySnapshot(
+      { ...s, behaviors: { ...s.behaviors, usr: 'admin', pwd: 's3cret-pwd' } },
+      '',
+    );
+    assert.ok(!listing.includes('s3cret-pwd'), listing);
+    assert.ok(!listing.includes(':pwd'), listing);
+  });
+});
