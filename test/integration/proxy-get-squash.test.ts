@@ -9,10 +9,9 @@
  */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { killServer, pauseServer, resumeServer, type ServerHandle } from '../helpers/processes.ts';
-import { LOOPBACK } from '../helpers/ports.ts';
 import { RawClient } from '../helpers/raw-client.ts';
+import { firstDifference, readAll, stalledClient } from '../helpers/stalled-client.ts';
 import {
   DownstreamProtocols,
   describeExchange,
@@ -39,50 +38,6 @@ function patterned(size: number, seed: number): Buffer {
   const b = Buffer.alloc(size);
   for (let i = 0; i < size; i++) b[i] = (i * (31 + seed) + (i >> 9) + seed * 101) & 0xff;
   return b;
-}
-
-function firstDifference(a: Buffer, b: Buffer): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return n;
-}
-
-/** A client connection that reads nothing until readAll(). */
-async function stalledClient(port: number): Promise<net.Socket> {
-  const socket = net.connect({ host: LOOPBACK, port });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve).once('error', reject);
-  });
-  socket.on('error', () => {});
-  // answered once: the proxy reads this connection from now on
-  socket.write('version\r\n');
-  await new Promise<void>((resolve) =>
-    socket.once('data', () => {
-      resolve();
-    }),
-  );
-  socket.pause();
-  return socket;
-}
-
-/** Lets `socket` read again and collects `length` bytes (bounded). */
-function readAll(socket: net.Socket, length: number): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let have = 0;
-    const timer = setTimeout(() => {
-      reject(new Error(`stalled client: ${have} of ${length} bytes after ${READ_TIMEOUT_MS} ms`));
-    }, READ_TIMEOUT_MS);
-    socket.on('data', (b: Buffer) => {
-      chunks.push(b);
-      have += b.length;
-      if (have >= length) {
-        clearTimeout(timer);
-        resolve(Buffer.concat(chunks));
-      }
-    });
-    socket.resume();
-  });
 }
 
 /** memcached's cmd_get summed over `servers`. */
@@ -217,7 +172,7 @@ for (const protocol of [DownstreamProtocols.ascii, DownstreamProtocols.binary] a
       await set('large', value, 3);
       await set('large:other', other);
       const readers = await connectClients(4);
-      const stalled = await Promise.all([0, 1, 2].map(() => stalledClient(proxy!.port)));
+      const stalled = await Promise.all([0, 1, 2].map(() => stalledClient(proxy!.port, 'version\r\n')));
       // replies to a client that does not read wait in the proxy once the kernel's buffers are full
       // (a few MB on loopback): the stalled clients' "get large" replies queue behind 4.5 MB of their own
       const filler = Buffer.concat([
@@ -252,7 +207,7 @@ for (const protocol of [DownstreamProtocols.ascii, DownstreamProtocols.binary] a
         assert.ok(parseValues(r.raw)[0].data.equals(other));
       }
       for (const [i, s] of stalled.entries()) {
-        const got = await readAll(s, FILLERS * filler.length + reply.length);
+        const got = await readAll(s, FILLERS * filler.length + reply.length, READ_TIMEOUT_MS);
         s.destroy();
         const expected = Buffer.concat([...Array.from({ length: FILLERS }, () => filler), reply]);
         assert.ok(

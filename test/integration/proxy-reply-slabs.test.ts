@@ -19,6 +19,7 @@ import { freePort, LOOPBACK } from '../helpers/ports.ts';
 import { hostList, requestOnce, retrievalDone, timedRequest, withClient } from '../helpers/proxy.ts';
 import { binaryExchange, binRequest, BinOp, parseBinFrames } from '../helpers/raw-client.ts';
 import { SeededRandom } from '../helpers/random.ts';
+import { firstDifference, readAll, stalledClient } from '../helpers/stalled-client.ts';
 
 const SIZES = [64 * 1024, 70 * 1024, 131 * 1024, 300 * 1024, 900 * 1024];
 const KEYS = SIZES.length * 2;
@@ -38,43 +39,6 @@ function replyFor(key: string, value: Buffer): Buffer {
     value,
     Buffer.from('\r\nEND\r\n', 'latin1'),
   ]);
-}
-
-function firstDifference(a: Buffer, b: Buffer): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return n;
-}
-
-/** A client connection that reads nothing until readAll(). */
-async function stalledClient(port: number): Promise<net.Socket> {
-  const socket = net.connect({ host: LOOPBACK, port });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve).once('error', reject);
-  });
-  socket.on('error', () => {});
-  socket.pause();
-  return socket;
-}
-
-/** Lets `socket` read again and collects `length` bytes (failing after TIMEOUT_MS). */
-function readAll(socket: net.Socket, length: number): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let have = 0;
-    const timer = setTimeout(() => {
-      reject(new Error(`stalled client: ${have} of ${length} bytes after ${TIMEOUT_MS} ms`));
-    }, TIMEOUT_MS);
-    socket.on('data', (b: Buffer) => {
-      chunks.push(b);
-      have += b.length;
-      if (have >= length) {
-        clearTimeout(timer);
-        resolve(Buffer.concat(chunks));
-      }
-    });
-    socket.resume();
-  });
 }
 
 async function startInProcessProxy(
@@ -164,7 +128,7 @@ describe('large replies read into reused slabs', { timeout: 120_000 }, () => {
       assert.ok(replySlabs.reused - before > 20, `slabs reused meanwhile: ${replySlabs.reused - before}`);
 
       const want = Buffer.concat(keys.map((i) => replyFor(keyOf(i), values[i])));
-      const got = await readAll(stalled, want.length);
+      const got = await readAll(stalled, want.length, TIMEOUT_MS);
       assert.ok(got.equals(want), `stalled client: first difference at ${firstDifference(got, want)}`);
     } finally {
       stalled.destroy();
@@ -214,7 +178,7 @@ describe('large replies read into reused slabs', { timeout: 120_000 }, () => {
       await Promise.all(Array.from({ length: 4 }, (_, c) => churn(600 + c, 30)));
       assert.ok(replySlabs.reused - before > 20, `slabs reused meanwhile: ${replySlabs.reused - before}`);
       const wantLength = keys.reduce((sum, i) => sum + 24 + 4 + keyOf(i).length + values[i].length, 0);
-      const { frames, rest } = parseBinFrames(await readAll(stalled, wantLength));
+      const { frames, rest } = parseBinFrames(await readAll(stalled, wantLength, TIMEOUT_MS));
       assert.equal(rest.length, 0);
       assert.equal(frames.length, keys.length);
       frames.forEach((f, n) => {
@@ -373,7 +337,7 @@ describe(
         );
         assert.ok(replySlabs.reused > before, 'slabs were reused meanwhile');
         const want = Buffer.concat(stalledGets.map((keys) => multiReplyFor(keys, stored)));
-        const got = await readAll(stalled, want.length);
+        const got = await readAll(stalled, want.length, TIMEOUT_MS);
         assert.ok(got.equals(want), `stalled client: first difference at ${firstDifference(got, want)}`);
       } finally {
         stalled.destroy();
