@@ -6,6 +6,11 @@
  *
  * Binary clients always get a binary downstream, even with downstream_protocol=ascii (moxi has no
  * binary-to-text path and crashes there).
+ *
+ * Identical gets squash as text ones do (multiget.ts): a GET, GETQ, GETK or GETKQ of a key whose
+ * identical request, same opcode, is still waiting to be written to the key's server takes that one's
+ * answer, with its own opaque, instead of a fetch of its own; never for a client with requests still
+ * unanswered at that server.
  */
 import type { DownstreamOp, FailReason } from '../downstream/connection.ts';
 import { FailReason as Fail, writeFromSlabs } from '../downstream/connection.ts';
@@ -14,7 +19,9 @@ import { encodeErrorResponse, encodeResponse } from '../protocol/binary/encoder.
 import { MUTATING_OPCODES, Opcode, Status, isQuiet, loudOf } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import { requestBytes } from '../util/byte-budget.ts';
-import type { ProxyPool, Route } from './pool.ts';
+import type { DownstreamServer } from '../downstream/server.ts';
+import { fnv1a } from '../util/distinct-keys.ts';
+import { type ProxyPool, type Route, UNSENT_GET_SLOTS } from './pool.ts';
 import type { Reply, ReplySlot, ReplyWriter } from './request.ts';
 import type { OutputQueue } from '../util/output-queue.ts';
 
@@ -46,6 +53,9 @@ export const FORWARDED_OPCODES: ReadonlySet<number> = new Set([
   Opcode.GATK,
   Opcode.GATKQ,
 ]);
+
+/** The gets that squash (those without a value or extras to send). */
+const SQUASHED_OPCODES: ReadonlySet<number> = new Set([Opcode.GET, Opcode.GETQ, Opcode.GETK, Opcode.GETKQ]);
 
 /** moxi's binary error bodies for failures it generates itself. */
 const BUSY_TEXT = 'System is busy';
@@ -112,6 +122,12 @@ export class BinaryKeyedRequest implements DownstreamOp {
   private readonly bytes: number;
   /** A mutation of a key the front cache may hold: the key is dropped when sent and when answered. */
   private readonly forgets: boolean;
+  /** The slot of pool.unsentBinaryGets this get holds until it is written; -1: none. */
+  private unsentSlot = -1;
+  /** Where this get goes, while identical ones may join it (null: they may not). */
+  private unsentServer: DownstreamServer | null = null;
+  /** Identical gets answered with this one's reply. */
+  private followers: BinaryKeyedRequest[] | null = null;
 
   constructor(pool: ProxyPool, slot: ReplySlot, packet: BinaryPacket, affinity: number, bytes = 0) {
     this.pool = pool;
@@ -130,7 +146,54 @@ export class BinaryKeyedRequest implements DownstreamOp {
   start(): void {
     if (this.forgets) this.pool.forgetKey(this.key);
     this.route = this.pool.route(this.key);
-    this.send();
+    if (SQUASHED_OPCODES.has(this.opcode) && this.parts === null) this.sendOrJoin();
+    else this.send();
+  }
+
+  /** Sends this get, unless an identical one not yet written answers it too (then joins that one). */
+  private sendOrJoin(): void {
+    const route = this.route!;
+    const server = route.config.server(route.index);
+    if (server === undefined) {
+      this.send();
+      return;
+    }
+    const key = this.key;
+    const slot = (fnv1a(key, 0, key.length) ^ this.opcode) & (UNSENT_GET_SLOTS - 1);
+    const table = this.pool.unsentBinaryGets;
+    const leader = table[slot];
+    if (leader !== undefined && leader.squash(this, server)) return;
+    // held back behind the client's requests on the other protocol: not one for others to wait on
+    if (!server.send(this, 'binary', this.affinity)) return;
+    table[slot] = this;
+    this.unsentSlot = slot;
+    this.unsentServer = server;
+  }
+
+  /** Takes `get` into this one if it asks the same of `server` and its client has nothing unanswered there. */
+  private squash(get: BinaryKeyedRequest, server: DownstreamServer): boolean {
+    if (this.unsentServer !== server || this.opcode !== get.opcode || !this.key.equals(get.key)) return false;
+    if (!server.clientIdle(get.affinity)) return false;
+    (this.followers ??= []).push(get);
+    this.pool.counters.totGetsSquashed++;
+    return true;
+  }
+
+  /** Written to the server (or over): no get may join it from now on. */
+  private sent(): void {
+    if (this.unsentSlot < 0) return;
+    const table = this.pool.unsentBinaryGets;
+    if (table[this.unsentSlot] === this) table[this.unsentSlot] = undefined;
+    this.unsentSlot = -1;
+    this.unsentServer = null;
+  }
+
+  /** Answers the gets that joined this one, each with its own opaque. */
+  private answerFollowers(reply: (get: BinaryKeyedRequest) => Reply | Buffer): void {
+    const followers = this.followers;
+    if (followers === null) return;
+    this.followers = null;
+    for (const get of followers) get.finish(reply(get));
   }
 
   private send(): void {
@@ -143,6 +206,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
   }
 
   encode(opaque: number): Buffer[] {
+    this.sent();
     return reopaque(this.head, this.parts, opaque, this.route?.vbucket ?? 0);
   }
 
@@ -156,12 +220,22 @@ export class BinaryKeyedRequest implements DownstreamOp {
         return true;
       }
     }
-    if (packet.valueParts !== null) this.finish(new PiecesReply(packet, this.clientOpaque));
-    else this.finish(reopaque(packet.frame, null, this.clientOpaque));
+    if (packet.valueParts !== null) {
+      if (this.followers !== null) {
+        // the pieces go back to the slab pool once this client has them: the others get a copy
+        const value = [Buffer.concat(packet.valueParts)];
+        this.answerFollowers((get) => reopaque(packet.head, value, get.clientOpaque));
+      }
+      this.finish(new PiecesReply(packet, this.clientOpaque));
+    } else {
+      this.answerFollowers((get) => reopaque(packet.frame, null, get.clientOpaque));
+      this.finish(reopaque(packet.frame, null, this.clientOpaque));
+    }
     return true;
   }
 
   onNoReply(): void {
+    this.answerFollowers(() => '');
     this.finish('');
   }
 
@@ -173,10 +247,12 @@ export class BinaryKeyedRequest implements DownstreamOp {
       this.send();
       return;
     }
+    this.answerFollowers((get) => binaryFailure(get.opcode, get.clientOpaque, reason));
     this.finish(binaryFailure(this.opcode, this.clientOpaque, reason));
   }
 
   private finish(reply: Reply | Buffer): void {
+    this.sent();
     if (this.bytes > 0) requestBytes.give(this.bytes);
     if (this.forgets) this.pool.forgetKey(this.key, true);
     this.slot.complete(Buffer.isBuffer(reply) ? [reply] : reply);

@@ -18,6 +18,7 @@ import type { Logger } from '../util/log.ts';
 import type { KeyList } from '../util/key-list.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 import { FrontCache } from './front-cache.ts';
+import type { BinaryKeyedRequest } from './b2b.ts';
 import type { MultiGetRequest } from './multiget.ts';
 
 /** Key hashes of the multi-get being routed (grown as needed, reused by every one). */
@@ -155,6 +156,8 @@ export class ProxyPool implements DeadlineHolder {
    * displaced another only costs the displaced one its chance to be joined.
    */
   readonly unsentGets = new Array<MultiGetRequest | undefined>(UNSENT_GET_SLOTS);
+  /** The same for binary clients' gets (b2b.ts), by a hash of key and opcode. */
+  readonly unsentBinaryGets = new Array<BinaryKeyedRequest | undefined>(UNSENT_GET_SLOTS);
   /** The front cache (moxi-spec §8), or null when front_cache_lifespan or front_cache_max is 0. */
   readonly frontCache: FrontCache | null;
   readonly log: Logger;

@@ -6,10 +6,10 @@ import net from 'node:net';
 import { LOOPBACK } from './ports.ts';
 
 /**
- * Connects to `port` and stops reading. With `greeting` (e.g. "version\r\n"), first sends it and waits
+ * Connects to `port` and stops reading. With `greeting` (e.g. "version\r\n", a binary NOOP), first sends it and waits
  * for the reply, so that the server has accepted the connection and reads it from then on.
  */
-export async function stalledClient(port: number, greeting?: string): Promise<net.Socket> {
+export async function stalledClient(port: number, greeting?: string | Buffer): Promise<net.Socket> {
   const socket = net.connect({ host: LOOPBACK, port });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve).once('error', reject);

@@ -10,7 +10,16 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { killServer, pauseServer, resumeServer, type ServerHandle } from '../helpers/processes.ts';
-import { RawClient } from '../helpers/raw-client.ts';
+import {
+  BINARY_SENTINEL,
+  BinOp,
+  RawClient,
+  binRequest,
+  endsWithBinarySentinel,
+  parseBinFrames,
+  storeExtras,
+  type BinResponse,
+} from '../helpers/raw-client.ts';
 import { firstDifference, readAll, stalledClient } from '../helpers/stalled-client.ts';
 import {
   DownstreamProtocols,
@@ -325,5 +334,205 @@ describe("a get held back behind its client's other requests is not joined (a2b)
     }
     // x and y, a's hot, and b's and c's together
     assert.equal((await cmdGets(servers)) - gets, 4);
+  });
+});
+
+describe('identical binary gets of many clients squash into one fetch (b2b)', () => {
+  let servers: ServerHandle[] = [];
+  let proxy: ProxyHandle | undefined;
+  let clients: RawClient[] = [];
+  let admin: RawClient | undefined;
+
+  before(async () => {
+    ({ servers, proxy } = await startProxyOverMemcacheds(DownstreamProtocols.binary));
+    admin = await RawClient.connect(proxy.port);
+  });
+
+  after(async () => {
+    admin?.destroy();
+    await proxy?.stop();
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  afterEach(() => {
+    for (const c of clients) c.destroy();
+    clients = [];
+  });
+
+  /** A binary NOOP and its reply: the proxy has taken the connection as a binary one. */
+  const NOOP = binRequest({ opcode: BinOp.noop, opaque: 7 });
+
+  async function connectBinaryClients(count: number): Promise<RawClient[]> {
+    for (let i = 0; i < count; i++) {
+      const c = await RawClient.connect(proxy!.port);
+      await c.send(NOOP);
+      const r = await c.read({ until: (b) => b.length >= 24, timeoutMs: READ_TIMEOUT_MS });
+      assert.equal(r.data[1], BinOp.noop);
+      clients.push(c);
+    }
+    return clients.slice(-count);
+  }
+
+  async function setBinary(key: string, value: Buffer | string, flags: number): Promise<void> {
+    const c = (await connectBinaryClients(1))[0];
+    await c.send(
+      Buffer.concat([
+        binRequest({ opcode: BinOp.set, key, value, extras: storeExtras(flags, 0) }),
+        BINARY_SENTINEL,
+      ]),
+    );
+    const r = await c.read({ until: endsWithBinarySentinel, timeoutMs: READ_TIMEOUT_MS });
+    assert.equal(parseBinFrames(r.data).frames[0].status, 0, `set ${key}`);
+  }
+
+  /** Writes payloads[i] (each followed by a NOOP) on targets[i] while the proxy is stopped; the frames each gets back. */
+  async function binaryAtOnce(
+    targets: readonly RawClient[],
+    payloads: readonly Buffer[],
+  ): Promise<BinResponse[][]> {
+    pauseServer(proxy!);
+    try {
+      await Promise.all(targets.map((c, i) => c.send(Buffer.concat([payloads[i], BINARY_SENTINEL]))));
+    } finally {
+      resumeServer(proxy!);
+    }
+    const replies = await Promise.all(
+      targets.map((c) => c.read({ until: endsWithBinarySentinel, timeoutMs: READ_TIMEOUT_MS })),
+    );
+    return replies.map((r, i) => {
+      assert.ok(r.matched, `client ${i}: incomplete reply`);
+      const frames = parseBinFrames(r.data).frames;
+      return frames.slice(0, -1); // without the NOOP's
+    });
+  }
+
+  it('answers every client from one fetch, each with its own opaque', async () => {
+    await setBinary('bhot', 'binary value', 5);
+    const targets = await connectBinaryClients(12);
+    const gets = await cmdGets(servers);
+    const squashed = await poolCounter(admin!, 'tot_gets_squashed');
+    // half GETK, half GET: two fetches
+    const opcodeOf = (i: number): number => (i % 2 === 0 ? BinOp.getk : BinOp.get);
+    const replies = await binaryAtOnce(
+      targets,
+      targets.map((_, i) => binRequest({ opcode: opcodeOf(i), key: 'bhot', opaque: 1000 + i })),
+    );
+    for (const [i, frames] of replies.entries()) {
+      assert.equal(frames.length, 1, `client ${i}`);
+      const f = frames[0];
+      assert.equal(f.status, 0);
+      assert.equal(f.opcode, opcodeOf(i));
+      assert.equal(f.opaque, 1000 + i);
+      assert.equal(f.key.toString(), opcodeOf(i) === BinOp.getk ? 'bhot' : '');
+      assert.equal(f.value.toString(), 'binary value');
+      assert.equal(f.extras.readUInt32BE(0), 5);
+    }
+    assert.equal((await cmdGets(servers)) - gets, 2, 'one fetch per opcode');
+    assert.equal((await poolCounter(admin!, 'tot_gets_squashed')) - squashed, 10);
+  });
+
+  it("never answers a client's get from a fetch older than its own write", async () => {
+    await setBinary('border', 'old', 0);
+    const [reader, writer] = await connectBinaryClients(2);
+    for (let round = 0; round < 5; round++) {
+      const fresh = `new${round}`;
+      const get = binRequest({ opcode: BinOp.get, key: 'border', opaque: 3 });
+      const replies = await binaryAtOnce(
+        [reader, writer],
+        [
+          get,
+          Buffer.concat([
+            binRequest({ opcode: BinOp.set, key: 'border', value: fresh, extras: storeExtras(0, 0) }),
+            get,
+          ]),
+        ],
+      );
+      assert.equal(replies[1].length, 2);
+      assert.equal(replies[1][0].status, 0, 'set');
+      assert.equal(
+        replies[1][1].value.toString(),
+        fresh,
+        `round ${round}: the writer read before its own set`,
+      );
+    }
+  });
+
+  it('keeps quiet misses quiet and answers quiet hits', async () => {
+    await setBinary('bquiet', 'here', 0);
+    const targets = await connectBinaryClients(8);
+    const gets = await cmdGets(servers);
+    // clients 0-3: GETQ of a missing key; 4-7: GETKQ of a stored one
+    const replies = await binaryAtOnce(
+      targets,
+      targets.map((_, i) =>
+        binRequest({
+          opcode: i < 4 ? BinOp.getq : BinOp.getkq,
+          key: i < 4 ? 'bnothing' : 'bquiet',
+          opaque: i,
+        }),
+      ),
+    );
+    for (const [i, frames] of replies.entries()) {
+      if (i < 4) assert.equal(frames.length, 0, `client ${i}: a quiet miss answers nothing`);
+      else {
+        assert.equal(frames.length, 1, `client ${i}`);
+        assert.equal(frames[0].opaque, i);
+        assert.equal(frames[0].value.toString(), 'here');
+      }
+    }
+    assert.equal((await cmdGets(servers)) - gets, 2);
+  });
+
+  it('hands a large value whole to every client, also to clients that read it much later', async () => {
+    const value = patterned(700 * 1024, 3);
+    const other = patterned(900 * 1024, 4);
+    await setBinary('blarge', value, 9);
+    await setBinary('blarge:other', other, 0);
+    const readers = await connectBinaryClients(3);
+    const stalled = await Promise.all([0, 1, 2].map(() => stalledClient(proxy!.port, NOOP)));
+    const getOther = binRequest({ opcode: BinOp.get, key: 'blarge:other', opaque: 1 });
+    for (const s of stalled) s.write(Buffer.concat(Array.from({ length: FILLERS }, () => getOther)));
+    await sleep(500);
+    const gets = await cmdGets(servers);
+    const get = binRequest({ opcode: BinOp.get, key: 'blarge', opaque: 2 });
+    pauseServer(proxy!);
+    try {
+      for (const s of stalled) s.write(get);
+      await Promise.all(readers.map((c) => c.send(get)));
+    } finally {
+      resumeServer(proxy!);
+    }
+    for (const [i, c] of readers.entries()) {
+      const r = await c.read({
+        until: (b) => parseBinFrames(b).frames.length === 1,
+        timeoutMs: READ_TIMEOUT_MS,
+      });
+      const f = parseBinFrames(r.data).frames[0];
+      assert.ok(f.value.equals(value), `reader ${i}: the value differs`);
+    }
+    assert.equal((await cmdGets(servers)) - gets, 1);
+    const churn = (await connectBinaryClients(1))[0];
+    for (let i = 0; i < 6; i++) {
+      await churn.send(getOther);
+      const r = await churn.read({
+        until: (b) => parseBinFrames(b).frames.length === 1,
+        timeoutMs: READ_TIMEOUT_MS,
+      });
+      assert.ok(parseBinFrames(r.data).frames[0].value.equals(other));
+    }
+    const frameLength = (v: Buffer): number => 24 + 4 + v.length;
+    for (const [i, s] of stalled.entries()) {
+      const got = await readAll(s, FILLERS * frameLength(other) + frameLength(value), READ_TIMEOUT_MS);
+      s.destroy();
+      const frames = parseBinFrames(got).frames;
+      assert.equal(frames.length, FILLERS + 1);
+      for (const f of frames.slice(0, FILLERS))
+        assert.ok(f.value.equals(other), `stalled client ${i}: a filler differs`);
+      const last = frames[FILLERS].value;
+      assert.ok(
+        last.equals(value),
+        `stalled client ${i}: the value differs from byte ${firstDifference(last, value)}`,
+      );
+    }
   });
 });
