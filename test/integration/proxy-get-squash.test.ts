@@ -50,10 +50,14 @@ function patterned(size: number, seed: number): Buffer {
 }
 
 /** memcached's cmd_get summed over `servers`. */
+/** The number `name` of one memcached's `stats`. */
+async function serverStat(server: ServerHandle, name: string): Promise<number> {
+  return Number(parseStats(await directCommand(server, 'stats\r\n', statsDone)).get(name));
+}
+
 async function cmdGets(servers: readonly ServerHandle[]): Promise<number> {
   let n = 0;
-  for (const s of servers)
-    n += Number(parseStats(await directCommand(s, 'stats\r\n', statsDone)).get('cmd_get'));
+  for (const s of servers) n += await serverStat(s, 'cmd_get');
   return n;
 }
 
@@ -65,28 +69,43 @@ async function poolCounter(client: RawClient, name: string): Promise<number> {
   return Number(stat[1]);
 }
 
+/**
+ * A proxy over two real memcacheds for the tests of one describe block, with a client of its own
+ * (`admin`); the clients a test pushes onto `clients` are closed after it.
+ */
+function proxyFixture(protocol: DownstreamProtocol): {
+  servers: ServerHandle[];
+  proxy: ProxyHandle | undefined;
+  admin: RawClient | undefined;
+  clients: RawClient[];
+} {
+  const f = {
+    servers: [] as ServerHandle[],
+    proxy: undefined as ProxyHandle | undefined,
+    admin: undefined as RawClient | undefined,
+    clients: [] as RawClient[],
+  };
+  before(async () => {
+    const started = await startProxyOverMemcacheds(protocol);
+    f.servers = started.servers;
+    f.proxy = started.proxy;
+    f.admin = await RawClient.connect(started.proxy.port);
+  });
+  after(async () => {
+    f.admin?.destroy();
+    await f.proxy?.stop();
+    await Promise.all(f.servers.map((s) => s.stop()));
+  });
+  afterEach(() => {
+    for (const c of f.clients) c.destroy();
+    f.clients = [];
+  });
+  return f;
+}
+
 for (const protocol of [DownstreamProtocols.ascii, DownstreamProtocols.binary] as DownstreamProtocol[]) {
   describe(`identical gets of many clients squash into one fetch (${pathName(protocol)})`, () => {
-    let servers: ServerHandle[] = [];
-    let proxy: ProxyHandle | undefined;
-    let clients: RawClient[] = [];
-    let admin: RawClient | undefined;
-
-    before(async () => {
-      ({ servers, proxy } = await startProxyOverMemcacheds(protocol));
-      admin = await RawClient.connect(proxy.port);
-    });
-
-    after(async () => {
-      admin?.destroy();
-      await proxy?.stop();
-      await Promise.all(servers.map((s) => s.stop()));
-    });
-
-    afterEach(() => {
-      for (const c of clients) c.destroy();
-      clients = [];
-    });
+    const f = proxyFixture(protocol);
 
     async function set(key: string, data: string | Buffer, flags = 0): Promise<void> {
       const value = Buffer.isBuffer(data) ? data : Buffer.from(data, 'latin1');
@@ -95,19 +114,19 @@ for (const protocol of [DownstreamProtocols.ascii, DownstreamProtocols.binary] a
         value,
         Buffer.from('\r\n'),
       ]);
-      const r = await timedRequest(admin!, payload);
+      const r = await timedRequest(f.admin!, payload);
       assert.equal(r.text, 'STORED\r\n', describeExchange(`set ${key}`, r));
     }
 
     /** `count` clients, each connected and answered once by the proxy (so it reads them from now on). */
     async function connectClients(count: number): Promise<RawClient[]> {
       for (let i = 0; i < count; i++) {
-        const c = await RawClient.connect(proxy!.port);
+        const c = await RawClient.connect(f.proxy!.port);
         const r = await timedRequest(c, 'version\r\n');
         assert.match(r.text, /^VERSION /);
-        clients.push(c);
+        f.clients.push(c);
       }
-      return clients.slice(-count);
+      return f.clients.slice(-count);
     }
 
     /**
@@ -119,11 +138,11 @@ for (const protocol of [DownstreamProtocols.ascii, DownstreamProtocols.binary] a
       payloads: readonly (string | Buffer)[],
       done: (i: number) => (b: Buffer) => boolean = () => retrievalDone,
     ): Promise<Buffer[]> {
-      pauseServer(proxy!);
+      pauseServer(f.proxy!);
       try {
         await Promise.all(targets.map((c, i) => c.send(payloads[i])));
       } finally {
-        resumeServer(proxy!);
+        resumeServer(f.proxy!);
       }
       const replies = await Promise.all(
         targets.map((c, i) => c.read({ until: done(i), timeoutMs: READ_TIMEOUT_MS })),
@@ -137,27 +156,27 @@ for (const protocol of [DownstreamProtocols.ascii, DownstreamProtocols.binary] a
     it('answers every client from one fetch', async () => {
       await set('hot', 'the value', 7);
       const targets = await connectClients(CLIENTS);
-      const gets = await cmdGets(servers);
-      const squashed = await poolCounter(admin!, 'tot_gets_squashed');
+      const gets = await cmdGets(f.servers);
+      const squashed = await poolCounter(f.admin!, 'tot_gets_squashed');
       const replies = await atOnce(
         targets,
         targets.map(() => 'get hot\r\n'),
       );
       for (const [i, raw] of replies.entries())
         assert.equal(raw.toString('latin1'), 'VALUE hot 7 9\r\nthe value\r\nEND\r\n', `client ${i}`);
-      assert.equal((await cmdGets(servers)) - gets, 1, 'memcached served one get');
-      assert.equal((await poolCounter(admin!, 'tot_gets_squashed')) - squashed, CLIENTS - 1);
+      assert.equal((await cmdGets(f.servers)) - gets, 1, 'memcached served one get');
+      assert.equal((await poolCounter(f.admin!, 'tot_gets_squashed')) - squashed, CLIENTS - 1);
     });
 
     it('keeps get and gets, and different keys, apart', async () => {
       for (let k = 0; k < 4; k++) await set(`key:${k}`, `value of ${k}`, k);
       const direct = new Map<string, string>();
       for (let k = 0; k < 4; k++) {
-        const r = await timedRequest(admin!, `gets key:${k}\r\n`, retrievalDone);
+        const r = await timedRequest(f.admin!, `gets key:${k}\r\n`, retrievalDone);
         direct.set(`key:${k}`, parseValues(r.raw)[0].cas!);
       }
       const targets = await connectClients(CLIENTS);
-      const gets = await cmdGets(servers);
+      const gets = await cmdGets(f.servers);
       // client i: key i % 4, gets for odd i: 8 distinct requests
       const payloads = targets.map((_, i) => `${i % 2 === 1 ? 'gets' : 'get'} key:${i % 4}\r\n`);
       const replies = await atOnce(targets, payloads);
@@ -172,7 +191,7 @@ for (const protocol of [DownstreamProtocols.ascii, DownstreamProtocols.binary] a
         );
       }
       // key i % 4 and the verb by i % 2: keys 0 and 2 only ever get, 1 and 3 only gets
-      assert.equal((await cmdGets(servers)) - gets, 4, 'one fetch per distinct get');
+      assert.equal((await cmdGets(f.servers)) - gets, 4, 'one fetch per distinct get');
     });
 
     it('hands a large value whole to every client, also to clients that read it much later', async () => {
@@ -181,7 +200,7 @@ for (const protocol of [DownstreamProtocols.ascii, DownstreamProtocols.binary] a
       await set('large', value, 3);
       await set('large:other', other);
       const readers = await connectClients(4);
-      const stalled = await Promise.all([0, 1, 2].map(() => stalledClient(proxy!.port, 'version\r\n')));
+      const stalled = await Promise.all([0, 1, 2].map(() => stalledClient(f.proxy!.port, 'version\r\n')));
       // replies to a client that does not read wait in the proxy once the kernel's buffers are full
       // (a few MB on loopback): the stalled clients' "get large" replies queue behind 4.5 MB of their own
       const filler = Buffer.concat([
@@ -191,13 +210,13 @@ for (const protocol of [DownstreamProtocols.ascii, DownstreamProtocols.binary] a
       ]);
       for (const s of stalled) s.write('get large:other\r\n'.repeat(FILLERS));
       await sleep(500);
-      const gets = await cmdGets(servers);
-      pauseServer(proxy!);
+      const gets = await cmdGets(f.servers);
+      pauseServer(f.proxy!);
       try {
         for (const s of stalled) s.write('get large\r\n');
         await Promise.all(readers.map((c) => c.send('get large\r\n')));
       } finally {
-        resumeServer(proxy!);
+        resumeServer(f.proxy!);
       }
       const reply = Buffer.concat([
         Buffer.from(`VALUE large 3 ${value.length}\r\n`),
@@ -208,11 +227,11 @@ for (const protocol of [DownstreamProtocols.ascii, DownstreamProtocols.binary] a
         const r = await c.read({ until: (b) => b.length >= reply.length, timeoutMs: READ_TIMEOUT_MS });
         assert.ok(r.data.equals(reply), `reader ${i}: the reply differs`);
       }
-      assert.equal((await cmdGets(servers)) - gets, 1);
+      assert.equal((await cmdGets(f.servers)) - gets, 1);
       // the slabs the value was read into go back to the proxy's pool once a reply is written: other
       // values read now must not land in the bytes the stalled clients' replies still wait to send
       for (let i = 0; i < 6; i++) {
-        const r = await timedRequest(admin!, 'get large:other\r\n', retrievalDone, READ_TIMEOUT_MS);
+        const r = await timedRequest(f.admin!, 'get large:other\r\n', retrievalDone, READ_TIMEOUT_MS);
         assert.ok(parseValues(r.raw)[0].data.equals(other));
       }
       for (const [i, s] of stalled.entries()) {
@@ -257,21 +276,13 @@ for (const protocol of [DownstreamProtocols.ascii, DownstreamProtocols.binary] a
       await set('lost', 'soon gone');
       const targets = await connectClients(6);
       // the server that holds "lost": the one whose get_hits grows
-      const hits = await Promise.all(
-        servers.map(async (s) =>
-          Number(parseStats(await directCommand(s, 'stats\r\n', statsDone)).get('get_hits')),
-        ),
-      );
-      const r = await timedRequest(admin!, 'get lost\r\n', retrievalDone);
+      const hits = await Promise.all(f.servers.map((s) => serverStat(s, 'get_hits')));
+      const r = await timedRequest(f.admin!, 'get lost\r\n', retrievalDone);
       assert.equal(r.text, 'VALUE lost 0 9\r\nsoon gone\r\nEND\r\n');
-      const after = await Promise.all(
-        servers.map(async (s) =>
-          Number(parseStats(await directCommand(s, 'stats\r\n', statsDone)).get('get_hits')),
-        ),
-      );
-      const owner = servers.findIndex((_, i) => after[i] > hits[i]);
+      const after = await Promise.all(f.servers.map((s) => serverStat(s, 'get_hits')));
+      const owner = f.servers.findIndex((_, i) => after[i] > hits[i]);
       assert.ok(owner >= 0);
-      await killServer(servers[owner]);
+      await killServer(f.servers[owner]);
       const replies = await atOnce(
         targets,
         targets.map(() => 'get lost\r\n'),
@@ -338,39 +349,20 @@ describe("a get held back behind its client's other requests is not joined (a2b)
 });
 
 describe('identical binary gets of many clients squash into one fetch (b2b)', () => {
-  let servers: ServerHandle[] = [];
-  let proxy: ProxyHandle | undefined;
-  let clients: RawClient[] = [];
-  let admin: RawClient | undefined;
-
-  before(async () => {
-    ({ servers, proxy } = await startProxyOverMemcacheds(DownstreamProtocols.binary));
-    admin = await RawClient.connect(proxy.port);
-  });
-
-  after(async () => {
-    admin?.destroy();
-    await proxy?.stop();
-    await Promise.all(servers.map((s) => s.stop()));
-  });
-
-  afterEach(() => {
-    for (const c of clients) c.destroy();
-    clients = [];
-  });
+  const f = proxyFixture(DownstreamProtocols.binary);
 
   /** A binary NOOP and its reply: the proxy has taken the connection as a binary one. */
   const NOOP = binRequest({ opcode: BinOp.noop, opaque: 7 });
 
   async function connectBinaryClients(count: number): Promise<RawClient[]> {
     for (let i = 0; i < count; i++) {
-      const c = await RawClient.connect(proxy!.port);
+      const c = await RawClient.connect(f.proxy!.port);
       await c.send(NOOP);
       const r = await c.read({ until: (b) => b.length >= 24, timeoutMs: READ_TIMEOUT_MS });
       assert.equal(r.data[1], BinOp.noop);
-      clients.push(c);
+      f.clients.push(c);
     }
-    return clients.slice(-count);
+    return f.clients.slice(-count);
   }
 
   async function setBinary(key: string, value: Buffer | string, flags: number): Promise<void> {
@@ -390,11 +382,11 @@ describe('identical binary gets of many clients squash into one fetch (b2b)', ()
     targets: readonly RawClient[],
     payloads: readonly Buffer[],
   ): Promise<BinResponse[][]> {
-    pauseServer(proxy!);
+    pauseServer(f.proxy!);
     try {
       await Promise.all(targets.map((c, i) => c.send(Buffer.concat([payloads[i], BINARY_SENTINEL]))));
     } finally {
-      resumeServer(proxy!);
+      resumeServer(f.proxy!);
     }
     const replies = await Promise.all(
       targets.map((c) => c.read({ until: endsWithBinarySentinel, timeoutMs: READ_TIMEOUT_MS })),
@@ -409,8 +401,8 @@ describe('identical binary gets of many clients squash into one fetch (b2b)', ()
   it('answers every client from one fetch, each with its own opaque', async () => {
     await setBinary('bhot', 'binary value', 5);
     const targets = await connectBinaryClients(12);
-    const gets = await cmdGets(servers);
-    const squashed = await poolCounter(admin!, 'tot_gets_squashed');
+    const gets = await cmdGets(f.servers);
+    const squashed = await poolCounter(f.admin!, 'tot_gets_squashed');
     // half GETK, half GET: two fetches
     const opcodeOf = (i: number): number => (i % 2 === 0 ? BinOp.getk : BinOp.get);
     const replies = await binaryAtOnce(
@@ -427,8 +419,8 @@ describe('identical binary gets of many clients squash into one fetch (b2b)', ()
       assert.equal(f.value.toString(), 'binary value');
       assert.equal(f.extras.readUInt32BE(0), 5);
     }
-    assert.equal((await cmdGets(servers)) - gets, 2, 'one fetch per opcode');
-    assert.equal((await poolCounter(admin!, 'tot_gets_squashed')) - squashed, 10);
+    assert.equal((await cmdGets(f.servers)) - gets, 2, 'one fetch per opcode');
+    assert.equal((await poolCounter(f.admin!, 'tot_gets_squashed')) - squashed, 10);
   });
 
   it("never answers a client's get from a fetch older than its own write", async () => {
@@ -460,7 +452,7 @@ describe('identical binary gets of many clients squash into one fetch (b2b)', ()
   it('keeps quiet misses quiet and answers quiet hits', async () => {
     await setBinary('bquiet', 'here', 0);
     const targets = await connectBinaryClients(8);
-    const gets = await cmdGets(servers);
+    const gets = await cmdGets(f.servers);
     // clients 0-3: GETQ of a missing key; 4-7: GETKQ of a stored one
     const replies = await binaryAtOnce(
       targets,
@@ -480,7 +472,7 @@ describe('identical binary gets of many clients squash into one fetch (b2b)', ()
         assert.equal(frames[0].value.toString(), 'here');
       }
     }
-    assert.equal((await cmdGets(servers)) - gets, 2);
+    assert.equal((await cmdGets(f.servers)) - gets, 2);
   });
 
   it('hands a large value whole to every client, also to clients that read it much later', async () => {
@@ -489,18 +481,18 @@ describe('identical binary gets of many clients squash into one fetch (b2b)', ()
     await setBinary('blarge', value, 9);
     await setBinary('blarge:other', other, 0);
     const readers = await connectBinaryClients(3);
-    const stalled = await Promise.all([0, 1, 2].map(() => stalledClient(proxy!.port, NOOP)));
+    const stalled = await Promise.all([0, 1, 2].map(() => stalledClient(f.proxy!.port, NOOP)));
     const getOther = binRequest({ opcode: BinOp.get, key: 'blarge:other', opaque: 1 });
     for (const s of stalled) s.write(Buffer.concat(Array.from({ length: FILLERS }, () => getOther)));
     await sleep(500);
-    const gets = await cmdGets(servers);
+    const gets = await cmdGets(f.servers);
     const get = binRequest({ opcode: BinOp.get, key: 'blarge', opaque: 2 });
-    pauseServer(proxy!);
+    pauseServer(f.proxy!);
     try {
       for (const s of stalled) s.write(get);
       await Promise.all(readers.map((c) => c.send(get)));
     } finally {
-      resumeServer(proxy!);
+      resumeServer(f.proxy!);
     }
     for (const [i, c] of readers.entries()) {
       const r = await c.read({
@@ -510,7 +502,7 @@ describe('identical binary gets of many clients squash into one fetch (b2b)', ()
       const f = parseBinFrames(r.data).frames[0];
       assert.ok(f.value.equals(value), `reader ${i}: the value differs`);
     }
-    assert.equal((await cmdGets(servers)) - gets, 1);
+    assert.equal((await cmdGets(f.servers)) - gets, 1);
     const churn = (await connectBinaryClients(1))[0];
     for (let i = 0; i < 6; i++) {
       await churn.send(getOther);
