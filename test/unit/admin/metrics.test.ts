@@ -16,52 +16,10 @@ import {
 import { parseCommandLine } from '../../../src/cli/args.ts';
 import { usageText } from '../../../src/cli/usage.ts';
 import { defaultBehaviors } from '../../../src/config/behaviors.ts';
-import { FrontCacheCounters } from '../../../src/proxy/front-cache.ts';
-import { PoolCounters } from '../../../src/proxy/pool.ts';
-import type { PoolSnapshot, ServerSnapshot, StatsProxySnapshot } from '../../../src/proxy/stats-proxy.ts';
-import { LatencyHistogram, emptyLatency } from '../../../src/util/latency-histogram.ts';
+import type { PoolSnapshot, StatsProxySnapshot } from '../../../src/proxy/stats-proxy.ts';
+import { LatencyHistogram } from '../../../src/util/latency-histogram.ts';
 import { promSamples } from '../../helpers/prometheus.ts';
-
-function server(ident: string, o: Partial<ServerSnapshot> = {}): ServerSnapshot {
-  return {
-    ident,
-    numDownstreamConn: 1,
-    totDownstreamConnect: 1,
-    totDownstreamConnectFailed: 0,
-    totDownstreamClosedError: 0,
-    totDownstreamBlacklisted: 0,
-    blacklisted: false,
-    latency: emptyLatency(),
-    ...o,
-  };
-}
-
-function pool(o: {
-  port?: number;
-  name?: string;
-  available?: boolean;
-  counters?: Partial<PoolCounters>;
-  servers?: ServerSnapshot[];
-  frontCache?: { size: number; counters: Partial<FrontCacheCounters> };
-}): PoolSnapshot {
-  return {
-    port: o.port ?? 11211,
-    name: o.name ?? 'default',
-    available: o.available ?? true,
-    configText: '{"saslPassword": "secret"}',
-    counters: Object.assign(new PoolCounters(), o.counters) as unknown as Record<string, number>,
-    frontCache: {
-      on: o.frontCache !== undefined,
-      size: o.frontCache?.size ?? 0,
-      max: o.frontCache !== undefined ? 100 : 0,
-      counters: Object.assign(new FrontCacheCounters(), o.frontCache?.counters) as unknown as Record<
-        string,
-        number
-      >,
-    },
-    servers: o.servers ?? [server('127.0.0.1:1'), server('127.0.0.1:2')],
-  };
-}
+import { poolSnapshot as pool, serverSnapshot as server } from '../../helpers/stats-snapshots.ts';
 
 function worker(n: number, pools: PoolSnapshot[]): WorkerSnapshot {
   const proxy: StatsProxySnapshot = { mode: 'static', behaviors: defaultBehaviors(), threads: 2, pools };

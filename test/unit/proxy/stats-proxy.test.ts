@@ -5,14 +5,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { proxyDefaults } from '../../../src/config/behaviors.ts';
-import { PoolCounters } from '../../../src/proxy/pool.ts';
+import type { PoolCounters } from '../../../src/proxy/pool.ts';
 import {
   mergeStatsProxySnapshots,
   renderStatsProxySnapshot,
   type ServerSnapshot,
   type StatsProxySnapshot,
 } from '../../../src/proxy/stats-proxy.ts';
-import { emptyLatency } from '../../../src/util/latency-histogram.ts';
+import { poolSnapshot, serverSnapshot } from '../../helpers/stats-snapshots.ts';
 
 /** moxi's pstd_stats rows, in the order moxi lists them. */
 const MOXI_PSTD_STATS = [
@@ -73,35 +73,22 @@ const MOXI_PSTD_STATS = [
   'tot_local_cmd_count',
 ];
 
+/** Server i of the pool: n connections, 10n connects, 100n failed connects, 1000n blacklisted requests. */
 function server(ident: string, n: number): ServerSnapshot {
-  return {
-    ident,
+  return serverSnapshot(ident, {
     numDownstreamConn: n,
     totDownstreamConnect: 10 * n,
     totDownstreamConnectFailed: 100 * n,
-    totDownstreamClosedError: 0,
     totDownstreamBlacklisted: 1000 * n,
-    blacklisted: false,
-    latency: emptyLatency(),
-  };
+  });
 }
 
-function snapshot(counters: Partial<Record<keyof PoolCounters, number>>): StatsProxySnapshot {
+function snapshot(counters: Partial<PoolCounters>): StatsProxySnapshot {
   return {
     mode: 'static',
     behaviors: proxyDefaults(),
     threads: 1,
-    pools: [
-      {
-        port: 11211,
-        name: 'default',
-        available: true,
-        configText: '',
-        counters: { ...(new PoolCounters() as unknown as Record<string, number>), ...counters },
-        frontCache: { on: false, size: 0, max: 0, counters: {} },
-        servers: [server('127.0.0.1:1', 1), server('127.0.0.1:2', 2)],
-      },
-    ],
+    pools: [poolSnapshot({ counters, servers: [server('127.0.0.1:1', 1), server('127.0.0.1:2', 2)] })],
   };
 }
 

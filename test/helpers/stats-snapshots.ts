@@ -1,0 +1,49 @@
+/**
+ * Snapshots of `stats proxy` data (what a worker reports) for the tests of the listing and of the admin
+ * endpoint: a downstream server's numbers and a pool's, every field defaulted.
+ */
+import { FrontCacheCounters } from '../../src/proxy/front-cache.ts';
+import { PoolCounters } from '../../src/proxy/pool.ts';
+import type { PoolSnapshot, ServerSnapshot } from '../../src/proxy/stats-proxy.ts';
+import { emptyLatency } from '../../src/util/latency-histogram.ts';
+
+export function serverSnapshot(ident: string, o: Partial<ServerSnapshot> = {}): ServerSnapshot {
+  return {
+    ident,
+    numDownstreamConn: 1,
+    totDownstreamConnect: 1,
+    totDownstreamConnectFailed: 0,
+    totDownstreamClosedError: 0,
+    totDownstreamBlacklisted: 0,
+    blacklisted: false,
+    latency: emptyLatency(),
+    ...o,
+  };
+}
+
+export function poolSnapshot(o: {
+  port?: number;
+  name?: string;
+  available?: boolean;
+  counters?: Partial<PoolCounters>;
+  servers?: ServerSnapshot[];
+  frontCache?: { size: number; counters: Partial<FrontCacheCounters> };
+}): PoolSnapshot {
+  return {
+    port: o.port ?? 11211,
+    name: o.name ?? 'default',
+    available: o.available ?? true,
+    configText: '{"saslPassword": "secret"}',
+    counters: Object.assign(new PoolCounters(), o.counters) as unknown as Record<string, number>,
+    frontCache: {
+      on: o.frontCache !== undefined,
+      size: o.frontCache?.size ?? 0,
+      max: o.frontCache !== undefined ? 100 : 0,
+      counters: Object.assign(new FrontCacheCounters(), o.frontCache?.counters) as unknown as Record<
+        string,
+        number
+      >,
+    },
+    servers: o.servers ?? [serverSnapshot('127.0.0.1:1'), serverSnapshot('127.0.0.1:2')],
+  };
+}
