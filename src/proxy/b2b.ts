@@ -20,8 +20,7 @@ import { MUTATING_OPCODES, Opcode, Status, isQuiet, loudOf } from '../protocol/b
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import { requestBytes } from '../util/byte-budget.ts';
 import type { DownstreamServer } from '../downstream/server.ts';
-import { fnv1a } from '../util/distinct-keys.ts';
-import { type ProxyPool, type Route, UNSENT_GET_SLOTS } from './pool.ts';
+import type { ProxyPool, Route } from './pool.ts';
 import type { Reply, ReplySlot, ReplyWriter } from './request.ts';
 import type { OutputQueue } from '../util/output-queue.ts';
 
@@ -158,14 +157,13 @@ export class BinaryKeyedRequest implements DownstreamOp {
       this.send();
       return;
     }
-    const key = this.key;
-    const slot = (fnv1a(key, 0, key.length) ^ this.opcode) & (UNSENT_GET_SLOTS - 1);
     const table = this.pool.unsentBinaryGets;
-    const leader = table[slot];
+    const slot = table.slotOf(this.key, 0, this.key.length, this.opcode);
+    const leader = table.at(slot);
     if (leader !== undefined && leader.squash(this, server)) return;
     // held back behind the client's requests on the other protocol: not one for others to wait on
     if (!server.send(this, 'binary', this.affinity)) return;
-    table[slot] = this;
+    table.hold(slot, this);
     this.unsentSlot = slot;
     this.unsentServer = server;
   }
@@ -182,8 +180,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
   /** Written to the server (or over): no get may join it from now on. */
   private sent(): void {
     if (this.unsentSlot < 0) return;
-    const table = this.pool.unsentBinaryGets;
-    if (table[this.unsentSlot] === this) table[this.unsentSlot] = undefined;
+    this.pool.unsentBinaryGets.release(this.unsentSlot, this);
     this.unsentSlot = -1;
     this.unsentServer = null;
   }

@@ -29,10 +29,10 @@ import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import type { TextResponse, ValueResponse } from '../protocol/ascii/response-parser.ts';
 import { binaryExptime, writeBinaryHead } from './codecs.ts';
 import type { FrontCache } from './front-cache.ts';
-import { type ProxyPool, type Route, UNSENT_GET_SLOTS } from './pool.ts';
+import type { ProxyPool, Route } from './pool.ts';
 import { RequestShape, failureText, type Reply, type ReplySlot, type ReplyWriter } from './request.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
-import { distinctKeys, fnv1a } from '../util/distinct-keys.ts';
+import { distinctKeys } from '../util/distinct-keys.ts';
 import type { KeyList } from '../util/key-list.ts';
 import { COPY_LIMIT, type OutputQueue } from '../util/output-queue.ts';
 
@@ -163,16 +163,15 @@ export class MultiGetRequest implements ReplyWriter {
     const server = route.config.server(route.index);
     if (server === undefined) return; // no owner: a miss
     const { source, starts, ends } = this.distinct;
-    const slot =
-      (fnv1a(source, starts[0], ends[0]) ^ (this.options.withCas ? 1 : 0)) & (UNSENT_GET_SLOTS - 1);
     const table = this.pool.unsentGets;
-    const leader = table[slot];
+    const slot = table.slotOf(source, starts[0], ends[0], this.options.withCas ? 1 : 0);
+    const leader = table.at(slot);
     if (leader !== undefined && leader.squash(this, server)) return;
     this.outstanding++;
     // a fetch held back behind its client's other requests at the server waits for their answers:
     // not one for other clients to wait on
     if (!this.send(server, ONLY_KEY)) return;
-    table[slot] = this;
+    table.hold(slot, this);
     this.unsentSlot = slot;
     this.unsentServer = server;
   }
@@ -201,8 +200,7 @@ export class MultiGetRequest implements ReplyWriter {
   /** @internal The fetch is being written downstream: from now on no get may join it. */
   sent(): void {
     if (this.unsentSlot < 0) return;
-    const table = this.pool.unsentGets;
-    if (table[this.unsentSlot] === this) table[this.unsentSlot] = undefined;
+    this.pool.unsentGets.release(this.unsentSlot, this);
     this.unsentSlot = -1;
     this.unsentServer = null;
   }

@@ -20,6 +20,7 @@ import { RingQueue } from '../util/ring-queue.ts';
 import { FrontCache } from './front-cache.ts';
 import type { BinaryKeyedRequest } from './b2b.ts';
 import type { MultiGetRequest } from './multiget.ts';
+import { UnsentGets } from './unsent-gets.ts';
 
 /** Key hashes of the multi-get being routed (grown as needed, reused by every one). */
 let keyHashes = new Uint32Array(128);
@@ -139,8 +140,6 @@ export interface PoolOptions {
 }
 
 const FRONT_CACHE_BYTES = 64 * 1024 * 1024;
-/** Slots of ProxyPool.unsentGets (a power of two): far more than the gets one turn of the loop reads. */
-export const UNSENT_GET_SLOTS = 1024;
 
 export class ProxyPool implements DeadlineHolder {
   readonly port: number;
@@ -150,14 +149,10 @@ export class ProxyPool implements DeadlineHolder {
   readonly behaviors: Behaviors;
   readonly protocol: DownstreamProtocol;
   readonly counters = new PoolCounters();
-  /**
-   * One-key gets whose fetch is not written downstream yet, by a hash of key and verb: an identical get
-   * arriving meanwhile joins the fetch (MultiGetRequest.squash). A slot holds the latest; a get that
-   * displaced another only costs the displaced one its chance to be joined.
-   */
-  readonly unsentGets = new Array<MultiGetRequest | undefined>(UNSENT_GET_SLOTS);
-  /** The same for binary clients' gets (b2b.ts), by a hash of key and opcode. */
-  readonly unsentBinaryGets = new Array<BinaryKeyedRequest | undefined>(UNSENT_GET_SLOTS);
+  /** Text clients' one-key gets not written downstream yet, by key and verb (MultiGetRequest.squash). */
+  readonly unsentGets = new UnsentGets<MultiGetRequest>();
+  /** Binary clients' gets not written downstream yet, by key and opcode (BinaryKeyedRequest.squash). */
+  readonly unsentBinaryGets = new UnsentGets<BinaryKeyedRequest>();
   /** The front cache (moxi-spec §8), or null when front_cache_lifespan or front_cache_max is 0. */
   readonly frontCache: FrontCache | null;
   readonly log: Logger;
