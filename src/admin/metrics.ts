@@ -15,6 +15,7 @@ import {
   type ServerSnapshot,
   type StatsProxySnapshot,
 } from '../proxy/stats-proxy.ts';
+import { commandsSeen, getKeyResults } from '../proxy/command-stats.ts';
 import type { AdminSnapshot } from './snapshot.ts';
 import { LATENCY_BOUNDS_MS } from '../util/latency-histogram.ts';
 
@@ -207,6 +208,18 @@ export class AdminMetrics {
           : this.counter(this.proxy, name, help, POOL_LABELS),
       ] as const,
   );
+  private readonly commands = this.counter(
+    this.proxy,
+    'moxi_commands_total',
+    "Client commands, by moxi's pstd_stats_cmd name and type (quiet: noreply, or a quiet binary opcode)",
+    [...POOL_LABELS, 'command', 'type'],
+  );
+  private readonly getKeys = this.counter(
+    this.proxy,
+    'moxi_get_keys_total',
+    'Keys asked by get, gets, gat and gats, by result (hit: its value was answered)',
+    [...POOL_LABELS, 'result'],
+  );
   private readonly frontCacheItems = this.gauge(
     this.proxy,
     'moxi_front_cache_items',
@@ -291,6 +304,11 @@ export class AdminMetrics {
       const labels = { port: String(p.port), bucket: p.name };
       this.poolAvailable.set(labels, p.available ? 1 : 0);
       for (const [field, metric] of this.pool) setValue(metric, labels, p.counters[field] ?? 0);
+      for (const [type, command, n] of commandsSeen(p.commands))
+        this.commands.inc({ ...labels, command, type }, n);
+      const keys = getKeyResults(p.commands);
+      this.getKeys.inc({ ...labels, result: 'hit' }, keys.hits);
+      this.getKeys.inc({ ...labels, result: 'miss' }, keys.misses);
       if (p.frontCache.on) {
         this.frontCacheItems.set(labels, p.frontCache.size);
         for (const [field, metric] of this.frontCache) metric.inc(labels, p.frontCache.counters[field] ?? 0);

@@ -56,6 +56,15 @@ export const FORWARDED_OPCODES: ReadonlySet<number> = new Set([
 /** The gets that squash (those without a value or extras to send). */
 const SQUASHED_OPCODES: ReadonlySet<number> = new Set([Opcode.GET, Opcode.GETQ, Opcode.GETK, Opcode.GETKQ]);
 
+/** The requests whose key counts as a get's (pstd_stats_cmd get_key): the gets and gats. */
+const KEY_READING_OPCODES: ReadonlySet<number> = new Set([
+  ...SQUASHED_OPCODES,
+  Opcode.GAT,
+  Opcode.GATQ,
+  Opcode.GATK,
+  Opcode.GATKQ,
+]);
+
 /** moxi's binary error bodies for failures it generates itself. */
 const BUSY_TEXT = 'System is busy';
 const INTERNAL_TEXT = 'Internal error';
@@ -127,6 +136,8 @@ export class BinaryKeyedRequest implements DownstreamOp {
   private unsentServer: DownstreamServer | null = null;
   /** Identical gets answered with this one's reply. */
   private followers: BinaryKeyedRequest[] | null = null;
+  /** A get or gat: its key is counted as a hit or a miss when it is answered. */
+  private readonly readsKey: boolean;
 
   constructor(pool: ProxyPool, slot: ReplySlot, packet: BinaryPacket, affinity: number, bytes = 0) {
     this.pool = pool;
@@ -140,6 +151,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
     this.clientOpaque = packet.opaque;
     this.quiet = isQuiet(packet.opcode);
     this.affinity = affinity;
+    this.readsKey = KEY_READING_OPCODES.has(packet.opcode);
   }
 
   start(): void {
@@ -193,9 +205,17 @@ export class BinaryKeyedRequest implements DownstreamOp {
     for (const get of followers) get.finish(reply(get));
   }
 
+  /** A get's answer, for it and the gets that joined it: found (with the value's bytes) or not. */
+  private countKeys(found: boolean, valueBytes: number): void {
+    if (!this.readsKey) return;
+    const n = 1 + (this.followers?.length ?? 0);
+    this.pool.commandStats.getKeys(n, found ? n : 0, found ? n * (valueBytes + 2) : 0);
+  }
+
   private send(): void {
     const server = this.route?.config.server(this.route.index);
     if (server === undefined) {
+      this.countKeys(false, 0);
       this.finish(binaryFailure(this.opcode, this.clientOpaque, Fail.Closed));
       return;
     }
@@ -217,6 +237,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
         return true;
       }
     }
+    this.countKeys(packet.status === Status.SUCCESS, packet.valueLength);
     if (packet.valueParts !== null) {
       if (this.followers !== null) {
         // the pieces go back to the slab pool once this client has them: the others get a copy
@@ -232,6 +253,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
   }
 
   onNoReply(): void {
+    this.countKeys(false, 0);
     this.answerFollowers(() => '');
     this.finish('');
   }
@@ -244,6 +266,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
       this.send();
       return;
     }
+    this.countKeys(false, 0);
     this.answerFollowers((get) => binaryFailure(get.opcode, get.clientOpaque, reason));
     this.finish(binaryFailure(this.opcode, this.clientOpaque, reason));
   }

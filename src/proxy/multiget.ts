@@ -373,12 +373,31 @@ export class MultiGetRequest implements ReplyWriter {
     if (this.followers !== null) {
       for (const get of this.followers) get.answeredBy(this.hits[0], this.failure);
     }
-    if (this.failure !== null && this.pool.getErrorsAsText) {
+    const failure = this.pool.getErrorsAsText ? this.failure : null;
+    this.countKeys(failure === null);
+    if (failure !== null) {
       // a cluster's vBucket buckets report a failed get (moxi-spec §6.5); static pools answer misses
-      this.finish(failureText(this.failure, RequestShape.Retrieval, null) + '\r\n');
+      this.finish(failureText(failure, RequestShape.Retrieval, null) + '\r\n');
       return;
     }
     this.finish(this);
+  }
+
+  /** pstd_stats_cmd get_key: every key the client asked, a hit when its value is in the reply. */
+  private countKeys(answered: boolean): void {
+    const n = this.keys.length;
+    let hits = 0;
+    let bytes = 0;
+    if (answered) {
+      const distinctOf = this.distinctOf;
+      for (let i = 0; i < n; i++) {
+        const hit = this.hits[distinctOf === null ? i : distinctOf[i]];
+        if (hit === undefined) continue;
+        hits++;
+        bytes += (hit instanceof Hit ? hit.length : hit.bytes) + 2;
+      }
+    }
+    this.pool.commandStats.getKeys(n, hits, bytes);
   }
 
   /** The reply, written into the client's output when its turn comes: values in the client's key order. */

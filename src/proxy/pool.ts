@@ -17,6 +17,7 @@ import type { CoarseTimer, DeadlineHolder } from '../util/coarse-timer.ts';
 import type { Logger } from '../util/log.ts';
 import type { KeyList } from '../util/key-list.ts';
 import { RingQueue } from '../util/ring-queue.ts';
+import { CommandStats } from './command-stats.ts';
 import { FrontCache } from './front-cache.ts';
 import type { BinaryKeyedRequest } from './b2b.ts';
 import type { MultiGetRequest } from './multiget.ts';
@@ -149,6 +150,8 @@ export class ProxyPool implements DeadlineHolder {
   readonly behaviors: Behaviors;
   readonly protocol: DownstreamProtocol;
   readonly counters = new PoolCounters();
+  /** moxi's per-command counters (pstd_stats_cmd). */
+  readonly commandStats = new CommandStats();
   /** Text clients' one-key gets not written downstream yet, by key and verb (MultiGetRequest.squash). */
   readonly unsentGets = new UnsentGets<MultiGetRequest>();
   /** Binary clients' gets not written downstream yet, by key and opcode (BinaryKeyedRequest.squash). */

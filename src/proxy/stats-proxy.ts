@@ -9,6 +9,7 @@
 import os from 'node:os';
 import { DOWNSTREAM_PROTOCOL_CODE, type BehaviorKey, type Behaviors } from '../config/behaviors.ts';
 import { MOXI_TS_VERSION } from '../version.ts';
+import { addCommandStats, commandStatRows } from './command-stats.ts';
 import { FrontCacheCounters, type FrontCache } from './front-cache.ts';
 import type { PoolCounters, ProxyPool } from './pool.ts';
 import { addLatency, type LatencySnapshot } from '../util/latency-histogram.ts';
@@ -52,6 +53,8 @@ export interface PoolSnapshot {
   /** PoolCounters by field name, in declaration order. */
   readonly counters: Readonly<Record<string, number>>;
   readonly frontCache: FrontCacheSnapshot;
+  /** CommandStats.snapshot(): moxi's pstd_stats_cmd table. */
+  readonly commands: readonly number[];
   readonly servers: readonly ServerSnapshot[];
 }
 
@@ -85,6 +88,7 @@ export function statsProxySnapshot(proxy: StatsProxySource): StatsProxySnapshot 
       configText: p.configText,
       counters: { ...(p.counters as unknown as Record<string, number>) },
       frontCache: frontCacheSnapshot(p.frontCache),
+      commands: p.commandStats.snapshot(),
       servers: p.servers.map((s) => ({
         ident: s.ident,
         numDownstreamConn: s.connectionCount,
@@ -167,6 +171,7 @@ export function renderStatsProxySnapshot(snapshot: StatsProxySnapshot, arg: stri
     }
     if (all || buckets || sub === 'stats') {
       for (const [name, value] of PSTD_STATS) lines.push([`${prefix}pstd_stats:${name}`, value(p)]);
+      for (const row of commandStatRows(prefix, p.commands)) lines.push(row);
       p.servers.forEach((s, i) => {
         lines.push(
           [`${prefix}server-${i}:ident`, s.ident],
@@ -316,6 +321,7 @@ interface MergedPool {
   readonly configText: string;
   readonly counters: Record<string, number>;
   readonly frontCache: { on: boolean; size: number; max: number; readonly counters: Record<string, number> };
+  readonly commands: number[];
   readonly servers: Map<string, MergedServer>;
 }
 
@@ -342,6 +348,7 @@ function copyPool(p: PoolSnapshot): MergedPool {
     configText: p.configText,
     counters: { ...p.counters },
     frontCache: { ...p.frontCache, counters: { ...p.frontCache.counters } },
+    commands: [...p.commands],
     servers: new Map(p.servers.map((s) => [s.ident, { ...s }])),
   };
 }
@@ -363,6 +370,7 @@ function addPool(into: MergedPool, p: PoolSnapshot): void {
   fc.size += p.frontCache.size;
   fc.max += p.frontCache.max;
   addCounters(fc.counters, p.frontCache.counters);
+  addCommandStats(into.commands, p.commands);
   for (const s of p.servers) {
     const m = into.servers.get(s.ident);
     if (m === undefined) {
@@ -451,6 +459,7 @@ function snake(name: string): string {
 function resetCounters(pool: ProxyPool): void {
   const c = pool.counters as unknown as Record<string, number>;
   for (const key of Object.keys(c)) if (key.startsWith('tot')) c[key] = 0;
+  pool.commandStats.reset();
   // the pool's connection rows are its servers' sums
   for (const server of pool.servers) {
     const counters = server.counters;

@@ -22,6 +22,7 @@ import { BinaryKeyedRequest, FORWARDED_OPCODES, binarySuccess } from '../proxy/b
 import { ProxyError } from '../protocol/wire-errors.ts';
 import { BroadcastRequest, type BinaryAnswer } from '../proxy/broadcast.ts';
 import { classify } from '../proxy/classify.ts';
+import { countBinaryCommand, countTextCommand } from '../proxy/command-stats.ts';
 import { a2aKeyed, a2bArith, a2bDelete, a2bStore, a2bTouch, metaCodec } from '../proxy/codecs.ts';
 import { KeyedRequest, type KeyedCodec } from '../proxy/keyed.ts';
 import { MultiGetRequest } from '../proxy/multiget.ts';
@@ -213,6 +214,7 @@ export class ProxySession {
       this.closeAfterReplies();
       return;
     }
+    if (this.pool !== null) countBinaryCommand(this.pool.commandStats, p);
     if (p.valueTruncated) {
       this.localReply([encodeErrorResponse(opcode, Status.E2BIG, opaque)]);
       return;
@@ -327,6 +329,7 @@ export class ProxySession {
 
   private dispatch(req: TextRequest): void {
     const cmd = classify(req);
+    if (this.pool !== null) countTextCommand(this.pool.commandStats, req, cmd);
     switch (cmd.kind) {
       case 'local':
         if (cmd.reply !== null) this.localReply(cmd.reply + '\r\n');

@@ -2,6 +2,7 @@
  * Snapshots of `stats proxy` data (what a worker reports) for the tests of the listing and of the admin
  * endpoint: a downstream server's numbers and a pool's, every field defaulted.
  */
+import { STATS_CMD_SLOTS } from '../../src/proxy/command-stats.ts';
 import { FrontCacheCounters } from '../../src/proxy/front-cache.ts';
 import { PoolCounters } from '../../src/proxy/pool.ts';
 import type { PoolSnapshot, ServerSnapshot } from '../../src/proxy/stats-proxy.ts';
@@ -28,6 +29,7 @@ export function poolSnapshot(o: {
   counters?: Partial<PoolCounters>;
   servers?: ServerSnapshot[];
   frontCache?: { size: number; counters: Partial<FrontCacheCounters> };
+  commands?: number[];
 }): PoolSnapshot {
   return {
     port: o.port ?? 11211,
@@ -44,6 +46,7 @@ export function poolSnapshot(o: {
         number
       >,
     },
+    commands: o.commands ?? new Array<number>(STATS_CMD_SLOTS).fill(0),
     servers: o.servers ?? [serverSnapshot('127.0.0.1:1'), serverSnapshot('127.0.0.1:2')],
   };
 }

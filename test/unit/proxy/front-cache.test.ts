@@ -300,6 +300,7 @@ describe('stats proxy frontcache', () => {
           configText: '',
           counters: {},
           frontCache,
+          commands: [],
           servers: [],
         },
       ],

@@ -5,6 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { proxyDefaults } from '../../../src/config/behaviors.ts';
+import { CommandStats, StatsCmd } from '../../../src/proxy/command-stats.ts';
 import type { PoolCounters } from '../../../src/proxy/pool.ts';
 import {
   mergeStatsProxySnapshots,
@@ -164,6 +165,72 @@ describe('stats proxy pstd_stats', () => {
     const rows = new Map(pstdStats(renderStatsProxySnapshot(merged, 'stats')));
     assert.equal(rows.get('tot_retry'), '7');
     assert.equal(rows.get('num_downstream_conn'), '6');
+  });
+});
+
+describe('stats proxy pstd_stats_cmd', () => {
+  function withCommands(counts: CommandStats): StatsProxySnapshot {
+    return {
+      mode: 'static',
+      behaviors: proxyDefaults(),
+      threads: 1,
+      pools: [poolSnapshot({ commands: counts.snapshot() })],
+    };
+  }
+
+  /** The pstd_stats_cmd rows of a listing that are not zero. */
+  function commandRows(listing: string): Record<string, string> {
+    const rows: Record<string, string> = {};
+    for (const line of listing.split('\r\n')) {
+      const m = /^STAT 11211:default:pstd_stats_cmd:(\S+) (\S+)$/.exec(line);
+      if (m !== null && m[2] !== '0') rows[m[1]] = m[2];
+    }
+    return rows;
+  }
+
+  it('lists each count under its type, command and field, and sums two workers slot by slot', () => {
+    const a = new CommandStats();
+    a.seen(StatsCmd.Get, false, 10, true);
+    a.getKeys(3, 2, 7);
+    a.seen(StatsCmd.Set, true, 20);
+    a.seen(StatsCmd.Cas, false, 5, true);
+    a.refused(StatsCmd.Cas, false);
+    a.seen(StatsCmd.Error, false, 4);
+    const b = new CommandStats();
+    b.seen(StatsCmd.Get, false, 6);
+    b.getKeys(1, 0, 0);
+    assert.deepEqual(commandRows(renderStatsProxySnapshot(withCommands(a), 'stats')), {
+      'regular_get:seen': '1',
+      'regular_get:read_bytes': '10',
+      'regular_get:cas': '1',
+      'regular_get_key:seen': '3',
+      'regular_get_key:hits': '2',
+      'regular_get_key:misses': '1',
+      'regular_get_key:write_bytes': '7',
+      'regular_cas:seen': '1',
+      'regular_cas:misses': '1',
+      'regular_cas:read_bytes': '5',
+      'regular_cas:cas': '1',
+      'regular_ERROR:seen': '1',
+      'regular_ERROR:read_bytes': '4',
+      'quiet_set:seen': '1',
+      'quiet_set:read_bytes': '20',
+    });
+    const merged = mergeStatsProxySnapshots([withCommands(a), withCommands(b)]);
+    const rows = commandRows(renderStatsProxySnapshot(merged, ''));
+    assert.equal(rows['regular_get:seen'], '2');
+    assert.equal(rows['regular_get:read_bytes'], '16');
+    assert.equal(rows['regular_get_key:seen'], '4');
+    assert.equal(rows['regular_get_key:misses'], '2');
+    assert.equal(rows['quiet_set:seen'], '1');
+  });
+
+  it('are not listed by the sub-commands without pstd_stats (info, behaviors, frontcache)', () => {
+    const a = new CommandStats();
+    a.seen(StatsCmd.Get, false, 10);
+    for (const sub of ['info', 'behaviors', 'frontcache', 'config']) {
+      assert.deepEqual(commandRows(renderStatsProxySnapshot(withCommands(a), sub)), {}, sub);
+    }
   });
 });
 
