@@ -15,9 +15,9 @@
  * Where moxi.ts differs, on purpose: moxi counted misses of one-key gets never and those of a key asked
  * twice once too often, and re-counted keys it sent again; here every key asked is one hit or one miss.
  * moxi counted binary clients not at all; here they count like text ones (quiet opcodes as `quiet`, a
- * SET with a cas as `cas`, the whole packet as `read_bytes`). gat and gats count as get and gets (moxi
- * had no gat); meta commands and touch have no row in moxi's table and are not counted. Replies of
- * mutations count nothing, as in moxi.
+ * SET with a cas as `cas`, the whole packet as `read_bytes`, a value too large refused as a miss). gat
+ * and gats count as get and gets (moxi had no gat); meta commands and touch have no row in moxi's
+ * table and are not counted. Replies of mutations count nothing, as in moxi.
  */
 import { HEADER_LENGTH } from '../protocol/binary/header.ts';
 import { Opcode, isQuiet } from '../protocol/binary/opcodes.ts';
