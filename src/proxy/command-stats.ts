@@ -20,9 +20,9 @@
  * table and are not counted. Replies of mutations count nothing, as in moxi.
  */
 import { HEADER_LENGTH } from '../protocol/binary/header.ts';
-import { Opcode, isQuiet } from '../protocol/binary/opcodes.ts';
+import { Opcode, isQuiet, loudOf } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
-import { Command } from '../protocol/ascii/commands.ts';
+import { Command, isStorageCommand } from '../protocol/ascii/commands.ts';
 import type { TextRequest } from '../protocol/ascii/request-parser.ts';
 import { TextErrors, type ProxyCommand } from './classify.ts';
 
@@ -150,7 +150,7 @@ export function commandsSeen(counts: readonly number[]): Array<readonly [string,
   const seen: Array<readonly [string, string, number]> = [];
   STATS_CMD_TYPE_NAMES.forEach((type, t) => {
     STATS_CMD_NAMES.forEach((cmd, c) => {
-      const n = counts[(t * COMMANDS + c) * FIELDS] ?? 0;
+      const n = counts[base(t === 1, c as StatsCmd)] ?? 0;
       if (n > 0) seen.push([type, cmd, n]);
     });
   });
@@ -220,45 +220,31 @@ export function countTextCommand(stats: CommandStats, req: TextRequest, cmd: Pro
     case 'local':
       stats.seen(row, false, lineBytes, withCas);
       // a storage command refused here never reaches a server: moxi counts it a miss
-      if (STORAGE_ROWS.has(row) || row === StatsCmd.Cas) stats.refused(row, false);
+      if (isStorageCommand(req.command)) stats.refused(row, false);
       return;
     default:
       stats.seen(row, false, lineBytes, withCas);
   }
 }
 
-/** Binary opcodes by the row that counts them (quiet ones under `quiet`). */
+/** Binary opcodes (loud forms: a quiet one counts under its loud one's row, as `quiet`) by their row. */
 const BINARY_ROWS: ReadonlyMap<number, StatsCmd> = new Map([
   [Opcode.GET, StatsCmd.Get],
-  [Opcode.GETQ, StatsCmd.Get],
   [Opcode.GETK, StatsCmd.Get],
-  [Opcode.GETKQ, StatsCmd.Get],
   [Opcode.GAT, StatsCmd.Get],
-  [Opcode.GATQ, StatsCmd.Get],
   [Opcode.GATK, StatsCmd.Get],
-  [Opcode.GATKQ, StatsCmd.Get],
   [Opcode.SET, StatsCmd.Set],
-  [Opcode.SETQ, StatsCmd.Set],
   [Opcode.ADD, StatsCmd.Add],
-  [Opcode.ADDQ, StatsCmd.Add],
   [Opcode.REPLACE, StatsCmd.Replace],
-  [Opcode.REPLACEQ, StatsCmd.Replace],
   [Opcode.APPEND, StatsCmd.Append],
-  [Opcode.APPENDQ, StatsCmd.Append],
   [Opcode.PREPEND, StatsCmd.Prepend],
-  [Opcode.PREPENDQ, StatsCmd.Prepend],
   [Opcode.DELETE, StatsCmd.Delete],
-  [Opcode.DELETEQ, StatsCmd.Delete],
   [Opcode.INCREMENT, StatsCmd.Incr],
-  [Opcode.INCREMENTQ, StatsCmd.Incr],
   [Opcode.DECREMENT, StatsCmd.Decr],
-  [Opcode.DECREMENTQ, StatsCmd.Decr],
   [Opcode.FLUSH, StatsCmd.FlushAll],
-  [Opcode.FLUSHQ, StatsCmd.FlushAll],
   [Opcode.STAT, StatsCmd.Stats],
   [Opcode.VERSION, StatsCmd.Version],
   [Opcode.QUIT, StatsCmd.Quit],
-  [Opcode.QUITQ, StatsCmd.Quit],
 ]);
 
 /** Storage opcodes: a non-zero cas makes a SET moxi's `cas` command, and counts as cas on the others. */
@@ -272,12 +258,13 @@ const STORAGE_ROWS: ReadonlySet<StatsCmd> = new Set([
 
 /** Counts a binary client's request (moxi counted none: see the top). */
 export function countBinaryCommand(stats: CommandStats, p: BinaryPacket): void {
-  let row = BINARY_ROWS.get(p.opcode);
+  let row = BINARY_ROWS.get(loudOf(p.opcode));
   if (row === undefined) return;
   const quiet = isQuiet(p.opcode);
   const readBytes = HEADER_LENGTH + p.extrasLength + p.keyLength + p.valueLength;
+  const storage = STORAGE_ROWS.has(row);
   let cas = false;
-  if (STORAGE_ROWS.has(row) && p.cas !== 0n) {
+  if (storage && p.cas !== 0n) {
     cas = true;
     if (row === StatsCmd.Set) row = StatsCmd.Cas;
   } else if (row === StatsCmd.Stats && p.keyLength === 5 && p.key.toString('latin1') === 'reset') {
@@ -285,5 +272,5 @@ export function countBinaryCommand(stats: CommandStats, p: BinaryPacket): void {
   }
   stats.seen(row, quiet, readBytes, cas);
   // a value too large for the server, refused here (E2BIG)
-  if (p.valueTruncated && (STORAGE_ROWS.has(row) || row === StatsCmd.Cas)) stats.refused(row, quiet);
+  if (p.valueTruncated && storage) stats.refused(row, quiet);
 }
