@@ -81,6 +81,8 @@ export interface SessionHost {
 
 class Slot implements ReplySlot {
   reply: Reply | null = null;
+  /** What makes the reply once every earlier reply is written (a local listing of counters). */
+  start: (() => void) | null = null;
   private readonly session: ProxySession;
 
   constructor(session: ProxySession) {
@@ -246,8 +248,10 @@ export class ProxySession {
         if (p.key.toString('latin1').startsWith('proxy')) {
           // moxi answers `proxy buckets` itself: the per-bucket part of stats proxy, as STAT packets
           const arg = p.key.toString('latin1').slice(5).trim();
-          this.hostReply(this.host.statsProxy(this.pool, arg), (text) =>
-            statLinesToPackets(text, opcode, opaque),
+          const pool = this.pool;
+          this.hostReply(
+            () => this.host.statsProxy(pool, arg),
+            (text) => statLinesToPackets(text, opcode, opaque),
           );
           return;
         }
@@ -344,7 +348,11 @@ export class ProxySession {
         return;
       case 'stats':
         if (cmd.sub === 'proxy') {
-          this.hostReply(this.host.statsProxy(this.pool, cmd.arg), (text) => text);
+          const pool = this.pool;
+          this.hostReply(
+            () => this.host.statsProxy(pool, cmd.arg),
+            (text) => text,
+          );
           return;
         }
         break;
@@ -491,29 +499,47 @@ export class ProxySession {
     this.newSlot().complete(reply);
   }
 
-  /** A reply of the host's, now or later: its slot is taken now, so later requests wait behind it. */
-  private hostReply(answer: string | Promise<string>, render: (text: string) => Reply): void {
-    if (typeof answer === 'string') {
-      this.localReply(render(answer));
-      return;
-    }
+  /**
+   * A reply of the host's (`stats proxy`), asked for once every earlier request of this client has been
+   * answered, as moxi, which serves a client one request at a time, lists counters that include them.
+   * Its slot is taken now, so later requests wait behind it.
+   */
+  private hostReply(ask: () => string | Promise<string>, render: (text: string) => Reply): void {
     const slot = this.newSlot();
-    answer.then(
-      (text) => {
-        slot.complete(render(text));
-      },
-      () => {
-        slot.complete(render('END\r\n'));
-      },
-    );
+    const start = (): void => {
+      const answer = ask();
+      if (typeof answer === 'string') {
+        slot.complete(render(answer));
+        return;
+      }
+      answer.then(
+        (text) => {
+          slot.complete(render(text));
+        },
+        () => {
+          slot.complete(render('END\r\n'));
+        },
+      );
+    };
+    if (this.slots.length === 1) start();
+    else slot.start = start;
   }
 
   /** @internal A slot completed: write every completed slot from the head. */
   slotDone(): void {
     let wrote = false;
-    for (let head = this.slots.peek(); head?.reply != null; head = this.slots.peek()) {
-      this.slots.shift();
+    for (let head = this.slots.peek(); head !== undefined; head = this.slots.peek()) {
       const reply = head.reply;
+      if (reply === null) {
+        if (head.start === null) break;
+        // its turn: made now, it sees what the requests before it did (it may complete at once,
+        // writing itself through a nested slotDone)
+        const start = head.start;
+        head.start = null;
+        start();
+        continue;
+      }
+      this.slots.shift();
       if (typeof reply === 'string') this.out.latin1(reply);
       else if (isPieces(reply)) {
         for (const piece of reply) {

@@ -169,6 +169,25 @@ describe('stats proxy pstd_stats_cmd', () => {
     });
   });
 
+  it('a stats proxy pipelined after requests lists what they did, as moxi answering one at a time would', async () => {
+    const port = proxy!.poolPorts[0];
+    const listing = await withClient({ port }, async (c) => {
+      // one write: the listing is made once the replies before it are written, not when its line is read
+      const r = await timedRequest(
+        c,
+        'set p 0 0 1\r\nx\r\nget p q\r\nget q\r\nstats proxy\r\n',
+        (b) => b.includes('pstd_stats_cmd') && b.toString('latin1').endsWith('END\r\n'),
+      );
+      assert.match(r.text, /^STORED\r\nVALUE p 0 1\r\nx\r\nEND\r\nEND\r\nSTAT /);
+      return r.text;
+    });
+    const rows = new Map([...parseStats(listing)].map(([n, v]) => [n.replace(/^.*:pstd_stats_cmd:/, ''), v]));
+    assert.equal(rows.get('regular_set:seen'), '1');
+    assert.equal(rows.get('regular_get:seen'), '2');
+    assert.equal(rows.get('regular_get_key:hits'), '1');
+    assert.equal(rows.get('regular_get_key:misses'), '2');
+  });
+
   it('counts binary clients by opcode: quiet opcodes as quiet, a SET with a cas as cas, get keys by reply', async () => {
     const client = await RawClient.connect(proxy!.poolPorts[0]);
     try {
