@@ -50,6 +50,7 @@ export function createProxy(
     threads: options.threads,
     log,
     maxBytes: options.maxBytes,
+    settings: serverSettings(options, options.port ?? 0),
     ...(statsProxy !== undefined ? { statsProxy } : {}),
     ...(frontCacheForgot !== undefined ? { frontCacheForgot } : {}),
   };
@@ -123,6 +124,8 @@ export function applyRestConfig(
     downstreamWeight: options.behaviors.downstream_weight,
   });
   for (const e of errors) log.error(e);
+  proxy.configEvents.configs++;
+  if (buckets.length === 0 && errors.length > 0) proxy.configEvents.configFails++;
   const mcsOpts = parseDistribution(options.behaviors.mcs_opts);
   const routed = buckets.map((b): ClusterBucket => ({
     name: b.name,

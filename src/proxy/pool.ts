@@ -170,6 +170,8 @@ export class ProxyPool implements DeadlineHolder {
   configText = '';
   /** Equal for two configurations that route the same (a cluster resends unchanged ones). */
   configSignature = '';
+  /** moxi's config_ver: 0 for a static pool; a cluster's, the proxy's newest when this one last changed. */
+  configVer = 0;
   private snapshot: PoolConfig = new PoolConfig(null, []);
   private readonly timer: CoarseTimer;
   private inflight = 0;

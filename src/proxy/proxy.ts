@@ -17,6 +17,7 @@ import type { Logger } from '../util/log.ts';
 import { ProxySession, type SessionHost } from '../upstream/session.ts';
 import { ProxyPool } from './pool.ts';
 import { renderStatsProxy } from './stats-proxy.ts';
+import type { ServerSettings } from '../server/stats.ts';
 
 export interface ProxyOptions {
   behaviors: Behaviors;
@@ -26,6 +27,8 @@ export interface ProxyOptions {
   log: Logger;
   /** -m: the most bytes each pool's front cache may hold (default 64 MB). */
   maxBytes?: number;
+  /** The memcached settings of the run (-p, -c, -m, ...), which `stats proxy settings` lists. */
+  settings?: ServerSettings;
   /**
    * With -t N worker processes: passes a key a pool's front cache forgot (null: all) to the other
    * workers, which apply it with forgetFromPeer().
@@ -62,6 +65,19 @@ export class ListenError extends Error {
   }
 }
 
+/**
+ * What happened to cluster configurations (moxi's proxy_main stat_* counters): documents received and
+ * unusable, buckets started, found existing, and shut down. A static -z run counts none.
+ */
+export class ConfigEvents {
+  configs = 0;
+  configFails = 0;
+  proxyStarts = 0;
+  proxyStartFails = 0;
+  proxyExistings = 0;
+  proxyShutdowns = 0;
+}
+
 /** Socket buffer size, set explicitly so behaviour does not change with the Node version's default. */
 const HIGH_WATER_MARK = 64 * 1024;
 
@@ -72,6 +88,11 @@ export class Proxy implements SessionHost {
   readonly pools: ProxyPool[] = [];
   private readonly timer: CoarseTimer;
   private readonly listeners: net.Server[] = [];
+  /** The port of each listener (moxi's `stats:listening` counts a pool's). */
+  private readonly listenerPorts: number[] = [];
+  readonly configEvents = new ConfigEvents();
+  /** The newest config_ver given to a pool. */
+  private configVer = 0;
   private readonly sessions = new Set<ProxySession>();
   private nextSessionId = 0;
   /** Cluster mode: buckets of the latest configuration, by name ('default' first when present). */
@@ -190,6 +211,7 @@ export class Proxy implements SessionHost {
       });
     });
     this.listeners.push(server);
+    this.listenerPorts.push(port);
     this.options.log.info({ port }, 'proxy listening');
   }
 
@@ -230,18 +252,26 @@ export class Proxy implements SessionHost {
    * opens with the first configuration.
    */
   async applyClusterConfig(buckets: readonly ClusterBucket[]): Promise<void> {
+    const events = this.configEvents;
     const seen = new Set<string>();
     for (const bucket of buckets) {
       seen.add(bucket.name);
       let pool = this.buckets.get(bucket.name);
       if (pool === undefined || pool.password !== bucket.password) {
-        pool?.shutdown();
+        if (pool !== undefined) {
+          pool.shutdown();
+          events.proxyShutdowns++;
+        }
         pool = this.newPool(this.clusterPort, bucket.name, bucket.name, bucket.password);
         pool.clusterBucket = true;
         this.pools.push(pool);
+        events.proxyStarts++;
+      } else {
+        events.proxyExistings++;
       }
       if (pool.configSignature !== bucket.signature) {
         pool.configure(bucket.router, bucket.text, bucket.signature);
+        pool.configVer = ++this.configVer;
       }
       // moxi reports failed gets with their error text only on a cluster's vBucket buckets
       pool.getErrorsAsText = bucket.router?.kind === 'vbucket';
@@ -253,6 +283,7 @@ export class Proxy implements SessionHost {
       if (!seen.has(name) && pool.available) {
         this.options.log.warn({ bucket: name }, 'bucket left the configuration; shutting it down');
         pool.shutdown();
+        events.proxyShutdowns++;
       }
     }
     this.configured = true;
@@ -265,6 +296,13 @@ export class Proxy implements SessionHost {
   login(user: string, password: string): ProxyPool | null {
     const pool = this.buckets.get(user);
     return pool?.available === true && pool.password === password ? pool : null;
+  }
+
+  /** How many listening sockets take clients for `port` (moxi's `stats:listening`). */
+  listeningOn(port: number): number {
+    let n = 0;
+    for (const p of this.listenerPorts) if (p === port) n++;
+    return n;
   }
 
   statsProxy(pool: ProxyPool | null, arg: string): string | Promise<string> {

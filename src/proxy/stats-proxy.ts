@@ -1,7 +1,9 @@
 /**
  * `stats proxy [all|info|settings|behaviors|frontcache|stats|config|reset]`: moxi.ts's own configuration
- * and counters under moxi's names (moxi-spec §6.8): basic:*, proxy_main:*, and per pool
- * `<port>:<bucket>:info|frontcache|pstd_stats|server-<i>:*`. Config text has its passwords masked.
+ * and counters under moxi's names and in moxi's order (moxi-spec §6.8): basic:*, memcached:settings:*,
+ * memcached:stats:*, proxy_main:*, and per pool `<port>:<bucket>:info|behavior|stats|frontcache|
+ * pstd_stats|pstd_stats_cmd|server-<i>:*`, each sub-command choosing the families moxi's does. Config
+ * text has its passwords masked.
  *
  * The listing is rendered from a snapshot (plain data) so that, with `-t N` worker processes, each
  * worker's snapshot can cross IPC and the listing shows their sums (mergeStatsProxySnapshots).
@@ -12,14 +14,24 @@ import { MOXI_TS_VERSION } from '../version.ts';
 import { addCommandStats, commandStatRows } from './command-stats.ts';
 import { FrontCacheCounters, type FrontCache } from './front-cache.ts';
 import type { PoolCounters, ProxyPool } from './pool.ts';
+import type { ConfigEvents } from './proxy.ts';
 import { addLatency, type LatencySnapshot } from '../util/latency-histogram.ts';
+import { settingsStats, type ServerSettings } from '../server/stats.ts';
 
 /** What the listing reads from the proxy. */
 export interface StatsProxySource {
   readonly mode: 'static' | 'cluster';
   readonly pools: readonly ProxyPool[];
-  readonly options: { readonly behaviors: Behaviors; readonly threads: number };
+  readonly options: {
+    readonly behaviors: Behaviors;
+    readonly threads: number;
+    readonly settings?: ServerSettings;
+  };
+  readonly configEvents: ConfigEvents;
+  listeningOn(port: number): number;
 }
+
+type Row = readonly [name: string, value: string | number];
 
 /** One downstream server's numbers, named as the listing names them. */
 export interface ServerSnapshot {
@@ -50,6 +62,10 @@ export interface PoolSnapshot {
   readonly name: string;
   readonly available: boolean;
   readonly configText: string;
+  /** moxi's config_ver (the same in every worker). */
+  readonly configVer: number;
+  /** Listening sockets taking the pool's clients (moxi's stats:listening). */
+  readonly listening: number;
   /** PoolCounters by field name, in declaration order. */
   readonly counters: Readonly<Record<string, number>>;
   readonly frontCache: FrontCacheSnapshot;
@@ -67,25 +83,84 @@ function frontCacheSnapshot(cache: FrontCache | null): FrontCacheSnapshot {
   };
 }
 
+/** The process answering (memcached:stats:*): with -t N, the workers' together. */
+export interface ProcessSnapshot {
+  readonly pid: number;
+  /** Seconds. */
+  readonly uptime: number;
+  /** Seconds of CPU. */
+  readonly rusageUser: number;
+  readonly rusageSystem: number;
+}
+
 /** Everything the listing shows, as JSON-safe data. */
 export interface StatsProxySnapshot {
   readonly mode: 'static' | 'cluster';
   readonly behaviors: Behaviors;
   /** -t: event loops (worker processes); moxi shows it plus one as basic:nthreads. */
   readonly threads: number;
+  /** memcached:settings:* (empty when the proxy was made without the run's settings). */
+  readonly settings: readonly Row[];
+  readonly process: ProcessSnapshot;
+  /** ConfigEvents by field name, in declaration order (the same in every worker). */
+  readonly configEvents: Readonly<Record<string, number>>;
   readonly pools: readonly PoolSnapshot[];
 }
 
+/**
+ * moxi's memcached:settings:* rows: the `stats settings` of the memcached moxi was built on, a subset
+ * of today's in the same order; num_threads is moxi's thread count, as basic:nthreads.
+ */
+const MOXI_SETTINGS: ReadonlySet<string> = new Set([
+  'maxbytes',
+  'maxconns',
+  'tcpport',
+  'udpport',
+  'inter',
+  'verbosity',
+  'oldest',
+  'evictions',
+  'domain_socket',
+  'umask',
+  'growth_factor',
+  'chunk_size',
+  'num_threads',
+  'stat_key_prefix',
+  'detail_enabled',
+  'reqs_per_event',
+  'cas_enabled',
+  'tcp_backlog',
+  'binding_protocol',
+]);
+
+function settingsRows(settings: ServerSettings | undefined, threads: number): Row[] {
+  if (settings === undefined) return [];
+  return settingsStats(settings, settings.maxBytes, 0)
+    .filter(([name]) => MOXI_SETTINGS.has(name))
+    .map(([name, value]) => [name, name === 'num_threads' ? threads + 1 : value]);
+}
+
 export function statsProxySnapshot(proxy: StatsProxySource): StatsProxySnapshot {
+  const usage = process.resourceUsage();
   return {
     mode: proxy.mode,
     behaviors: proxy.options.behaviors,
     threads: proxy.options.threads,
+    settings: settingsRows(proxy.options.settings, proxy.options.threads),
+    process: {
+      pid: process.pid,
+      uptime: Math.floor(process.uptime()),
+      rusageUser: usage.userCPUTime / 1e6,
+      rusageSystem: usage.systemCPUTime / 1e6,
+    },
+    configEvents: { ...(proxy.configEvents as unknown as Record<string, number>) },
     pools: proxy.pools.map((p) => ({
       port: p.port,
       name: p.name,
       available: p.available,
       configText: p.configText,
+      configVer: p.configVer,
+      listening: proxy.listeningOn(p.port),
       counters: { ...(p.counters as unknown as Record<string, number>) },
       frontCache: frontCacheSnapshot(p.frontCache),
       commands: p.commandStats.snapshot(),
@@ -122,31 +197,50 @@ export function renderStatsProxy(proxy: StatsProxySource, _current: ProxyPool | 
 
 /** The listing for `stats proxy <arg>` (any sub-command but reset) from a snapshot. */
 export function renderStatsProxySnapshot(snapshot: StatsProxySnapshot, arg: string): string {
+  const lines: Row[] = [];
+  if (arg === 'config') {
+    // moxi's is the raw text; here passwords stay masked, as everywhere else
+    for (const p of snapshot.pools) lines.push([`${p.port}:${p.name}:config`, maskPasswords(p.configText)]);
+    return renderRows(lines);
+  }
   const sub = arg === '' ? 'all' : arg;
   const all = sub === 'all';
-  // `buckets` (binary STAT "proxy buckets") is the per-bucket part only
+  // `buckets` (binary STAT "proxy buckets") is the per-bucket part only: info, frontcache, stats
   const buckets = sub === 'buckets';
-  const lines: Array<readonly [string, string | number]> = [];
-  if (all || sub === 'info') {
+  const info = all || sub === 'info';
+  const stats = all || sub === 'stats';
+  const behaviors = all || sub === 'behaviors';
+  const frontcache = all || sub === 'frontcache';
+  if (info) {
     lines.push(
       ['basic:version', MOXI_TS_VERSION],
       ['basic:nthreads', snapshot.threads + 1],
       ['basic:hostname', os.hostname()],
     );
   }
-  const behaviors = all || sub === 'behaviors' || sub === 'settings';
-  if (behaviors) {
-    lines.push(['proxy_main:conf_type', snapshot.mode === 'static' ? 'static' : 'dynamic']);
-    behaviorRows(lines, 'proxy_main:behavior:', snapshot.behaviors, 2);
+  if (all || sub === 'settings') {
+    for (const [name, value] of snapshot.settings) lines.push([`memcached:settings:${name}`, value]);
+  }
+  if (stats) {
+    for (const [name, value] of memcachedStatsRows(snapshot)) lines.push([`memcached:stats:${name}`, value]);
+  }
+  if (info) lines.push(['proxy_main:conf_type', snapshot.mode === 'static' ? 'static' : 'dynamic']);
+  if (behaviors) behaviorRows(lines, 'proxy_main:behavior:', snapshot.behaviors, 2);
+  if (stats) {
+    for (const [name, value] of Object.entries(snapshot.configEvents))
+      lines.push([`proxy_main:stats:stat_${snake(name)}`, value]);
   }
   for (const p of snapshot.pools) {
     const prefix = `${p.port}:${p.name}:`;
-    if (all || buckets || sub === 'info' || sub === 'config') {
+    if (info || buckets) {
       lines.push(
         [`${prefix}info:port`, p.port],
         [`${prefix}info:name`, p.name],
-        [`${prefix}info:available`, p.available ? 1 : 0],
         [`${prefix}info:config`, maskPasswords(p.configText)],
+        [`${prefix}info:config_ver`, p.configVer],
+        [`${prefix}info:behaviors_num`, p.servers.length],
+        // moxi.ts's own: 0 once the bucket left the cluster's configuration
+        [`${prefix}info:available`, p.available ? 1 : 0],
       );
     }
     if (behaviors) {
@@ -161,7 +255,11 @@ export function renderStatsProxySnapshot(snapshot: StatsProxySnapshot, arg: stri
         behaviorRows(lines, `${prefix}behavior-${i}:`, at, 0);
       });
     }
-    if (all || buckets || sub === 'frontcache') {
+    if (stats || buckets) {
+      // a port that could not be bound ends the run (as in moxi), so listening_failed stays 0
+      lines.push([`${prefix}stats:listening`, p.listening], [`${prefix}stats:listening_failed`, 0]);
+    }
+    if (frontcache || buckets) {
       const fc = p.frontCache;
       // moxi prints size only while the cache runs; oldest_live stays 0 (its flush_all passes 0)
       if (fc.on) lines.push([`${prefix}frontcache:size`, fc.size]);
@@ -169,7 +267,7 @@ export function renderStatsProxySnapshot(snapshot: StatsProxySnapshot, arg: stri
       for (const [name, value] of Object.entries(fc.counters))
         lines.push([`${prefix}frontcache:${snake(name)}`, value]);
     }
-    if (all || buckets || sub === 'stats') {
+    if (stats || buckets) {
       for (const [name, value] of PSTD_STATS) lines.push([`${prefix}pstd_stats:${name}`, value(p)]);
       for (const row of commandStatRows(prefix, p.commands)) lines.push(row);
       p.servers.forEach((s, i) => {
@@ -185,10 +283,68 @@ export function renderStatsProxySnapshot(snapshot: StatsProxySnapshot, arg: stri
       });
     }
   }
+  return renderRows(lines);
+}
+
+function renderRows(lines: readonly Row[]): string {
   let out = '';
   for (const [name, value] of lines) out += value === '' ? `STAT ${name}\r\n` : `STAT ${name} ${value}\r\n`;
   return out + 'END\r\n';
 }
+
+/**
+ * moxi's memcached:stats:* rows, the `stats` of the memcached it was built on, for the proxy process:
+ * its clients as connections; the command, hit and byte rows count what memcached itself served, which
+ * a proxy run does not (moxi.ts's embedded server, -p, answers its own `stats`).
+ */
+function memcachedStatsRows(snapshot: StatsProxySnapshot): Row[] {
+  const pr = snapshot.process;
+  let current = 0;
+  let total = 0;
+  for (const p of snapshot.pools) {
+    current += p.counters['numUpstream'] ?? 0;
+    total += p.counters['totUpstream'] ?? 0;
+  }
+  const maxBytes = snapshot.settings.find(([name]) => name === 'maxbytes')?.[1] ?? 0;
+  const served = SERVED_ROWS.map((name): Row => [name, 0]);
+  return [
+    ['pid', pr.pid],
+    ['uptime', pr.uptime],
+    ['time', Math.floor(Date.now() / 1000)],
+    ['version', MOXI_TS_VERSION],
+    ['pointer_size', 64],
+    ['rusage_user', pr.rusageUser.toFixed(6)],
+    ['rusage_system', pr.rusageSystem.toFixed(6)],
+    ['curr_connections', current],
+    ['total_connections', total],
+    ['connection_structures', current],
+    ...served,
+    ['limit_maxbytes', maxBytes],
+    ['accepting_conns', 1],
+    ['listen_disabled_num', 0],
+    ['threads', snapshot.threads + 1],
+    ['conn_yields', 0],
+  ];
+}
+
+const SERVED_ROWS = [
+  'cmd_get',
+  'cmd_set',
+  'cmd_flush',
+  'get_hits',
+  'get_misses',
+  'delete_misses',
+  'delete_hits',
+  'incr_misses',
+  'incr_hits',
+  'decr_misses',
+  'decr_hits',
+  'cas_misses',
+  'cas_hits',
+  'cas_badval',
+  'bytes_read',
+  'bytes_written',
+];
 
 type PoolValue = (p: PoolSnapshot) => number;
 const counter =
@@ -300,10 +456,22 @@ export function mergeStatsProxySnapshots(snapshots: readonly StatsProxySnapshot[
       else addPool(merged, p);
     });
   }
+  const configEvents: Record<string, number> = {};
+  for (const snapshot of snapshots)
+    for (const [name, value] of Object.entries(snapshot.configEvents))
+      configEvents[name] = Math.max(configEvents[name] ?? 0, value);
   return {
     mode: first.mode,
     behaviors: first.behaviors,
     threads: first.threads,
+    settings: first.settings,
+    process: {
+      pid: first.process.pid,
+      uptime: Math.max(...snapshots.map((s) => s.process.uptime)),
+      rusageUser: snapshots.reduce((n, s) => n + s.process.rusageUser, 0),
+      rusageSystem: snapshots.reduce((n, s) => n + s.process.rusageSystem, 0),
+    },
+    configEvents,
     pools: [...pools.values()].map((p) => ({ ...p, servers: [...p.servers.values()] })),
   };
 }
@@ -319,6 +487,8 @@ interface MergedPool {
   readonly name: string;
   available: boolean;
   readonly configText: string;
+  configVer: number;
+  listening: number;
   readonly counters: Record<string, number>;
   readonly frontCache: { on: boolean; size: number; max: number; readonly counters: Record<string, number> };
   readonly commands: number[];
@@ -346,6 +516,8 @@ function copyPool(p: PoolSnapshot): MergedPool {
     name: p.name,
     available: p.available,
     configText: p.configText,
+    configVer: p.configVer,
+    listening: p.listening,
     counters: { ...p.counters },
     frontCache: { ...p.frontCache, counters: { ...p.frontCache.counters } },
     commands: [...p.commands],
@@ -363,6 +535,9 @@ function addCounters(into: Record<string, number>, from: Readonly<Record<string,
 
 function addPool(into: MergedPool, p: PoolSnapshot): void {
   into.available ||= p.available;
+  // every worker applies the same configurations and listens on the same ports
+  into.configVer = Math.max(into.configVer, p.configVer);
+  into.listening = Math.max(into.listening, p.listening);
   addCounters(into.counters, p.counters);
   // each worker has a front cache of its own: items, room and counters add up
   const fc = into.frontCache;
@@ -402,12 +577,7 @@ function maskPasswords(text: string): string {
  * a pool, 0 for one server of it; downstream_protocol as moxi's enum value. mcs_opts and pwd are never
  * listed (the password stays out of every stats reply, as in moxi).
  */
-function behaviorRows(
-  lines: Array<readonly [string, string | number]>,
-  prefix: string,
-  b: Behaviors,
-  level: number,
-): void {
+function behaviorRows(lines: Row[], prefix: string, b: Behaviors, level: number): void {
   const row = (name: BehaviorKey, value: string | number = b[name]): void => {
     lines.push([prefix + name, value]);
   };

@@ -461,7 +461,8 @@ function stat(ctx: ServerContext, target: ReplyTarget, p: BinaryPacket): void {
   else if (sub.startsWith('reset')) {
     counters.reset();
     lines = [];
-  } else if (sub.startsWith('settings')) lines = settingsStats(settings, store, store.oldestLiveTime);
+  } else if (sub.startsWith('settings'))
+    lines = settingsStats(settings, store.maxBytes, store.oldestLiveTime);
   else if (sub.startsWith('detail')) {
     const arg = sub.slice(6);
     if (arg.startsWith(' dump')) lines = [['detailed', '']];

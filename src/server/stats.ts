@@ -135,9 +135,9 @@ export function generalStats(
 }
 
 /** `stats settings`. */
-export function settingsStats(settings: ServerSettings, store: Store, oldestLive: number): StatLine[] {
+export function settingsStats(settings: ServerSettings, maxBytes: number, oldestLive: number): StatLine[] {
   return [
-    ['maxbytes', store.maxBytes],
+    ['maxbytes', maxBytes],
     ['maxconns', settings.maxConns],
     ['tcpport', settings.port],
     ['udpport', settings.udpPort],

@@ -439,7 +439,7 @@ function stats(ctx: ServerContext, target: ReplyTarget, req: TextRequest): After
       reply(target, 'CLIENT_ERROR usage: stats detail on|off|dump');
     }
   } else if (req.tokenEquals(1, SETTINGS)) {
-    target.out.latin1(renderTextStats(settingsStats(settings, store, store.oldestLiveTime)));
+    target.out.latin1(renderTextStats(settingsStats(settings, store.maxBytes, store.oldestLiveTime)));
   } else if (req.tokenEquals(1, CACHEDUMP)) {
     if (req.ntokens < 5) reply(target, 'CLIENT_ERROR bad command line');
     else {

@@ -5,7 +5,9 @@
 import { STATS_CMD_SLOTS } from '../../src/proxy/command-stats.ts';
 import { FrontCacheCounters } from '../../src/proxy/front-cache.ts';
 import { PoolCounters } from '../../src/proxy/pool.ts';
-import type { PoolSnapshot, ServerSnapshot } from '../../src/proxy/stats-proxy.ts';
+import { ConfigEvents } from '../../src/proxy/proxy.ts';
+import type { PoolSnapshot, ServerSnapshot, StatsProxySnapshot } from '../../src/proxy/stats-proxy.ts';
+import { defaultBehaviors } from '../../src/config/behaviors.ts';
 import { emptyLatency } from '../../src/util/latency-histogram.ts';
 
 export function serverSnapshot(ident: string, o: Partial<ServerSnapshot> = {}): ServerSnapshot {
@@ -36,6 +38,8 @@ export function poolSnapshot(o: {
     name: o.name ?? 'default',
     available: o.available ?? true,
     configText: '{"saslPassword": "secret"}',
+    configVer: 0,
+    listening: 1,
     counters: Object.assign(new PoolCounters(), o.counters) as unknown as Record<string, number>,
     frontCache: {
       on: o.frontCache !== undefined,
@@ -48,5 +52,22 @@ export function poolSnapshot(o: {
     },
     commands: o.commands ?? new Array<number>(STATS_CMD_SLOTS).fill(0),
     servers: o.servers ?? [serverSnapshot('127.0.0.1:1'), serverSnapshot('127.0.0.1:2')],
+  };
+}
+
+/** A whole listing's data: a static run of one event loop with `pools`, unless `o` says otherwise. */
+export function proxySnapshot(
+  pools: PoolSnapshot[],
+  o: Partial<StatsProxySnapshot> = {},
+): StatsProxySnapshot {
+  return {
+    mode: 'static',
+    behaviors: defaultBehaviors(),
+    threads: 1,
+    settings: [],
+    process: { pid: 1, uptime: 0, rusageUser: 0, rusageSystem: 0 },
+    configEvents: { ...(new ConfigEvents() as unknown as Record<string, number>) },
+    pools,
+    ...o,
   };
 }

@@ -383,6 +383,15 @@ describe('cluster mode: buckets, SASL and binary clients', SUITE_TIMEOUT, () => 
       for (const pw of [ALPHA.password, BETA.password, SCRATCH.password])
         assert.ok(!out.includes(pw), `stats proxy shows the password ${pw}`);
       assert.match(stats.get(`${p}:${ALPHA.name}:info:config`) ?? '', /"saslPassword":"X{8}"/);
+      // moxi's configuration counters: documents received, buckets started, each bucket's version
+      assert.ok(Number(stats.get('proxy_main:stats:stat_configs')) >= 1);
+      assert.equal(stats.get('proxy_main:stats:stat_config_fails'), '0');
+      assert.ok(Number(stats.get('proxy_main:stats:stat_proxy_starts')) >= 5);
+      assert.ok(Number(stats.get(`${p}:${ALPHA.name}:info:config_ver`)) >= 1);
+      assert.ok(Number(stats.get(`${p}:${ALPHA.name}:info:behaviors_num`)) >= 1);
+      assert.equal(stats.get(`${p}:${ALPHA.name}:stats:listening`), '1');
+      assert.equal(stats.get('memcached:settings:maxconns'), '1024');
+      assert.ok(Number(stats.get('memcached:stats:curr_connections')) >= 1);
       // a text client cannot log in to a SASL bucket, so meta commands are refused there
       assert.equal(
         await text(c, 'mg iso:k v\r\n'),

@@ -813,7 +813,7 @@ describe('cluster mode with -t 2', SUITE_TIMEOUT, () => {
 
   /** The serverList a worker routes with: `stats proxy config` shows the answering worker's. */
   async function serverListOf(c: Client): Promise<string[]> {
-    const text = (await statsProxy(c, 'config')).get(`${moxi.port}:default:info:config`) ?? '';
+    const text = (await statsProxy(c, 'config')).get(`${moxi.port}:default:config`) ?? '';
     return text === '' ? [] : ((JSON.parse(text) as BucketJson).vBucketServerMap?.serverList ?? []);
   }
 

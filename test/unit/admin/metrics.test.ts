@@ -15,14 +15,17 @@ import {
 } from '../../../src/admin/snapshot.ts';
 import { parseCommandLine } from '../../../src/cli/args.ts';
 import { usageText } from '../../../src/cli/usage.ts';
-import { defaultBehaviors } from '../../../src/config/behaviors.ts';
 import type { PoolSnapshot, StatsProxySnapshot } from '../../../src/proxy/stats-proxy.ts';
 import { LatencyHistogram } from '../../../src/util/latency-histogram.ts';
 import { promSamples } from '../../helpers/prometheus.ts';
-import { poolSnapshot as pool, serverSnapshot as server } from '../../helpers/stats-snapshots.ts';
+import {
+  poolSnapshot as pool,
+  proxySnapshot,
+  serverSnapshot as server,
+} from '../../helpers/stats-snapshots.ts';
 
 function worker(n: number, pools: PoolSnapshot[]): WorkerSnapshot {
-  const proxy: StatsProxySnapshot = { mode: 'static', behaviors: defaultBehaviors(), threads: 2, pools };
+  const proxy: StatsProxySnapshot = proxySnapshot(pools, { threads: 2 });
   return {
     proxy,
     process: {

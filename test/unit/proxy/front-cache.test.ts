@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { defaultBehaviors } from '../../../src/config/behaviors.ts';
+import { poolSnapshot, proxySnapshot } from '../../helpers/stats-snapshots.ts';
 import { FrontCache } from '../../../src/proxy/front-cache.ts';
 import { ProxyPool } from '../../../src/proxy/pool.ts';
 import { CoarseTimer } from '../../../src/util/coarse-timer.ts';
@@ -288,23 +289,7 @@ describe('ProxyPool and its front cache', () => {
 
 describe('stats proxy frontcache', () => {
   function snapshot(frontCache: PoolSnapshot['frontCache']): StatsProxySnapshot {
-    return {
-      mode: 'static',
-      behaviors: defaultBehaviors(),
-      threads: 1,
-      pools: [
-        {
-          port: 11211,
-          name: 'default',
-          available: true,
-          configText: '',
-          counters: {},
-          frontCache,
-          commands: [],
-          servers: [],
-        },
-      ],
-    };
+    return proxySnapshot([{ ...poolSnapshot({ servers: [] }), configText: '', frontCache }]);
   }
   const counters = (n: number): Record<string, number> => {
     const c = cache();

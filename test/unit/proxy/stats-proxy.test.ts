@@ -1,6 +1,7 @@
 /**
- * `stats proxy stats`: a pool's pstd_stats rows are moxi's, in moxi's order (its
- * proxy_stats_dump_pstd_stats), each from the moxi.ts counter for the same thing, then moxi.ts's own.
+ * `stats proxy`: moxi's families of rows in moxi's order, the ones each sub-command lists, and a pool's
+ * pstd_stats rows in moxi's order (its proxy_stats_dump_pstd_stats), each from the moxi.ts counter for
+ * the same thing, then moxi.ts's own.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,8 @@ import {
   type ServerSnapshot,
   type StatsProxySnapshot,
 } from '../../../src/proxy/stats-proxy.ts';
-import { poolSnapshot, serverSnapshot } from '../../helpers/stats-snapshots.ts';
+import { settingsStats } from '../../../src/server/stats.ts';
+import { poolSnapshot, proxySnapshot, serverSnapshot } from '../../helpers/stats-snapshots.ts';
 
 /** moxi's pstd_stats rows, in the order moxi lists them. */
 const MOXI_PSTD_STATS = [
@@ -85,12 +87,10 @@ function server(ident: string, n: number): ServerSnapshot {
 }
 
 function snapshot(counters: Partial<PoolCounters>): StatsProxySnapshot {
-  return {
-    mode: 'static',
-    behaviors: proxyDefaults(),
-    threads: 1,
-    pools: [poolSnapshot({ counters, servers: [server('127.0.0.1:1', 1), server('127.0.0.1:2', 2)] })],
-  };
+  return proxySnapshot(
+    [poolSnapshot({ counters, servers: [server('127.0.0.1:1', 1), server('127.0.0.1:2', 2)] })],
+    { behaviors: proxyDefaults() },
+  );
 }
 
 /** The pstd_stats rows of a listing, in order. */
@@ -170,12 +170,7 @@ describe('stats proxy pstd_stats', () => {
 
 describe('stats proxy pstd_stats_cmd', () => {
   function withCommands(counts: CommandStats): StatsProxySnapshot {
-    return {
-      mode: 'static',
-      behaviors: proxyDefaults(),
-      threads: 1,
-      pools: [poolSnapshot({ commands: counts.snapshot() })],
-    };
+    return proxySnapshot([poolSnapshot({ commands: counts.snapshot() })], { behaviors: proxyDefaults() });
   }
 
   /** The pstd_stats_cmd rows of a listing that are not zero. */
@@ -310,5 +305,199 @@ describe('stats proxy behaviors', () => {
     );
     assert.ok(!listing.includes('s3cret-pwd'), listing);
     assert.ok(!listing.includes(':pwd'), listing);
+  });
+});
+
+describe('stats proxy families and sub-commands', () => {
+  const settings = settingsStats(
+    {
+      port: 0,
+      udpPort: 0,
+      bindAddress: '127.0.0.1',
+      maxBytes: 64 * 1024 * 1024,
+      maxConns: 1024,
+      verbosity: 0,
+      evictions: true,
+      itemSizeMax: 1024 * 1024,
+      threads: 2,
+      reqsPerEvent: 20,
+      tcpBacklog: 1024,
+      bindingProtocol: 'auto-negotiate',
+      casEnabled: true,
+      growthFactor: 1.25,
+      chunkSize: 48,
+      prefixDelimiter: ':',
+      detailEnabled: false,
+    },
+    64 * 1024 * 1024,
+    0,
+  );
+  const data = proxySnapshot(
+    [poolSnapshot({ servers: [serverSnapshot('127.0.0.1:1')], frontCache: { size: 0, counters: {} } })],
+    {
+      mode: 'cluster',
+      settings: settings.filter(([name]) => ['maxbytes', 'maxconns', 'inter', 'num_threads'].includes(name)),
+      configEvents: {
+        configs: 3,
+        configFails: 1,
+        proxyStarts: 1,
+        proxyStartFails: 0,
+        proxyExistings: 2,
+        proxyShutdowns: 0,
+      },
+    },
+  );
+
+  /** Each row's family (its name up to the last colon, the pool's prefix as "pool:"), runs collapsed. */
+  function families(listing: string): string[] {
+    const out: string[] = [];
+    for (const line of listing.split('\r\n')) {
+      if (!line.startsWith('STAT ')) continue;
+      const name = line.split(' ')[1].replace(/^11211:default:/, 'pool:');
+      const family = name.slice(0, name.lastIndexOf(':'));
+      if (out.at(-1) !== family) out.push(family);
+    }
+    return out;
+  }
+  const rows = (listing: string): Map<string, string> =>
+    new Map(
+      listing
+        .split('\r\n')
+        .filter((l) => l.startsWith('STAT '))
+        .map((l) => [l.split(' ')[1], l.split(' ').slice(2).join(' ')]),
+    );
+
+  it("lists moxi's families in moxi's order: basic, memcached, proxy_main, then per pool", () => {
+    const all = families(renderStatsProxySnapshot(data, ''));
+    const cmdFamilies = all.filter((f) => f.startsWith('pool:pstd_stats_cmd'));
+    assert.deepEqual(
+      all.filter((f) => !f.startsWith('pool:pstd_stats_cmd')),
+      [
+        'basic',
+        'memcached:settings',
+        'memcached:stats',
+        'proxy_main',
+        'proxy_main:behavior',
+        'proxy_main:stats',
+        'pool:info',
+        'pool:behavior',
+        'pool:behavior-0',
+        'pool:stats',
+        'pool:frontcache',
+        'pool:pstd_stats',
+        'pool:server-0',
+      ],
+    );
+    assert.equal(cmdFamilies.length, 40, 'the per-command rows sit between pstd_stats and server-0');
+    assert.deepEqual(renderStatsProxySnapshot(data, 'all'), renderStatsProxySnapshot(data, ''));
+  });
+
+  it('each sub-command lists the families moxi gives it', () => {
+    const of = (sub: string): string[] =>
+      families(renderStatsProxySnapshot(data, sub)).filter((f) => !f.startsWith('pool:pstd_stats_cmd'));
+    assert.deepEqual(of('info'), ['basic', 'proxy_main', 'pool:info']);
+    assert.deepEqual(of('settings'), ['memcached:settings']);
+    assert.deepEqual(of('behaviors'), ['proxy_main:behavior', 'pool:behavior', 'pool:behavior-0']);
+    assert.deepEqual(of('frontcache'), ['pool:frontcache']);
+    assert.deepEqual(of('stats'), [
+      'memcached:stats',
+      'proxy_main:stats',
+      'pool:stats',
+      'pool:pstd_stats',
+      'pool:server-0',
+    ]);
+    assert.deepEqual(of('keystats'), []);
+    assert.deepEqual(of('bogus'), []);
+    assert.equal(renderStatsProxySnapshot(data, 'bogus'), 'END\r\n');
+    // config: the pool's configuration, passwords masked
+    assert.equal(
+      renderStatsProxySnapshot(data, 'config'),
+      'STAT 11211:default:config {"saslPassword": "XXXXXX"}\r\nEND\r\n',
+    );
+  });
+
+  it('fills the info, settings, stats and proxy_main rows', () => {
+    const r = rows(renderStatsProxySnapshot(data, ''));
+    assert.equal(r.get('proxy_main:conf_type'), 'dynamic');
+    assert.deepEqual(
+      [...r].filter(([n]) => n.startsWith('memcached:settings:')),
+      [
+        ['memcached:settings:maxbytes', '67108864'],
+        ['memcached:settings:maxconns', '1024'],
+        ['memcached:settings:inter', '127.0.0.1'],
+        ['memcached:settings:num_threads', '2'],
+      ],
+    );
+    assert.deepEqual(
+      [...r].filter(([n]) => n.startsWith('proxy_main:stats:')),
+      [
+        ['proxy_main:stats:stat_configs', '3'],
+        ['proxy_main:stats:stat_config_fails', '1'],
+        ['proxy_main:stats:stat_proxy_starts', '1'],
+        ['proxy_main:stats:stat_proxy_start_fails', '0'],
+        ['proxy_main:stats:stat_proxy_existings', '2'],
+        ['proxy_main:stats:stat_proxy_shutdowns', '0'],
+      ],
+    );
+    assert.deepEqual(
+      [...r].filter(([n]) => n.startsWith('11211:default:info:')).map(([n]) => n.slice(19)),
+      ['port', 'name', 'config', 'config_ver', 'behaviors_num', 'available'],
+    );
+    assert.equal(r.get('11211:default:info:behaviors_num'), '1');
+    assert.equal(r.get('11211:default:stats:listening'), '1');
+    assert.equal(r.get('11211:default:stats:listening_failed'), '0');
+    const memcachedStats = [...r].filter(([n]) => n.startsWith('memcached:stats:')).map(([n]) => n.slice(16));
+    assert.deepEqual(memcachedStats.slice(0, 10), [
+      'pid',
+      'uptime',
+      'time',
+      'version',
+      'pointer_size',
+      'rusage_user',
+      'rusage_system',
+      'curr_connections',
+      'total_connections',
+      'connection_structures',
+    ]);
+    assert.deepEqual(memcachedStats.slice(-5), [
+      'limit_maxbytes',
+      'accepting_conns',
+      'listen_disabled_num',
+      'threads',
+      'conn_yields',
+    ]);
+    assert.equal(r.get('memcached:stats:limit_maxbytes'), '67108864');
+    assert.equal(r.get('memcached:stats:threads'), '2');
+    assert.match(r.get('memcached:stats:rusage_user') ?? '', /^\d+\.\d{6}$/);
+  });
+
+  it("sums the workers: processes, connections; configuration counts and versions are each worker's alike", () => {
+    const worker = (pid: number, configVer: number, numUpstream: number): StatsProxySnapshot =>
+      proxySnapshot(
+        [{ ...poolSnapshot({ counters: { numUpstream, totUpstream: numUpstream * 10 } }), configVer }],
+        {
+          process: { pid, uptime: pid, rusageUser: 1.5, rusageSystem: 0.25 },
+          configEvents: {
+            configs: configVer,
+            configFails: 0,
+            proxyStarts: 1,
+            proxyStartFails: 0,
+            proxyExistings: 0,
+            proxyShutdowns: 0,
+          },
+        },
+      );
+    const merged = mergeStatsProxySnapshots([worker(7, 4, 2), worker(9, 3, 5)]);
+    const r = rows(renderStatsProxySnapshot(merged, 'stats'));
+    assert.equal(r.get('memcached:stats:pid'), '7');
+    assert.equal(r.get('memcached:stats:uptime'), '9');
+    assert.equal(r.get('memcached:stats:rusage_user'), '3.000000');
+    assert.equal(r.get('memcached:stats:rusage_system'), '0.500000');
+    assert.equal(r.get('memcached:stats:curr_connections'), '7');
+    assert.equal(r.get('memcached:stats:total_connections'), '70');
+    assert.equal(r.get('proxy_main:stats:stat_configs'), '4');
+    assert.equal(r.get('proxy_main:stats:stat_proxy_starts'), '1');
+    assert.equal(r.get('11211:default:stats:listening'), '1');
+    assert.equal(rows(renderStatsProxySnapshot(merged, 'info')).get('11211:default:info:config_ver'), '4');
   });
 });
