@@ -29,7 +29,9 @@ import {
   binaryExchange,
   parseBinFrames,
   storeExtras,
+  u32Extras,
 } from '../helpers/raw-client.ts';
+import { PROXY_MAX_ITEM } from '../../src/upstream/session.ts';
 import {
   STATS_CMD_FIELD_NAMES,
   STATS_CMD_NAMES,
@@ -246,6 +248,66 @@ describe('stats proxy pstd_stats_cmd', () => {
       'regular_incr:read_bytes': header + 20 + 1,
       'regular_stats:seen': 1,
       'regular_stats:read_bytes': 11,
+    });
+  });
+
+  it('counts binary GAT as a get of its key and a value too large for the proxy as a refused set', async () => {
+    const client = await RawClient.connect(proxy!.poolPorts[0]);
+    const header = 24;
+    try {
+      const set = binRequest({
+        opcode: BinOp.set,
+        key: 'g',
+        extras: storeExtras(0, 0),
+        value: 'abc',
+        opaque: 1,
+      });
+      assert.equal(parseBinFrames((await binaryExchange(client, set)).data).frames[0].status, 0);
+      const requests = Buffer.concat([
+        binRequest({ opcode: BinOp.gat, key: 'g', extras: u32Extras(100), opaque: 2 }),
+        binRequest({ opcode: BinOp.gatq, key: 'nope', extras: u32Extras(100), opaque: 3 }),
+        binRequest({ opcode: BinOp.noop, opaque: 4 }),
+      ]);
+      const frames = parseBinFrames((await binaryExchange(client, requests)).data).frames;
+      assert.deepEqual(
+        frames.map((f) => [f.opaque, f.status]),
+        [
+          [2, 0],
+          [4, 0],
+        ],
+      );
+      // a value one byte over what the proxy takes: refused here with E2BIG (a miss), never forwarded
+      const tooLarge = binRequest({
+        opcode: BinOp.set,
+        key: 'big',
+        extras: storeExtras(0, 0),
+        value: Buffer.alloc(PROXY_MAX_ITEM + 1),
+        opaque: 5,
+      });
+      const refused = parseBinFrames(
+        (await binaryExchange(client, tooLarge, { timeoutMs: 20_000 })).data,
+      ).frames;
+      assert.deepEqual(
+        refused.map((f) => [f.opaque, f.status]),
+        [[5, 0x03]],
+      );
+    } finally {
+      await client.close();
+    }
+    const rows = nonZero(await commandStats());
+    assert.deepEqual(Object.fromEntries(Object.entries(rows).filter(([name]) => !name.includes('stats'))), {
+      'regular_set:seen': 2,
+      'regular_set:misses': 1,
+      'regular_set:read_bytes': header + 8 + 1 + 3 + (header + 8 + 3 + PROXY_MAX_ITEM + 1),
+      // GAT g, GATQ nope: counted as gets (moxi had no gat)
+      'regular_get:seen': 1,
+      'regular_get:read_bytes': header + 4 + 1,
+      'quiet_get:seen': 1,
+      'quiet_get:read_bytes': header + 4 + 4,
+      'regular_get_key:seen': 2,
+      'regular_get_key:hits': 1,
+      'regular_get_key:misses': 1,
+      'regular_get_key:write_bytes': 3 + 2,
     });
   });
 
