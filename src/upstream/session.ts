@@ -122,6 +122,8 @@ export class ProxySession {
   /** @internal Waiting in the tick's flush batch. */
   flushQueued = false;
   private paused = false;
+  /** A `stats proxy` waits for the replies before it: no later request is read (hostReply). */
+  private inputHeld = false;
   private closed = false;
   /** quit, or input we cannot parse: close once every pending reply is written. */
   private closeWhenDone = false;
@@ -169,7 +171,7 @@ export class ProxySession {
 
   /** Parses and dispatches what is buffered, until backpressure or the end of the input. */
   private process(): void {
-    while (!this.paused && !this.closed && !this.closeWhenDone) {
+    while (!this.paused && !this.inputHeld && !this.closed && !this.closeWhenDone) {
       if (this.slots.length >= MAX_PENDING || this.socket.writableNeedDrain) {
         this.pause();
         return;
@@ -500,29 +502,58 @@ export class ProxySession {
   }
 
   /**
-   * A reply of the host's (`stats proxy`), asked for once every earlier request of this client has been
-   * answered, as moxi, which serves a client one request at a time, lists counters that include them.
-   * Its slot is taken now, so later requests wait behind it.
+   * A reply of the host's (`stats proxy`), made once every earlier request of this client has been
+   * answered, and before any later one is read: moxi serves a client one request at a time, so its
+   * listing counts the requests before it and none after (and `stats proxy reset` zeroes exactly
+   * those). Its slot is taken now, so later replies wait behind it.
    */
   private hostReply(ask: () => string | Promise<string>, render: (text: string) => Reply): void {
     const slot = this.newSlot();
-    const start = (): void => {
-      const answer = ask();
-      if (typeof answer === 'string') {
-        slot.complete(render(answer));
-        return;
-      }
+    const finish = (reply: Reply): void => {
+      slot.complete(reply);
+      this.releaseInput();
+    };
+    const settle = (answer: Promise<string>): void => {
       answer.then(
         (text) => {
-          slot.complete(render(text));
+          finish(render(text));
         },
         () => {
-          slot.complete(render('END\r\n'));
+          finish(render('END\r\n'));
         },
       );
     };
-    if (this.slots.length === 1) start();
-    else slot.start = start;
+    if (this.slots.length > 1) {
+      this.holdInput();
+      slot.start = (): void => {
+        const answer = ask();
+        if (typeof answer === 'string') finish(render(answer));
+        else settle(answer);
+      };
+      return;
+    }
+    const answer = ask();
+    // nothing before it unanswered, nothing after it read: a listing made now holds nothing up
+    if (typeof answer === 'string') {
+      slot.complete(render(answer));
+      return;
+    }
+    this.holdInput();
+    settle(answer);
+  }
+
+  /** Reads no further request until releaseInput() (see hostReply). */
+  private holdInput(): void {
+    this.inputHeld = true;
+    this.socket.pause();
+  }
+
+  private releaseInput(): void {
+    if (!this.inputHeld) return;
+    this.inputHeld = false;
+    if (this.closed) return;
+    if (!this.paused) this.socket.resume();
+    this.process();
   }
 
   /** @internal A slot completed: write every completed slot from the head. */
@@ -578,6 +609,7 @@ export class ProxySession {
   private resume(): void {
     if (!this.paused || this.closed) return;
     this.paused = false;
+    if (this.inputHeld) return;
     this.socket.resume();
     this.process();
   }

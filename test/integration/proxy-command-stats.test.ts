@@ -190,6 +190,33 @@ describe('stats proxy pstd_stats_cmd', () => {
     assert.equal(rows.get('regular_get_key:misses'), '2');
   });
 
+  it('a stats proxy reset pipelined between requests zeroes those before it and none after', async () => {
+    const port = proxy!.poolPorts[0];
+    const listing = await withClient({ port }, async (c) => {
+      const r = await timedRequest(
+        c,
+        'set r 0 0 1\r\nx\r\nget r s\r\nstats proxy reset\r\nget r\r\nstats proxy\r\n',
+        (b) => b.includes('pstd_stats_cmd') && b.toString('latin1').endsWith('END\r\n'),
+      );
+      assert.match(r.text, /^STORED\r\nVALUE r 0 1\r\nx\r\nEND\r\nOK\r\nVALUE r 0 1\r\nx\r\nEND\r\nSTAT /);
+      return r.text;
+    });
+    const rows = new Map<string, number>();
+    for (const [name, value] of parseStats(listing)) {
+      const at = name.indexOf(':pstd_stats_cmd:');
+      if (at >= 0 && value !== '0') rows.set(name.slice(at + ':pstd_stats_cmd:'.length), Number(value));
+    }
+    assert.deepEqual(Object.fromEntries(rows), {
+      'regular_get:seen': 1,
+      'regular_get:read_bytes': 5,
+      'regular_get_key:seen': 1,
+      'regular_get_key:hits': 1,
+      'regular_get_key:write_bytes': 3,
+      'regular_stats:seen': 1,
+      'regular_stats:read_bytes': 11,
+    });
+  });
+
   it('counts binary clients by opcode: quiet opcodes as quiet, a SET with a cas as cas, get keys by reply', async () => {
     const client = await RawClient.connect(proxy!.poolPorts[0]);
     try {
