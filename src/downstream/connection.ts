@@ -30,6 +30,7 @@ import { ReadBuffer } from '../util/read-buffer.ts';
 import { SlabPool } from '../util/slab-pool.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 import type { LatencyHistogram } from '../util/latency-histogram.ts';
+import type { PoolTimings } from '../util/timing-histogram.ts';
 
 export const FailReason = {
   /** The connection could not be established (refused, unreachable, connect_timeout). */
@@ -108,6 +109,8 @@ export interface ConnectionSettings {
   authTimeout: number;
   /** Where each request's response time (written to answered) is counted; none when absent. */
   latency?: LatencyHistogram;
+  /** time_stats: each connect's time (to the TCP connection) and each response time, moxi's way. */
+  timings?: PoolTimings;
 }
 
 export interface ConnectionEvents {
@@ -263,7 +266,9 @@ export class DownstreamConnection {
         this.connectFailed(new Error(`connect timeout after ${connectTimeout} ms`));
       }, connectTimeout);
     }
+    const connectStartedAt = performance.now();
     socket.once('connect', () => {
+      this.settings.timings?.connect.record(performance.now() - connectStartedAt);
       if (this.connectTimer !== null) clearTimeout(this.connectTimer);
       this.connectTimer = null;
       if (this.state !== State.Connecting) return;
@@ -522,7 +527,10 @@ export class DownstreamConnection {
 
   /** Counts an op's response time (internal NOOPs are not requests). */
   private answered(entry: Entry): void {
-    if (entry.op !== NOOP_OP) this.settings.latency?.record(this.readAt - entry.sentAt);
+    if (entry.op === NOOP_OP) return;
+    const ms = this.readAt - entry.sentAt;
+    this.settings.latency?.record(ms);
+    this.settings.timings?.reserved.record(ms);
   }
 
   /** Coarse timer hook: downstream_timeout for the oldest op in flight, queue timeout for the oldest pending. */

@@ -9,6 +9,7 @@
  * a request on the other protocol waits until the client's requests in flight on the first are done.
  */
 import { LatencyHistogram } from '../util/latency-histogram.ts';
+import type { PoolTimings } from '../util/timing-histogram.ts';
 import type { CoarseTimer, DeadlineHolder } from '../util/coarse-timer.ts';
 import type { Logger } from '../util/log.ts';
 import {
@@ -63,6 +64,8 @@ export interface ServerSettings {
   user: string;
   password: string;
   authTimeout: number;
+  /** time_stats: the pool's connect and response-time histograms (absent: not counted). */
+  timings?: PoolTimings;
 }
 
 /** Connections per protocol when downstream_conn_max is 0 ("unlimited"). */
@@ -230,6 +233,7 @@ export class DownstreamServer implements DeadlineHolder {
         password: this.settings.password,
         authTimeout: this.settings.authTimeout,
         latency: this.latency,
+        timings: this.settings.timings,
       },
       this.events,
     );

@@ -17,6 +17,7 @@ import type { CoarseTimer, DeadlineHolder } from '../util/coarse-timer.ts';
 import type { Logger } from '../util/log.ts';
 import type { KeyList } from '../util/key-list.ts';
 import { RingQueue } from '../util/ring-queue.ts';
+import { TimingHistogram, type PoolTimings } from '../util/timing-histogram.ts';
 import { CommandStats } from './command-stats.ts';
 import { FrontCache } from './front-cache.ts';
 import type { BinaryKeyedRequest } from './b2b.ts';
@@ -152,6 +153,8 @@ export class ProxyPool implements DeadlineHolder {
   readonly counters = new PoolCounters();
   /** moxi's per-command counters (pstd_stats_cmd). */
   readonly commandStats = new CommandStats();
+  /** time_stats=1: moxi's connect and response-time histograms (`stats proxy timings`); else null. */
+  readonly timings: PoolTimings | null;
   /** Text clients' one-key gets not written downstream yet, by key and verb (MultiGetRequest.squash). */
   readonly unsentGets = new UnsentGets<MultiGetRequest>();
   /** Binary clients' gets not written downstream yet, by key and opcode (BinaryKeyedRequest.squash). */
@@ -187,6 +190,10 @@ export class ProxyPool implements DeadlineHolder {
     this.behaviors = options.behaviors;
     this.log = options.log;
     this.timer = options.timer;
+    this.timings =
+      options.behaviors.time_stats !== 0
+        ? { connect: new TimingHistogram(), reserved: new TimingHistogram() }
+        : null;
     this.frontCache = FrontCache.fromBehaviors(
       options.behaviors,
       options.frontCacheBytes ?? FRONT_CACHE_BYTES,
@@ -293,6 +300,7 @@ export class ProxyPool implements DeadlineHolder {
         user: this.user,
         password: this.password,
         authTimeout: b.auth_timeout,
+        timings: this.timings ?? undefined,
       },
       this.log,
       this.timer,

@@ -17,6 +17,7 @@ import type { PoolCounters, ProxyPool } from './pool.ts';
 import type { ConfigEvents } from './proxy.ts';
 import { addLatency, type LatencySnapshot } from '../util/latency-histogram.ts';
 import { settingsStats, type ServerSettings } from '../server/stats.ts';
+import { addTimings, timingLines, type PoolTimingsSnapshot } from '../util/timing-histogram.ts';
 
 /** What the listing reads from the proxy. */
 export interface StatsProxySource {
@@ -71,6 +72,8 @@ export interface PoolSnapshot {
   readonly frontCache: FrontCacheSnapshot;
   /** CommandStats.snapshot(): moxi's pstd_stats_cmd table. */
   readonly commands: readonly number[];
+  /** time_stats histograms (null when time_stats is 0). */
+  readonly timings: PoolTimingsSnapshot | null;
   readonly servers: readonly ServerSnapshot[];
 }
 
@@ -164,6 +167,10 @@ export function statsProxySnapshot(proxy: StatsProxySource): StatsProxySnapshot 
       counters: { ...(p.counters as unknown as Record<string, number>) },
       frontCache: frontCacheSnapshot(p.frontCache),
       commands: p.commandStats.snapshot(),
+      timings:
+        p.timings === null
+          ? null
+          : { connect: p.timings.connect.snapshot(), reserved: p.timings.reserved.snapshot() },
       servers: p.servers.map((s) => ({
         ident: s.ident,
         numDownstreamConn: s.connectionCount,
@@ -198,6 +205,16 @@ export function renderStatsProxy(proxy: StatsProxySource, _current: ProxyPool | 
 /** The listing for `stats proxy <arg>` (any sub-command but reset) from a snapshot. */
 export function renderStatsProxySnapshot(snapshot: StatsProxySnapshot, arg: string): string {
   const lines: Row[] = [];
+  if (arg === 'timings') {
+    // moxi's time_stats histograms, drawn line by line (nothing while time_stats is 0)
+    for (const p of snapshot.pools) {
+      for (const kind of ['connect', 'reserved'] as const) {
+        for (const line of timingLines(p.timings?.[kind] ?? []))
+          lines.push([`${p.port}:${p.name}:${kind}`, line]);
+      }
+    }
+    return renderRows(lines);
+  }
   if (arg === 'config') {
     // moxi's is the raw text; here passwords stay masked, as everywhere else
     for (const p of snapshot.pools) lines.push([`${p.port}:${p.name}:config`, maskPasswords(p.configText)]);
@@ -492,6 +509,7 @@ interface MergedPool {
   readonly counters: Record<string, number>;
   readonly frontCache: { on: boolean; size: number; max: number; readonly counters: Record<string, number> };
   readonly commands: number[];
+  timings: PoolTimingsSnapshot | null;
   readonly servers: Map<string, MergedServer>;
 }
 
@@ -521,6 +539,7 @@ function copyPool(p: PoolSnapshot): MergedPool {
     counters: { ...p.counters },
     frontCache: { ...p.frontCache, counters: { ...p.frontCache.counters } },
     commands: [...p.commands],
+    timings: p.timings,
     servers: new Map(p.servers.map((s) => [s.ident, { ...s }])),
   };
 }
@@ -546,6 +565,15 @@ function addPool(into: MergedPool, p: PoolSnapshot): void {
   fc.max += p.frontCache.max;
   addCounters(fc.counters, p.frontCache.counters);
   addCommandStats(into.commands, p.commands);
+  if (p.timings !== null) {
+    into.timings =
+      into.timings === null
+        ? p.timings
+        : {
+            connect: addTimings(into.timings.connect, p.timings.connect),
+            reserved: addTimings(into.timings.reserved, p.timings.reserved),
+          };
+  }
   for (const s of p.servers) {
     const m = into.servers.get(s.ident);
     if (m === undefined) {
@@ -630,6 +658,8 @@ function resetCounters(pool: ProxyPool): void {
   const c = pool.counters as unknown as Record<string, number>;
   for (const key of Object.keys(c)) if (key.startsWith('tot')) c[key] = 0;
   pool.commandStats.reset();
+  pool.timings?.connect.reset();
+  pool.timings?.reserved.reset();
   // the pool's connection rows are its servers' sums
   for (const server of pool.servers) {
     const counters = server.counters;

@@ -51,6 +51,7 @@ export function poolSnapshot(o: {
       >,
     },
     commands: o.commands ?? new Array<number>(STATS_CMD_SLOTS).fill(0),
+    timings: null,
     servers: o.servers ?? [serverSnapshot('127.0.0.1:1'), serverSnapshot('127.0.0.1:2')],
   };
 }
