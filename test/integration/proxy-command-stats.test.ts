@@ -64,19 +64,42 @@ describe('stats proxy pstd_stats_cmd', () => {
     await Promise.all(servers.map((s) => s.stop()));
   });
 
-  /** The pool's pstd_stats_cmd rows, by `<type>_<cmd>:<field>`. */
+  /** A listing's pstd_stats_cmd rows, by `<type>_<cmd>:<field>`. */
+  function commandRows(listing: string): Map<string, number> {
+    const rows = new Map<string, number>();
+    for (const [name, value] of parseStats(listing)) {
+      const at = name.indexOf(':pstd_stats_cmd:');
+      if (at >= 0) rows.set(name.slice(at + ':pstd_stats_cmd:'.length), Number(value));
+    }
+    return rows;
+  }
+
+  /** The pool's pstd_stats_cmd rows, from a connection of its own. */
   async function commandStats(): Promise<Map<string, number>> {
     const port = proxy!.poolPorts[0];
     const text = await withClient(
       { port },
       async (c) => (await timedRequest(c, 'stats proxy\r\n', statsDone)).text,
     );
-    const rows = new Map<string, number>();
-    for (const [name, value] of parseStats(text)) {
-      const at = name.indexOf(':pstd_stats_cmd:');
-      if (at >= 0) rows.set(name.slice(at + ':pstd_stats_cmd:'.length), Number(value));
-    }
-    return rows;
+    return commandRows(text);
+  }
+
+  /**
+   * Sends `payload`, which ends in `stats proxy`, in one write, checks that the replies before the
+   * listing are `replies`, and returns the listing's pstd_stats_cmd rows.
+   */
+  async function pipelined(payload: string, replies: string): Promise<Map<string, number>> {
+    const port = proxy!.poolPorts[0];
+    const text = await withClient({ port }, async (c) => {
+      const r = await timedRequest(
+        c,
+        payload,
+        (b) => b.includes('pstd_stats_cmd') && b.toString('latin1').endsWith('END\r\n'),
+      );
+      return r.text;
+    });
+    assert.equal(text.slice(0, text.indexOf('STAT ')), replies);
+    return commandRows(text);
   }
 
   /** The rows that are not zero. */
@@ -172,41 +195,23 @@ describe('stats proxy pstd_stats_cmd', () => {
   });
 
   it('a stats proxy pipelined after requests lists what they did, as moxi answering one at a time would', async () => {
-    const port = proxy!.poolPorts[0];
-    const listing = await withClient({ port }, async (c) => {
-      // one write: the listing is made once the replies before it are written, not when its line is read
-      const r = await timedRequest(
-        c,
-        'set p 0 0 1\r\nx\r\nget p q\r\nget q\r\nstats proxy\r\n',
-        (b) => b.includes('pstd_stats_cmd') && b.toString('latin1').endsWith('END\r\n'),
-      );
-      assert.match(r.text, /^STORED\r\nVALUE p 0 1\r\nx\r\nEND\r\nEND\r\nSTAT /);
-      return r.text;
-    });
-    const rows = new Map([...parseStats(listing)].map(([n, v]) => [n.replace(/^.*:pstd_stats_cmd:/, ''), v]));
-    assert.equal(rows.get('regular_set:seen'), '1');
-    assert.equal(rows.get('regular_get:seen'), '2');
-    assert.equal(rows.get('regular_get_key:hits'), '1');
-    assert.equal(rows.get('regular_get_key:misses'), '2');
+    // one write: the listing is made once the replies before it are written, not when its line is read
+    const rows = await pipelined(
+      'set p 0 0 1\r\nx\r\nget p q\r\nget q\r\nstats proxy\r\n',
+      'STORED\r\nVALUE p 0 1\r\nx\r\nEND\r\nEND\r\n',
+    );
+    assert.equal(rows.get('regular_set:seen'), 1);
+    assert.equal(rows.get('regular_get:seen'), 2);
+    assert.equal(rows.get('regular_get_key:hits'), 1);
+    assert.equal(rows.get('regular_get_key:misses'), 2);
   });
 
   it('a stats proxy reset pipelined between requests zeroes those before it and none after', async () => {
-    const port = proxy!.poolPorts[0];
-    const listing = await withClient({ port }, async (c) => {
-      const r = await timedRequest(
-        c,
-        'set r 0 0 1\r\nx\r\nget r s\r\nstats proxy reset\r\nget r\r\nstats proxy\r\n',
-        (b) => b.includes('pstd_stats_cmd') && b.toString('latin1').endsWith('END\r\n'),
-      );
-      assert.match(r.text, /^STORED\r\nVALUE r 0 1\r\nx\r\nEND\r\nOK\r\nVALUE r 0 1\r\nx\r\nEND\r\nSTAT /);
-      return r.text;
-    });
-    const rows = new Map<string, number>();
-    for (const [name, value] of parseStats(listing)) {
-      const at = name.indexOf(':pstd_stats_cmd:');
-      if (at >= 0 && value !== '0') rows.set(name.slice(at + ':pstd_stats_cmd:'.length), Number(value));
-    }
-    assert.deepEqual(Object.fromEntries(rows), {
+    const rows = await pipelined(
+      'set r 0 0 1\r\nx\r\nget r s\r\nstats proxy reset\r\nget r\r\nstats proxy\r\n',
+      'STORED\r\nVALUE r 0 1\r\nx\r\nEND\r\nOK\r\nVALUE r 0 1\r\nx\r\nEND\r\n',
+    );
+    assert.deepEqual(nonZero(rows), {
       'regular_get:seen': 1,
       'regular_get:read_bytes': 5,
       'regular_get_key:seen': 1,

@@ -14,6 +14,8 @@ import {
   type ServerSnapshot,
   type StatsProxySnapshot,
 } from '../../../src/proxy/stats-proxy.ts';
+import { parseCommandLine } from '../../../src/cli/args.ts';
+import { serverSettings } from '../../../src/cli/proxy-service.ts';
 import { settingsStats } from '../../../src/server/stats.ts';
 import { poolSnapshot, proxySnapshot, serverSnapshot } from '../../helpers/stats-snapshots.ts';
 
@@ -309,29 +311,9 @@ describe('stats proxy behaviors', () => {
 });
 
 describe('stats proxy families and sub-commands', () => {
-  const settings = settingsStats(
-    {
-      port: 0,
-      udpPort: 0,
-      bindAddress: '127.0.0.1',
-      maxBytes: 64 * 1024 * 1024,
-      maxConns: 1024,
-      verbosity: 0,
-      evictions: true,
-      itemSizeMax: 1024 * 1024,
-      threads: 2,
-      reqsPerEvent: 20,
-      tcpBacklog: 1024,
-      bindingProtocol: 'auto-negotiate',
-      casEnabled: true,
-      growthFactor: 1.25,
-      chunkSize: 48,
-      prefixDelimiter: ':',
-      detailEnabled: false,
-    },
-    64 * 1024 * 1024,
-    0,
-  );
+  const run = parseCommandLine(['-l', '127.0.0.1', '-t', '2', '-z', '11211=127.0.0.1:11212']);
+  assert.ok(run.kind === 'run');
+  const settings = settingsStats(serverSettings(run.options, 0), run.options.maxBytes, 0);
   const data = proxySnapshot(
     [poolSnapshot({ servers: [serverSnapshot('127.0.0.1:1')], frontCache: { size: 0, counters: {} } })],
     {
