@@ -268,10 +268,10 @@ export class DownstreamConnection {
     }
     const connectStartedAt = performance.now();
     socket.once('connect', () => {
-      this.settings.timings?.connect.record(performance.now() - connectStartedAt);
       if (this.connectTimer !== null) clearTimeout(this.connectTimer);
       this.connectTimer = null;
       if (this.state !== State.Connecting) return;
+      this.settings.timings?.connect.record(performance.now() - connectStartedAt);
       if (this.settings.user !== '' && this.settings.protocol === 'binary') this.authenticate(socket);
       else this.ready();
     });
