@@ -66,6 +66,8 @@ const POOL_METRICS: ReadonlyArray<readonly [field: string, name: string, kind: K
     "One-key gets answered by an identical get's fetch",
   ],
   ['totConfigs', 'moxi_configs_total', 'counter', 'Configurations applied to the pool'],
+  ['totBytesRead', 'moxi_client_read_bytes_total', 'counter', "Bytes read from the pool's clients"],
+  ['totBytesWritten', 'moxi_client_written_bytes_total', 'counter', "Bytes written to the pool's clients"],
 ];
 
 /** A ServerSnapshot number as a metric, labelled with its pool and `server` (host:port). */

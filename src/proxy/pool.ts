@@ -118,6 +118,9 @@ export class PoolCounters {
   /** One-key gets answered by an identical get's fetch (not moxi's: it never squashed). */
   totGetsSquashed = 0;
   totConfigs = 0;
+  /** Bytes read from and written to this pool's clients (memcached:stats:bytes_read/bytes_written). */
+  totBytesRead = 0;
+  totBytesWritten = 0;
 }
 
 /** A downstream server as a snapshot names it. */

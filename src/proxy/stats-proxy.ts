@@ -311,16 +311,21 @@ function renderRows(lines: readonly Row[]): string {
 
 /**
  * moxi's memcached:stats:* rows, the `stats` of the memcached it was built on, for the proxy process:
- * its clients as connections; the command, hit and byte rows count what memcached itself served, which
- * a proxy run does not (moxi.ts's embedded server, -p, answers its own `stats`).
+ * its clients as connections, their bytes read and written; the command and hit rows count what
+ * memcached itself served, which a proxy run does not (moxi.ts's embedded server, -p, answers its own
+ * `stats`).
  */
 function memcachedStatsRows(snapshot: StatsProxySnapshot): Row[] {
   const pr = snapshot.process;
   let current = 0;
   let total = 0;
+  let bytesRead = 0;
+  let bytesWritten = 0;
   for (const p of snapshot.pools) {
     current += p.counters['numUpstream'] ?? 0;
     total += p.counters['totUpstream'] ?? 0;
+    bytesRead += p.counters['totBytesRead'] ?? 0;
+    bytesWritten += p.counters['totBytesWritten'] ?? 0;
   }
   const maxBytes = snapshot.settings.find(([name]) => name === 'maxbytes')?.[1] ?? 0;
   const served = SERVED_ROWS.map((name): Row => [name, 0]);
@@ -336,6 +341,8 @@ function memcachedStatsRows(snapshot: StatsProxySnapshot): Row[] {
     ['total_connections', total],
     ['connection_structures', current],
     ...served,
+    ['bytes_read', bytesRead],
+    ['bytes_written', bytesWritten],
     ['limit_maxbytes', maxBytes],
     ['accepting_conns', 1],
     ['listen_disabled_num', 0],
@@ -359,8 +366,6 @@ const SERVED_ROWS = [
   'cas_misses',
   'cas_hits',
   'cas_badval',
-  'bytes_read',
-  'bytes_written',
 ];
 
 type PoolValue = (p: PoolSnapshot) => number;

@@ -157,6 +157,7 @@ export class ProxySession {
 
   /** Bytes from the client (the owner of the socket routes its reads here). */
   receive(chunk: Buffer): void {
+    if (this.pool !== null) this.pool.counters.totBytesRead += chunk.length;
     if (this.parser === null && this.binaryParser === null) {
       if (chunk[0] === Magic.Request) {
         this.binaryParser = new BinaryParser({ magic: Magic.Request, maxBodyLength: PROXY_MAX_ITEM });
@@ -588,7 +589,10 @@ export class ProxySession {
   flush(): void {
     if (this.closed) return;
     this.out.commit();
-    if (!this.out.isEmpty) this.out.flush(this.socket);
+    if (!this.out.isEmpty) {
+      if (this.pool !== null) this.pool.counters.totBytesWritten += this.out.committedLength;
+      this.out.flush(this.socket);
+    }
     if (this.closeWhenDone && this.slots.length === 0) {
       this.closed = true;
       this.socket.end();

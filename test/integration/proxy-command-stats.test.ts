@@ -222,6 +222,33 @@ describe('stats proxy pstd_stats_cmd', () => {
     });
   });
 
+  it("memcached:stats counts the proxy's clients: connections and the bytes read from and written to them", async () => {
+    const port = proxy!.poolPorts[0];
+    const payload = 'set b:1 0 0 3\r\nabc\r\nget b:1 b:2\r\n';
+    const reply = await withClient(
+      { port },
+      async (c) => (await timedRequest(c, payload, (b) => b.toString('latin1').endsWith('END\r\n'))).text,
+    );
+    assert.equal(reply, 'STORED\r\nVALUE b:1 0 3\r\nabc\r\nEND\r\n');
+    const ask = 'stats proxy stats\r\n';
+    const stats = parseStats(
+      await withClient({ port }, async (c) => (await timedRequest(c, ask, statsDone)).text),
+    );
+    // the listing's own request is read before it is made; its reply is written after
+    assert.equal(stats.get('memcached:stats:bytes_read'), String(payload.length + ask.length));
+    assert.equal(stats.get('memcached:stats:bytes_written'), String(reply.length));
+    // (startProxy's readiness check connected once too, sending nothing)
+    assert.equal(stats.get('memcached:stats:total_connections'), '3');
+    assert.equal(stats.get('memcached:stats:curr_connections'), '1');
+    const metrics = await (await fetch(`http://${LOOPBACK}:${admin}/metrics`)).text();
+    const labels = `port="${port}",bucket="default"`;
+    assert.match(
+      metrics,
+      new RegExp(`moxi_client_read_bytes_total\\{${labels}\\} ${payload.length + ask.length}\\n`),
+    );
+    assert.match(metrics, new RegExp(`moxi_client_written_bytes_total\\{${labels}\\} \\d+\\n`));
+  });
+
   it('counts binary clients by opcode: quiet opcodes as quiet, a SET with a cas as cas, get keys by reply', async () => {
     const client = await RawClient.connect(proxy!.poolPorts[0]);
     try {
