@@ -26,6 +26,11 @@ export interface WorkerSnapshot {
   readonly proxy: StatsProxySnapshot;
 }
 
+/** A process's part, from its proxy snapshot (which carries the process figures too). */
+export function workerSnapshot(proxy: StatsProxySnapshot): WorkerSnapshot {
+  return { process: proxy.process, proxy };
+}
+
 /** The embedded memcached server (-p): server-wide counters and one entry per bucket's store. */
 export interface EmbeddedSnapshot {
   readonly port: number;

@@ -12,7 +12,7 @@ import { createLogger, type Logger } from '../util/log.ts';
 import { EmbeddedServer } from '../server/server.ts';
 import { ListenError, type Proxy } from '../proxy/proxy.ts';
 import { statsProxySnapshot } from '../proxy/stats-proxy.ts';
-import { adminSnapshot, embeddedSnapshot, processSnapshot } from '../admin/snapshot.ts';
+import { adminSnapshot, embeddedSnapshot, workerSnapshot } from '../admin/snapshot.ts';
 import { AUTH_FAILURE_MESSAGE } from '../config/rest-stream.ts';
 import { WorkerGroup } from '../workers/primary.ts';
 import { tuneHeap } from './heap.ts';
@@ -112,7 +112,7 @@ async function main(argv: readonly string[]): Promise<number> {
             group !== null
               ? await group.workerSnapshots()
               : single !== null
-                ? [{ process: processSnapshot(1), proxy: statsProxySnapshot(single) }]
+                ? [workerSnapshot(statsProxySnapshot(single))]
                 : [];
           const embeddedNow = embedded !== null ? embeddedSnapshot(embedded) : null;
           return adminSnapshot(options.threads, serving, embeddedNow, options.cluster !== null);

@@ -18,6 +18,7 @@ import type { ConfigEvents } from './proxy.ts';
 import { addLatency, type LatencySnapshot } from '../util/latency-histogram.ts';
 import { settingsStats, type ServerSettings } from '../server/stats.ts';
 import { addTimings, timingLines, type PoolTimingsSnapshot } from '../util/timing-histogram.ts';
+import { processSnapshot, type ProcessSnapshot } from '../admin/snapshot.ts';
 
 /** What the listing reads from the proxy. */
 export interface StatsProxySource {
@@ -86,16 +87,6 @@ function frontCacheSnapshot(cache: FrontCache | null): FrontCacheSnapshot {
   };
 }
 
-/** The process answering (memcached:stats:*): with -t N, the workers' together. */
-export interface ProcessSnapshot {
-  readonly pid: number;
-  /** Seconds. */
-  readonly uptime: number;
-  /** Seconds of CPU. */
-  readonly rusageUser: number;
-  readonly rusageSystem: number;
-}
-
 /** Everything the listing shows, as JSON-safe data. */
 export interface StatsProxySnapshot {
   readonly mode: 'static' | 'cluster';
@@ -104,6 +95,7 @@ export interface StatsProxySnapshot {
   readonly threads: number;
   /** memcached:settings:* (empty when the proxy was made without the run's settings). */
   readonly settings: readonly Row[];
+  /** The process's CPU and memory (memcached:stats:*; the admin endpoint's per worker). */
   readonly process: ProcessSnapshot;
   /** ConfigEvents by field name, in declaration order (the same in every worker). */
   readonly configEvents: Readonly<Record<string, number>>;
@@ -143,19 +135,14 @@ function settingsRows(settings: ServerSettings | undefined, threads: number): Ro
     .map(([name, value]) => [name, name === 'num_threads' ? threads + 1 : value]);
 }
 
-export function statsProxySnapshot(proxy: StatsProxySource): StatsProxySnapshot {
-  const usage = process.resourceUsage();
+/** The listing's data from this process, `worker` its -t N slot (1 for a single process). */
+export function statsProxySnapshot(proxy: StatsProxySource, worker = 1): StatsProxySnapshot {
   return {
     mode: proxy.mode,
     behaviors: proxy.options.behaviors,
     threads: proxy.options.threads,
     settings: settingsRows(proxy.options.settings, proxy.options.threads),
-    process: {
-      pid: process.pid,
-      uptime: Math.floor(process.uptime()),
-      rusageUser: usage.userCPUTime / 1e6,
-      rusageSystem: usage.systemCPUTime / 1e6,
-    },
+    process: processSnapshot(worker),
     configEvents: { ...(proxy.configEvents as unknown as Record<string, number>) },
     pools: proxy.pools.map((p) => ({
       port: p.port,
@@ -331,12 +318,12 @@ function memcachedStatsRows(snapshot: StatsProxySnapshot): Row[] {
   const served = SERVED_ROWS.map((name): Row => [name, 0]);
   return [
     ['pid', pr.pid],
-    ['uptime', pr.uptime],
+    ['uptime', Math.floor(pr.uptimeSeconds)],
     ['time', Math.floor(Date.now() / 1000)],
     ['version', MOXI_TS_VERSION],
     ['pointer_size', 64],
-    ['rusage_user', pr.rusageUser.toFixed(6)],
-    ['rusage_system', pr.rusageSystem.toFixed(6)],
+    ['rusage_user', pr.cpuUserSeconds.toFixed(6)],
+    ['rusage_system', pr.cpuSystemSeconds.toFixed(6)],
     ['curr_connections', current],
     ['total_connections', total],
     ['connection_structures', current],
@@ -488,10 +475,12 @@ export function mergeStatsProxySnapshots(snapshots: readonly StatsProxySnapshot[
     threads: first.threads,
     settings: first.settings,
     process: {
-      pid: first.process.pid,
-      uptime: Math.max(...snapshots.map((s) => s.process.uptime)),
-      rusageUser: snapshots.reduce((n, s) => n + s.process.rusageUser, 0),
-      rusageSystem: snapshots.reduce((n, s) => n + s.process.rusageSystem, 0),
+      ...first.process,
+      uptimeSeconds: Math.max(...snapshots.map((s) => s.process.uptimeSeconds)),
+      cpuUserSeconds: snapshots.reduce((n, s) => n + s.process.cpuUserSeconds, 0),
+      cpuSystemSeconds: snapshots.reduce((n, s) => n + s.process.cpuSystemSeconds, 0),
+      rssBytes: snapshots.reduce((n, s) => n + s.process.rssBytes, 0),
+      heapUsedBytes: snapshots.reduce((n, s) => n + s.process.heapUsedBytes, 0),
     },
     configEvents,
     pools: [...pools.values()].map((p) => ({ ...p, servers: [...p.servers.values()] })),

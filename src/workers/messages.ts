@@ -16,7 +16,6 @@
  *   leaving ─────────────────────────────> (SIGTERM or a crash: listeners closed, about to exit)
  *         <─────────────────────────────── bye
  */
-import type { ProcessSnapshot } from '../admin/snapshot.ts';
 import type { StatsProxySnapshot } from '../proxy/stats-proxy.ts';
 
 /** What a new worker needs to build the same proxy as the primary would. */
@@ -46,13 +45,7 @@ export type WorkerMessage =
   | { readonly type: 'moxi:fatal'; readonly message: string }
   /** A client of this worker asked for `stats proxy <arg>`; `id` is the worker's own. */
   | { readonly type: 'moxi:stats'; readonly id: number; readonly arg: string }
-  | {
-      readonly type: 'moxi:snapshot';
-      readonly gather: number;
-      readonly snapshot: StatsProxySnapshot;
-      /** The worker's CPU and memory, for the admin endpoint. */
-      readonly process: ProcessSnapshot;
-    }
+  | { readonly type: 'moxi:snapshot'; readonly gather: number; readonly snapshot: StatsProxySnapshot }
   | { readonly type: 'moxi:reset-done'; readonly gather: number }
   /** The worker closed its listeners and is about to exit; it waits for `moxi:bye`. */
   | { readonly type: 'moxi:leaving' }

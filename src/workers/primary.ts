@@ -32,7 +32,7 @@ import type { MoxiOptions } from '../cli/args.ts';
 import { workerExecArgv } from '../cli/heap.ts';
 import { followRestConfig } from '../cli/proxy-service.ts';
 import { AUTH_FAILURE_MESSAGE } from '../config/rest-stream.ts';
-import type { WorkerSnapshot } from '../admin/snapshot.ts';
+import { workerSnapshot, type WorkerSnapshot } from '../admin/snapshot.ts';
 import type { Logger } from '../util/log.ts';
 import {
   isMoxiMessage,
@@ -212,7 +212,7 @@ export class WorkerGroup {
         this.gather(worker, m.id, m.arg);
         return;
       case 'moxi:snapshot':
-        this.collected(m.gather, worker, { proxy: m.snapshot, process: m.process });
+        this.collected(m.gather, worker, workerSnapshot(m.snapshot));
         return;
       case 'moxi:reset-done':
         this.collected(m.gather, worker, null);

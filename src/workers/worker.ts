@@ -4,7 +4,6 @@
  * same code as the single-process path, applies the REST configurations the primary forwards, and
  * answers `stats proxy` with the numbers of every worker (gathered by the primary over IPC).
  */
-import { processSnapshot } from '../admin/snapshot.ts';
 import { parseCommandLine, type MoxiOptions } from '../cli/args.ts';
 import { applyRestConfig, createProxy } from '../cli/proxy-service.ts';
 import { ListenError, type Proxy } from '../proxy/proxy.ts';
@@ -155,8 +154,7 @@ class WorkerProcess {
         send({
           type: 'moxi:snapshot',
           gather: message.gather,
-          snapshot: statsProxySnapshot(this.proxy),
-          process: processSnapshot(this.slot),
+          snapshot: statsProxySnapshot(this.proxy, this.slot),
         });
         return;
       case 'moxi:reset':
@@ -218,7 +216,7 @@ class WorkerProcess {
       return;
     }
     const merged = mergeStatsProxySnapshots(
-      snapshots.length > 0 ? snapshots : [statsProxySnapshot(this.proxy)],
+      snapshots.length > 0 ? snapshots : [statsProxySnapshot(this.proxy, this.slot)],
     );
     pending.resolve(renderStatsProxySnapshot(merged, pending.arg));
   }

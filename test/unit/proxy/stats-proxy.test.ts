@@ -458,7 +458,15 @@ describe('stats proxy families and sub-commands', () => {
       proxySnapshot(
         [{ ...poolSnapshot({ counters: { numUpstream, totUpstream: numUpstream * 10 } }), configVer }],
         {
-          process: { pid, uptime: pid, rusageUser: 1.5, rusageSystem: 0.25 },
+          process: {
+            worker: 1,
+            pid,
+            cpuUserSeconds: 1.5,
+            cpuSystemSeconds: 0.25,
+            rssBytes: 0,
+            heapUsedBytes: 0,
+            uptimeSeconds: pid,
+          },
           configEvents: {
             configs: configVer,
             configFails: 0,
