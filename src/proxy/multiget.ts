@@ -32,7 +32,7 @@ import type { FrontCache } from './front-cache.ts';
 import type { ProxyPool, Route } from './pool.ts';
 import { RequestShape, failureText, type Reply, type ReplySlot, type ReplyWriter } from './request.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
-import { distinctKeys } from '../util/distinct-keys.ts';
+import { distinctKeys, sameBytes } from '../util/distinct-keys.ts';
 import type { KeyList } from '../util/key-list.ts';
 import { COPY_LIMIT, type OutputQueue } from '../util/output-queue.ts';
 
@@ -185,11 +185,9 @@ export class MultiGetRequest implements ReplyWriter {
     if (this.unsentServer !== server || this.options.withCas !== get.options.withCas) return false;
     const a = this.distinct;
     const b = get.distinct;
-    const start = a.starts[0];
-    const length = a.ends[0] - start;
-    const other = b.starts[0];
-    if (b.ends[0] - other !== length) return false;
-    for (let i = 0; i < length; i++) if (a.source[start + i] !== b.source[other + i]) return false;
+    const length = a.ends[0] - a.starts[0];
+    if (b.ends[0] - b.starts[0] !== length) return false;
+    if (!sameBytes(a.source, a.starts[0], b.source, b.starts[0], length)) return false;
     if (!server.clientIdle(get.affinity)) return false;
     (this.followers ??= []).push(get);
     get.outstanding++;

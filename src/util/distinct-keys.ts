@@ -10,9 +10,9 @@ let table = new Int32Array(256);
 /** Scratch for the answer; copied out only when there are duplicates. */
 let distinctOf = new Int32Array(128);
 
-/** True when the bytes at `a`..`a + n` and `b`..`b + n` of `source` are equal (keys are short: a JS loop). */
-function sameBytes(source: Uint8Array, a: number, b: number, n: number): boolean {
-  for (let i = 0; i < n; i++) if (source[a + i] !== source[b + i]) return false;
+/** True when `n` bytes of `a` from `aStart` equal those of `b` from `bStart` (keys are short: a JS loop). */
+export function sameBytes(a: Uint8Array, aStart: number, b: Uint8Array, bStart: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[aStart + i] !== b[bStart + i]) return false;
   return true;
 }
 
@@ -50,7 +50,7 @@ export function distinctKeys(keys: KeyRanges): Int32Array | null {
         break;
       }
       const other = held - 1;
-      if (ends[other] - starts[other] === length && sameBytes(source, starts[other], start, length)) {
+      if (ends[other] - starts[other] === length && sameBytes(source, starts[other], source, start, length)) {
         distinctOf[i] = distinctOf[other];
         break;
       }
