@@ -162,6 +162,13 @@ export class AdminMetrics {
     return g;
   }
 
+  /** The proxy's metric of `kind` (a table row of POOL_METRICS or SERVER_METRICS). */
+  private ofKind(kind: Kind, name: string, help: string, labelNames: readonly string[]): Counter | Gauge {
+    return kind === 'gauge'
+      ? this.gauge(this.proxy, name, help, labelNames)
+      : this.counter(this.proxy, name, help, labelNames);
+  }
+
   private readonly info = this.gauge(this.common, 'moxi_info', 'moxi.ts version and mode (always 1)', [
     'version',
     'mode',
@@ -202,13 +209,7 @@ export class AdminMetrics {
     POOL_LABELS,
   );
   private readonly pool = POOL_METRICS.map(
-    ([field, name, kind, help]) =>
-      [
-        field,
-        kind === 'gauge'
-          ? this.gauge(this.proxy, name, help, POOL_LABELS)
-          : this.counter(this.proxy, name, help, POOL_LABELS),
-      ] as const,
+    ([field, name, kind, help]) => [field, this.ofKind(kind, name, help, POOL_LABELS)] as const,
   );
   private readonly commands = this.counter(
     this.proxy,
@@ -238,13 +239,7 @@ export class AdminMetrics {
     SERVER_LABELS,
   );
   private readonly servers = SERVER_METRICS.map(
-    ([field, name, kind, help]) =>
-      [
-        field,
-        kind === 'gauge'
-          ? this.gauge(this.proxy, name, help, SERVER_LABELS)
-          : this.counter(this.proxy, name, help, SERVER_LABELS),
-      ] as const,
+    ([field, name, kind, help]) => [field, this.ofKind(kind, name, help, SERVER_LABELS)] as const,
   );
   private readonly embeddedConnections = this.gauge(
     this.server,
