@@ -11,23 +11,17 @@ const LINEAR_WIDTH = 100;
 const GROWING_BINS = 20;
 
 /** Where each bin starts and how wide it is (microseconds). */
-const BIN_STARTS: readonly number[] = [];
-const BIN_WIDTHS: readonly number[] = [];
-{
-  const starts = BIN_STARTS as number[];
-  const widths = BIN_WIDTHS as number[];
-  for (let i = 0; i < LINEAR_BINS; i++) {
-    starts.push(i * LINEAR_WIDTH);
-    widths.push(LINEAR_WIDTH);
-  }
-  let start = LINEAR_BINS * LINEAR_WIDTH;
-  let width = LINEAR_WIDTH;
-  for (let i = 0; i < GROWING_BINS; i++) {
-    starts.push(start);
-    widths.push(width);
-    start += width;
-    width *= 2;
-  }
+const BIN_STARTS: number[] = [];
+const BIN_WIDTHS: number[] = [];
+for (let i = 0; i < LINEAR_BINS; i++) {
+  BIN_STARTS.push(i * LINEAR_WIDTH);
+  BIN_WIDTHS.push(LINEAR_WIDTH);
+}
+for (let i = 0, start = LINEAR_BINS * LINEAR_WIDTH, width = LINEAR_WIDTH; i < GROWING_BINS; i++) {
+  BIN_STARTS.push(start);
+  BIN_WIDTHS.push(width);
+  start += width;
+  width *= 2;
 }
 export const TIMING_BINS = BIN_STARTS.length;
 const LINEAR_END = LINEAR_BINS * LINEAR_WIDTH;
@@ -90,7 +84,7 @@ export function timingLines(counts: readonly number[]): string[] {
   if (first < 0) return [];
   // moxi draws one bin past the last that counted
   const end = Math.min(last + 1, counts.length - 1);
-  const rows: Array<{ start: string; width: string; countPct: string; pct: string; bar: string }> = [];
+  const rows: Array<{ start: string; width: string; count: string; pct: string; bar: string }> = [];
   let running = 0;
   for (let i = first; i <= end; i++) {
     const n = counts[i];
@@ -100,18 +94,19 @@ export function timingLines(counts: readonly number[]): string[] {
     rows.push({
       start: String(BIN_STARTS[i]),
       width: String(BIN_WIDTHS[i]),
-      countPct: `${n} `,
+      count: `${n} `,
       pct,
       bar: '*'.repeat(Math.floor((24 * n) / max)),
     });
   }
   const startWidth = Math.max(...rows.map((r) => r.start.length));
   const widthWidth = Math.max(...rows.map((r) => r.width.length));
-  const countWidth = Math.max(...rows.map((r) => r.countPct.length + r.pct.length));
+  // the count, a space and the percentage take the same room on every line
+  const countWidth = Math.max(...rows.map((r) => r.count.length + r.pct.length));
   return rows.map(
     (r) =>
-      `${r.start.padStart(startWidth)}+${r.width.padEnd(widthWidth)}=${r.countPct}` +
-      `${' '.repeat(countWidth - r.countPct.length - r.pct.length)}${r.pct}% ${r.bar}`,
+      `${r.start.padStart(startWidth)}+${r.width.padEnd(widthWidth)}=${r.count}` +
+      `${' '.repeat(countWidth - r.count.length - r.pct.length)}${r.pct}% ${r.bar}`,
   );
 }
 
