@@ -88,8 +88,6 @@ export class Proxy implements SessionHost {
   readonly pools: ProxyPool[] = [];
   private readonly timer: CoarseTimer;
   private readonly listeners: net.Server[] = [];
-  /** The port of each listener (moxi's `stats:listening` counts a pool's). */
-  private readonly listenerPorts: number[] = [];
   readonly configEvents = new ConfigEvents();
   /** The newest config_ver given to a pool. */
   private configVer = 0;
@@ -211,7 +209,6 @@ export class Proxy implements SessionHost {
       });
     });
     this.listeners.push(server);
-    this.listenerPorts.push(port);
     this.options.log.info({ port }, 'proxy listening');
   }
 
@@ -301,7 +298,10 @@ export class Proxy implements SessionHost {
   /** How many listening sockets take clients for `port` (moxi's `stats:listening`). */
   listeningOn(port: number): number {
     let n = 0;
-    for (const p of this.listenerPorts) if (p === port) n++;
+    for (const server of this.listeners) {
+      const address = server.address();
+      if (typeof address === 'object' && address?.port === port) n++;
+    }
     return n;
   }
 
