@@ -146,6 +146,12 @@ export class BinaryKeyedRequest implements DownstreamOp {
     this.slot = slot;
     this.parts = packet.valueParts;
     this.head = this.parts === null ? packet.frame : packet.head;
+    if (this.head.readUInt32BE(HeaderOffset.bodyLength) !== packet.bodyLength) {
+      // a touch or gat whose header claims bytes past its key that memcached would not read as part of
+      // it (the parser ended it there): the server gets the length it reads
+      this.head = Buffer.from(this.head);
+      this.head.writeUInt32BE(packet.bodyLength, HeaderOffset.bodyLength);
+    }
     this.key = packet.key;
     this.opcode = packet.opcode;
     this.clientOpaque = packet.opaque;

@@ -661,6 +661,33 @@ const unknownAndMalformed: BadCase[] = [
     send: Buffer.concat([req(0x55, { value: 'abcdefgh', opaque: 1 }), noop]),
     expect: [St.unknown, St.ok],
   },
+  // memcached reads no value after the key of a touch, a gat or a stat, whatever the body length says:
+  // the bytes past the key are the next request
+  ...(
+    [
+      ['TOUCH', BinOp.touch],
+      ['GAT', BinOp.gat],
+      ['GATK', BinOp.gatk],
+    ] as const
+  ).map(([name, opcode]) => ({
+    name: `bin ${name} with a request past its key: both answered`,
+    proto: B,
+    send: req(opcode, { key: 'k', extras: u32Extras(0), value: noop, opaque: 2 }),
+    expect: [St.notFound, St.ok],
+  })),
+  {
+    name: 'bin STAT with a request past its key: both answered',
+    proto: B,
+    send: req(BinOp.stat, { key: 'nosuch', value: noop, opaque: 2 }),
+    expect: [St.notFound, St.ok],
+  },
+  {
+    name: 'bin GATQ with bytes past its key that are no request: closed after the quiet miss',
+    proto: B,
+    send: req(BinOp.gatq, { key: 'k', extras: u32Extras(0), value: 'xyz', opaque: 2 }),
+    expect: [],
+    closes: true,
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------

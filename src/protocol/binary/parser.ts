@@ -1,10 +1,13 @@
 /**
  * Incremental binary frame parser for one connection direction (requests or responses), resumable at any
  * byte boundary. Its checks and their order follow memcached 1.6.18's try_read_command_binary and
- * dispatch_bin_command, including swallowing oversized values without buffering them.
+ * dispatch_bin_command, including swallowing oversized values without buffering them and ending a request
+ * where memcached stops reading it (`bodyLengthRead`), which its header's body length may overstate.
  */
 import { InputBuffer, PARTS_MIN } from '../../util/input-buffer.ts';
 import { createHeader, decodeHeader, HEADER_LENGTH, readCas, type BinaryHeader } from './header.ts';
+import { Magic } from './opcodes.ts';
+import { bodyLengthRead } from './shape.ts';
 
 export interface BinaryParserOptions {
   /** The magic byte every frame must start with: 0x80 to read requests, 0x81 to read responses. */
@@ -184,6 +187,9 @@ export class BinaryParser {
               `key length ${h.keyLength} + extras length ${h.extrasLength} exceed body length ${h.bodyLength}`,
             );
           }
+          // a request ends where memcached stops reading it; what its body length claims beyond that is
+          // the next request
+          if (this.magic === Magic.Request) h.bodyLength = bodyLengthRead(h);
           const valueLength = h.bodyLength - h.extrasLength - h.keyLength;
           if (valueLength <= this.maxBodyLength) {
             this.state = FRAME;

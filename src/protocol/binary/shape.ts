@@ -72,3 +72,26 @@ export function wellFormed(r: RequestShape): boolean {
       return true;
   }
 }
+
+/**
+ * How many bytes of the request's body memcached takes as part of it. It reads every request's extras
+ * and key before anything else; touch, the gat family and stat then read nothing more, whatever the
+ * body length says, so the bytes past their key are the start of the next request
+ * (try_read_command_binary, process_bin_get_or_touch, process_bin_stat). A proxy that forwarded them with
+ * the request would have memcached read them as a request on a connection other clients share.
+ */
+export function bodyLengthRead(r: RequestShape): number {
+  const { extrasLength: ext, keyLength: key, bodyLength: body } = r;
+  switch (r.opcode) {
+    case Opcode.TOUCH:
+    case Opcode.GAT:
+    case Opcode.GATQ:
+    case Opcode.GATK:
+    case Opcode.GATKQ:
+      return ext === 4 && key !== 0 ? ext + key : body;
+    case Opcode.STAT:
+      return ext === 0 ? key : body;
+    default:
+      return body;
+  }
+}

@@ -161,6 +161,16 @@ function checkError(
   }
 }
 
+/** Requests memcached reads nothing of past their key (process_bin_get_or_touch, process_bin_stat). */
+const KEY_ONLY = new Set<number>([
+  Opcode.TOUCH,
+  Opcode.GAT,
+  Opcode.GATQ,
+  Opcode.GATK,
+  Opcode.GATKQ,
+  Opcode.STAT,
+]);
+
 /** A plausible request for `op`, shaped by the opcode table's key and extras rules. */
 function requestFor(op: number, n: number): Case {
   const info = OPCODE_INFO[op];
@@ -170,7 +180,7 @@ function requestFor(op: number, n: number): Case {
     opcode: op,
     key,
     extras: Buffer.alloc(extrasLength, n),
-    value: n % 2 === 0 ? `value ${n}` : undefined,
+    value: n % 2 === 0 && !KEY_ONLY.has(op) ? `value ${n}` : undefined,
     opaque: n * 0x01010101,
     vbucket: n,
     cas: BigInt(n) << 40n,
@@ -381,6 +391,27 @@ describe('BinaryParser', () => {
     assert.deepEqual(second, b.expect);
     assert.equal(parser.next(), null);
     assert.equal(parser.bufferedLength, 0);
+  });
+
+  it('ends a touch, gat or stat request after its key, as memcached reads it: the rest is the next request', () => {
+    const noop = req({ opcode: Opcode.NOOP, opaque: 7 });
+    for (const opcode of KEY_ONLY) {
+      const extras = opcode === Opcode.STAT ? undefined : encodeExpirationExtras(0);
+      const cut = req({ opcode, key: 'k', extras, opaque: 3 });
+      // the header claims the NOOP as its value; the packet is the request without it
+      const bytes = encodeRequest({ opcode, key: 'k', extras, value: noop.bytes, opaque: 3 });
+      const expect = { ...cut.expect, frame: bytes.subarray(0, cut.bytes.length) };
+      checkStream(
+        [
+          { bytes, expect },
+          { bytes: Buffer.alloc(0), expect: noop.expect },
+        ],
+        REQUESTS,
+      );
+    }
+    // a response with a value is whole, and so is a request that breaks the shape (its key is missing)
+    checkStream([res({ opcode: Opcode.GAT, extras: encodeFlagsExtras(0), value: 'v' })], RESPONSES);
+    checkStream([req({ opcode: Opcode.GAT, extras: encodeExpirationExtras(0), value: 'v' })], REQUESTS);
   });
 
   it('waits for a whole header, then for the whole frame', () => {
