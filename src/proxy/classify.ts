@@ -13,6 +13,7 @@ import {
   type TextRequest,
 } from '../protocol/ascii/request-parser.ts';
 import { base64DecodeKey } from '../protocol/meta/base64.ts';
+import { MetaFlags, metaSetLineError } from '../protocol/meta/flags.ts';
 
 export const TextErrors = {
   error: 'ERROR',
@@ -184,9 +185,13 @@ function retrieval(req: TextRequest): ProxyCommand {
   return { kind: 'get', withCas, touch, exptime, firstKey };
 }
 
+/** Scratch space for the flags of an ms refused here. */
+const scratchFlags = new MetaFlags();
+
 /**
  * Meta commands are checked only as far as memcached checks them before looking at flags (so the
- * proxy knows the key, and for ms that a data block was read); flag errors come from the server.
+ * proxy knows the key, and for ms that a data block was read); flag errors come from the server,
+ * except for an ms refused here over its value, whose flags memcached would have looked at first.
  */
 function meta(req: TextRequest): ProxyCommand {
   const nt = req.ntokens;
@@ -197,13 +202,19 @@ function meta(req: TextRequest): ProxyCommand {
     if (nt === 3) return local(TextErrors.badFormat);
     if (nt > META_MAX_TOKENS) return local(TextErrors.flagsTooLong);
     if (!req.storageValid) return local(TextErrors.badFormat);
-    if (req.dataStatus === DataStatus.Swallowed) return local(TextErrors.tooLarge);
-    if (req.dataStatus === DataStatus.BadChunk) return local(TextErrors.badDataChunk);
+    if (req.dataStatus === DataStatus.Swallowed || req.dataStatus === DataStatus.BadChunk) {
+      // not forwarded; memcached would have looked at the line's flags first
+      return local(
+        metaSetLineError(req, scratchFlags) ??
+          (req.dataStatus === DataStatus.Swallowed ? TextErrors.tooLarge : TextErrors.badDataChunk),
+      );
+    }
   } else if (!isMe && nt > META_MAX_TOKENS) {
     return local(req.command === Command.MetaGet ? TextErrors.mgFlagsTooLong : TextErrors.flagsTooLong);
   }
   let key = req.token(1);
   let quiet = -1;
+  let quietFlags = 0;
   const firstFlag = req.command === Command.MetaSet ? 3 : 2;
   for (let i = firstFlag; i < req.tokenCount; i++) {
     const f = req.line[req.tokenStart[i]];
@@ -211,7 +222,9 @@ function meta(req: TextRequest): ProxyCommand {
       key = base64DecodeKey(req.line, req.tokenStart[1], req.tokenEnd[1]) ?? key;
     } else if (f === 0x71 /* q */ && !isMe) {
       quiet = i;
+      quietFlags++;
     }
   }
-  return { kind: 'meta', key, quiet };
+  // a second q is a flag error the server must see (it answers it, quiet or not): none is taken off
+  return { kind: 'meta', key, quiet: quietFlags > 1 ? -1 : quiet };
 }

@@ -11,7 +11,13 @@ import {
   type TextRequest,
 } from '../protocol/ascii/request-parser.ts';
 import { base64DecodeKey } from '../protocol/meta/base64.ts';
-import { MAX_OPAQUE_LENGTH, META_ERRORS, MetaFlags, parseMetaFlags } from '../protocol/meta/flags.ts';
+import {
+  MAX_OPAQUE_LENGTH,
+  META_ERRORS,
+  MetaFlags,
+  metaSetLineError,
+  parseMetaFlags,
+} from '../protocol/meta/flags.ts';
 import { After, type ReplyTarget, type ServerContext } from './context.ts';
 import { positiveExptime } from './exptime.ts';
 import { SlabClasses } from './slab-classes.ts';
@@ -244,33 +250,21 @@ function metaSet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
     return;
   }
   // From here on a data block follows the line; the parser has read or is discarding it.
-  const err = parseMetaFlags(req, 3, flags);
+  const err = metaSetLineError(req, flags);
   if (err !== null) {
     replyError(target, err);
     return;
   }
   target.noreply = flags.noReply;
-  let suffixError: string | null = null;
   let suffix = '';
   for (let i = 2; i < req.tokenCount; i++) {
     const f = req.line[req.tokenStart[i]];
-    if (f === 0x4f /* O */) {
-      const opaque = opaqueOf(req, i);
-      if (opaque === null) suffixError = META_ERRORS.opaqueTooLong;
-      else suffix += opaque;
-    } else if (f === 0x6b /* k */) suffix += '\0k';
+    if (f === 0x4f /* O */) suffix += ' ' + req.tokenString(i);
+    else if (f === 0x6b /* k */) suffix += '\0k';
     else if (f === 0x63 /* c */) suffix += '\0c';
   }
-  let mode = MODES[flags.mode];
-  if (mode === undefined) {
-    replyError(target, 'CLIENT_ERROR invalid mode for ms M token');
-    return;
-  }
+  let mode = MODES[flags.mode]!;
   if (flags.hasCas && (mode === StoreMode.Set || mode === StoreMode.Replace)) mode = StoreMode.Cas;
-  if (suffixError !== null) {
-    replyError(target, suffixError);
-    return;
-  }
   const keyBytes = flags.key;
   const key = keyBytes.toString('latin1');
   if (

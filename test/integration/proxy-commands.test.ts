@@ -255,6 +255,19 @@ const cases: Case[] = [
     name: 'meta command errors',
     steps: ['mg\r\nms k\r\nms k abc\r\nmg k zz\r\nma k N\r\nme\r\nmd\r\nmn extra\r\n'],
   },
+  {
+    // memcached reads every flag before it answers, so the duplicate wins over an earlier bad value
+    name: 'meta flags given twice, q among them',
+    steps: ['mg k q v q\r\nmg k q72079 F q L\r\nmg k q-1 qD J Pxx\r\nmd k q q\r\nma k qq q\r\nmn\r\n'],
+  },
+  {
+    // memcached looks at an ms line's flags, M mode and opaque before its value
+    name: 'ms refused over its value: a bad flag, mode or opaque is the error',
+    steps: [
+      'ms k 4 f a\r\nzzzzz\r\nms k 5 E C8\r\nzzzzzz\r\nms k 2 CI v\r\nzzz\r\nms k 1 MX\r\nzz\r\n',
+      `ms k 1 O${'o'.repeat(40)}\r\nzz\r\nms k 1 q q\r\nzz\r\nms k 1 T1\r\nzz\r\nmg k v\r\n`,
+    ],
+  },
   // mixed pipelines and sizes
   {
     name: 'pipelined batch with local commands in the middle',

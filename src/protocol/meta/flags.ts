@@ -19,6 +19,7 @@ export const META_ERRORS = {
   badInitial: 'CLIENT_ERROR invalid numeric initial value',
   badDelta: 'CLIENT_ERROR invalid numeric delta value',
   opaqueTooLong: 'CLIENT_ERROR opaque token too long',
+  invalidMode: 'CLIENT_ERROR invalid mode for ms M token',
 } as const;
 
 /** Longest opaque token (the O flag, O included) memcached echoes back. */
@@ -194,4 +195,24 @@ export function parseMetaFlags(req: TextRequest, first: number, out: MetaFlags):
     }
   }
   return hasError ? (error ?? META_ERRORS.badFormat) : null;
+}
+
+/** ms's M modes (character codes; 0: no M flag): set, add (E), append (A), prepend (P), replace (R), set (S). */
+const MS_MODES = new Set([0, 0x45, 0x41, 0x50, 0x52, 0x53]);
+
+/**
+ * The error memcached reports for an ms line before it looks at the value (its flags, its M mode, an
+ * opaque too long), or null. It comes first even when the value is too large or ends badly, which a
+ * proxy refusing such an ms itself must answer the same way. Fills `out` as parseMetaFlags does.
+ */
+export function metaSetLineError(req: TextRequest, out: MetaFlags): string | null {
+  const err = parseMetaFlags(req, 3, out);
+  if (err !== null) return err;
+  if (!MS_MODES.has(out.mode)) return META_ERRORS.invalidMode;
+  for (let i = 2; i < req.tokenCount; i++) {
+    if (req.line[req.tokenStart[i]] === 0x4f /* O */ && req.tokenLength(i) > MAX_OPAQUE_LENGTH) {
+      return META_ERRORS.opaqueTooLong;
+    }
+  }
+  return null;
 }

@@ -6,7 +6,12 @@ import {
   isParseError,
   type TextRequest,
 } from '../../../../src/protocol/ascii/request-parser.ts';
-import { META_ERRORS, MetaFlags, parseMetaFlags } from '../../../../src/protocol/meta/flags.ts';
+import {
+  META_ERRORS,
+  MetaFlags,
+  metaSetLineError,
+  parseMetaFlags,
+} from '../../../../src/protocol/meta/flags.ts';
 import { base64DecodeKey } from '../../../../src/protocol/meta/base64.ts';
 
 function request(line: string): TextRequest {
@@ -52,6 +57,16 @@ describe('meta flags', () => {
     assert.equal(flagsOf('ma k Tx Jy').err, META_ERRORS.badInitial);
     assert.equal(flagsOf('ms k 1 Fx', 3).err, META_ERRORS.badFormat);
     assert.equal(flagsOf('ms k 1 MEE', 3).err, META_ERRORS.mTokenLength);
+  });
+
+  it("gives an ms line's error before its value: flags, then the M mode, then an opaque too long", () => {
+    const lineError = (line: string): string | null => metaSetLineError(request(line), new MetaFlags());
+    assert.equal(lineError('ms k 1 F5 T9 MA O1'), null);
+    assert.equal(lineError('ms k 1 q T9 q'), META_ERRORS.duplicateFlag);
+    assert.equal(lineError('ms k 1 Tx MX'), META_ERRORS.badToken);
+    assert.equal(lineError('ms k 1 MX O' + 'o'.repeat(40)), META_ERRORS.invalidMode);
+    assert.equal(lineError('ms k 1 MS O' + 'o'.repeat(40)), META_ERRORS.opaqueTooLong);
+    assert.equal(lineError('ms k 1 O' + 'o'.repeat(31)), null);
   });
 
   it('decodes base64 keys with b and fails on a malformed one', () => {
