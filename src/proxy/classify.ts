@@ -39,8 +39,8 @@ export type ProxyCommand =
   | { kind: 'touch'; exptime: number; noreply: boolean }
   | { kind: 'flush'; delay: number; noreply: boolean }
   | { kind: 'stats'; sub: 'all' | 'reset' | 'proxy'; arg: string }
-  /** A meta command for the key's server; `quiet` is the index of its q flag token (or -1). */
-  | { kind: 'meta'; key: Buffer; quiet: number }
+  /** A meta command for the key's server; `quiet`: it has a q flag. */
+  | { kind: 'meta'; key: Buffer; quiet: boolean }
   | { kind: 'version' }
   | { kind: 'quit' };
 
@@ -213,18 +213,16 @@ function meta(req: TextRequest): ProxyCommand {
     return local(req.command === Command.MetaGet ? TextErrors.mgFlagsTooLong : TextErrors.flagsTooLong);
   }
   let key = req.token(1);
-  let quiet = -1;
-  let quietFlags = 0;
+  let quiet = false;
   const firstFlag = req.command === Command.MetaSet ? 3 : 2;
   for (let i = firstFlag; i < req.tokenCount; i++) {
     const f = req.line[req.tokenStart[i]];
-    if (req.tokenLength(i) === 1 && f === 0x62 /* b */) {
+    // memcached knows a flag by its first byte alone: "b0" is b
+    if (f === 0x62 /* b */) {
       key = base64DecodeKey(req.line, req.tokenStart[1], req.tokenEnd[1]) ?? key;
     } else if (f === 0x71 /* q */ && !isMe) {
-      quiet = i;
-      quietFlags++;
+      quiet = true;
     }
   }
-  // a second q is a flag error the server must see (it answers it, quiet or not): none is taken off
-  return { kind: 'meta', key, quiet: quietFlags > 1 ? -1 : quiet };
+  return { kind: 'meta', key, quiet };
 }

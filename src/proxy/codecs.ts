@@ -3,7 +3,7 @@
  *   a2b  ASCII client, binary server: moxi's A2BSpec table (opcode, quiet opcode, extras) and its reply
  *        mapping (moxi-spec §6.3), with `touch` answered TOUCHED;
  *   a2a  ASCII client, ASCII server: the client's own bytes, minus noreply, and the server's reply line;
- *   meta commands always go to a text connection, minus q (its effect is applied here).
+ *   meta commands always go to a text connection as written (with q, an mn marks where the reply ends).
  * Codecs capture what they need from the request at once: the parser reuses its request object.
  */
 import { HEADER_LENGTH, writeHeader } from '../protocol/binary/header.ts';
@@ -11,7 +11,7 @@ import { Magic, Opcode, Status } from '../protocol/binary/opcodes.ts';
 import type { TextRequest } from '../protocol/ascii/request-parser.ts';
 import type { TextResponse } from '../protocol/ascii/response-parser.ts';
 import { ProxyError, a2bStatusText } from '../protocol/wire-errors.ts';
-import type { KeyedCodec } from './keyed.ts';
+import { MORE_UNITS, type KeyedCodec } from './keyed.ts';
 import type { Reply } from './request.ts';
 import type { OutputQueue } from '../util/output-queue.ts';
 import type { StoreVerb } from './classify.ts';
@@ -256,33 +256,32 @@ export function a2aKeyed(req: TextRequest, noreply: boolean): KeyedCodec {
   };
 }
 
-const NOMINAL: Record<string, string> = { mg: 'EN', ms: 'HD', md: 'HD', ma: 'HD' };
+const META_NOOP = Buffer.from('mn\r\n');
 
 /**
- * A meta command for a text connection. A q flag is removed on the way down and applied here: the
- * nominal reply (EN for mg, HD for ms/md/ma) is dropped, errors and everything else still reach the
- * client.
+ * A meta command for a text connection, sent as the client wrote it. With a q flag the server itself
+ * leaves out what q drops (which memcached decides case by case: an ma's HD or VA, but not when N just
+ * made the item), so an mn follows it down and its MN ends the reply: what came before it, if anything,
+ * is the client's.
  */
-export function metaCodec(req: TextRequest, quietToken: number): KeyedCodec {
-  const raw = req.rawLine();
-  const bytes: Buffer[] = [];
-  let nominal: string | undefined;
-  if (quietToken < 0) {
-    bytes.push(raw);
-  } else {
-    nominal = NOMINAL[req.tokenString(0)];
-    const s = req.tokenStart[quietToken];
-    // drop the q token and the space before it
-    bytes.push(
-      req.line.subarray(req.lineStart, s - 1),
-      req.line.subarray(req.tokenEnd[quietToken], req.rawEnd),
-    );
-  }
+export function metaCodec(req: TextRequest, quiet: boolean): KeyedCodec {
+  const bytes: Buffer[] = [req.rawLine()];
   pushData(bytes, req);
+  if (!quiet) {
+    return { protocol: 'ascii', quiet: false, encode: () => bytes, fromUnit: passThrough };
+  }
+  bytes.push(META_NOOP);
+  let reply: Reply = '';
   return {
     protocol: 'ascii',
     quiet: false,
     encode: () => bytes,
-    fromUnit: (unit) => (nominal !== undefined && unit.kind === nominal ? '' : passThrough(unit)),
+    fromUnit: (unit) => {
+      if (unit.kind !== 'MN') {
+        reply = passThrough(unit);
+        return MORE_UNITS;
+      }
+      return reply;
+    },
   };
 }

@@ -27,9 +27,12 @@ export interface KeyedCodec {
   encode(opaque: number, vbucket: number): Buffer | readonly Buffer[];
   /** Binary: the client's reply for the server's response. */
   fromPacket?(packet: BinaryPacket): Reply;
-  /** Text: the client's reply for the server's reply line (and data). */
-  fromUnit?(unit: TextResponse): Reply;
+  /** Text: the client's reply for the server's reply line (and data), or MORE_UNITS until it ends. */
+  fromUnit?(unit: TextResponse): Reply | typeof MORE_UNITS;
 }
+
+/** What fromUnit returns for a unit that does not end its command's reply. */
+export const MORE_UNITS = Symbol('more units');
 
 const CRLF = '\r\n';
 
@@ -101,7 +104,9 @@ export class KeyedRequest implements DownstreamOp {
   }
 
   onUnit(unit: TextResponse): boolean {
-    this.finish(this.codec.fromUnit!(unit));
+    const reply = this.codec.fromUnit!(unit);
+    if (reply === MORE_UNITS) return false;
+    this.finish(reply);
     return true;
   }
 

@@ -261,6 +261,20 @@ const cases: Case[] = [
     steps: ['mg k q v q\r\nmg k q72079 F q L\r\nmg k q-1 qD J Pxx\r\nmd k q q\r\nma k qq q\r\nmn\r\n'],
   },
   {
+    // memcached knows a flag by its first byte, so "b0" base64-decodes the key as "b" does
+    name: 'base64 keys with a b flag written b0',
+    steps: [
+      'ms YWxwaGE= 2 b0\r\nhi\r\nms YmV0YQ== 2 b0\r\nhi\r\nms Z2FtbWE= 2 b0\r\nhi\r\nms ZGVsdGE= 2 b0\r\nhi\r\nms ZXBz 2 b0\r\nhi\r\nms emV0YQ== 2 b0\r\nhi\r\nget alpha beta gamma delta eps zeta\r\n',
+    ],
+  },
+  {
+    // what q leaves out is memcached's choice: an ma's success, with its value too, unless N made the item
+    name: 'quiet ma with a value, and with N',
+    steps: [
+      'set n 0 0 1\r\n5\r\nma n q v\r\nma n q\r\nma n v\r\nma zz q v N0 J3\r\nma zz q v\r\nmg zz q v\r\nmn\r\n',
+    ],
+  },
+  {
     // memcached looks at an ms line's flags, M mode and opaque before its value
     name: 'ms refused over its value: a bad flag, mode or opaque is the error',
     steps: [

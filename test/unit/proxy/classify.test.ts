@@ -71,7 +71,9 @@ describe('proxy classification of text requests', () => {
     const mg = of('mg Zm9v b v q\r\n');
     assert.equal(mg.kind, 'meta');
     assert.equal(mg.key.toString(), 'foo');
-    assert.equal(mg.quiet, 4);
+    assert.equal(mg.quiet, true);
+    assert.deepEqual(of('mg foo v\r\n'), { kind: 'meta', key: Buffer.from('foo'), quiet: false });
+    assert.deepEqual(of('ma Zm9v b0 q1\r\n'), { kind: 'meta', key: Buffer.from('foo'), quiet: true });
     assert.deepEqual(of('mg\r\n'), { kind: 'local', reply: 'ERROR' });
     assert.deepEqual(of('me\r\n'), { kind: 'local', reply: 'CLIENT_ERROR bad command line format' });
   });

@@ -16,7 +16,8 @@ import {
   binaryExptime,
   metaCodec,
 } from '../../../src/proxy/codecs.ts';
-import type { KeyedCodec } from '../../../src/proxy/keyed.ts';
+import { MORE_UNITS, type KeyedCodec } from '../../../src/proxy/keyed.ts';
+import { TextResponseError, TextResponseParser } from '../../../src/protocol/ascii/response-parser.ts';
 import type { Reply, ReplyWriter } from '../../../src/proxy/request.ts';
 import { OutputQueue } from '../../../src/util/output-queue.ts';
 import type { Socket } from 'node:net';
@@ -116,10 +117,42 @@ describe('a2b codecs (moxi-spec §6.3)', () => {
 });
 
 describe('meta over text connections', () => {
-  it('drops q on the way down and the nominal reply on the way up', () => {
-    const codec = metaCodec(request('mg key v q k\r\n'), 3);
+  /** What the codec sends, and the client's reply to the server's `replies` (null: the reply never ended). */
+  function exchange(line: string, replies: string): { sent: string; reply: string | null } {
+    const codec = metaCodec(request(line), line.includes(' q'));
     const bytes = codec.encode(0, 0);
-    const sent = Buffer.concat(Buffer.isBuffer(bytes) ? [bytes] : [...bytes]).toString();
-    assert.equal(sent, 'mg key v k\r\n');
+    const sent = Buffer.concat(Buffer.isBuffer(bytes) ? [bytes] : [...bytes]).toString('latin1');
+    const parser = new TextResponseParser();
+    parser.push(Buffer.from(replies, 'latin1'));
+    for (let unit = parser.next(); unit !== null; unit = parser.next()) {
+      assert.ok(!(unit instanceof TextResponseError));
+      const r = codec.fromUnit!(unit);
+      if (r !== MORE_UNITS) return { sent, reply: text(r) };
+    }
+    return { sent, reply: null };
+  }
+
+  it('sends a command as written and passes its reply through', () => {
+    assert.deepEqual(exchange('mg key v k\r\n', 'VA 2 kkey\r\nhi\r\n'), {
+      sent: 'mg key v k\r\n',
+      reply: 'VA 2 kkey\r\nhi\r\n',
+    });
+    assert.deepEqual(exchange('ms key 2 T0\r\nhi\r\n', 'HD\r\n'), {
+      sent: 'ms key 2 T0\r\nhi\r\n',
+      reply: 'HD\r\n',
+    });
+  });
+
+  it('follows a quiet command with mn: what the server sent before MN is the reply, if anything', () => {
+    assert.deepEqual(exchange('mg key v q k\r\n', 'MN\r\n'), { sent: 'mg key v q k\r\nmn\r\n', reply: '' });
+    assert.deepEqual(exchange('ma key q v N0 J3\r\n', 'VA 1\r\n3\r\nMN\r\n'), {
+      sent: 'ma key q v N0 J3\r\nmn\r\n',
+      reply: 'VA 1\r\n3\r\n',
+    });
+    assert.deepEqual(exchange('ms key 1 q\r\nx\r\n', 'NS\r\nMN\r\n'), {
+      sent: 'ms key 1 q\r\nx\r\nmn\r\n',
+      reply: 'NS\r\n',
+    });
+    assert.equal(exchange('md key q\r\n', 'HD\r\n').reply, null, 'the reply ends only with MN');
   });
 });
