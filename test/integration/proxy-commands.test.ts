@@ -374,12 +374,49 @@ function randomValue(r: SeededRandom): string {
   return s;
 }
 
+/**
+ * Meta flags of any kind, valid or not, repeated or not, with odd values: the server's flag errors and
+ * quiet handling must come through the proxy as memcached gives them. Left out: h, l and t (their
+ * answers depend on time) and T, N and R with a short time (an item may or may not have expired).
+ */
+const META_FLAGS = 'bcfkOqsvENRTIMJDPLSCFuxa'.split('');
+const META_VALUES = ['', '0', '1', '5', '-1', 'abc', 'E', 'A', 'S', 'I', '+', '99999999999', 'x'.repeat(40)];
+
+function randomMetaFlags(r: SeededRandom): string {
+  let out = '';
+  for (let i = r.int(0, 5); i > 0; i--) {
+    const f = r.pick(META_FLAGS);
+    const value = 'TNR'.includes(f) ? r.pick(['', '0', '-1', 'abc', '999999']) : r.pick(META_VALUES);
+    out += ' ' + f + (r.bool(0.5) ? value : '');
+  }
+  return out;
+}
+
 function randomOp(r: SeededRandom): string {
   const vk = (): string => r.pick(VAL_KEYS);
   const nk = (): string => r.pick(NUM_KEYS);
   const nr = (): string => (r.bool(0.15) ? ' noreply' : '');
   const keys = (n: number): string => Array.from({ length: n }, () => (r.bool(0.8) ? vk() : nk())).join(' ');
-  switch (r.int(0, 21)) {
+  switch (r.int(0, 25)) {
+    case 22:
+    case 23:
+    case 24:
+    case 25: {
+      // meta commands with random flags; anything that may write a value goes to a value key, ma to a
+      // counter (its N makes a number)
+      const flags = randomMetaFlags(r);
+      const v = randomValue(r).slice(0, 20);
+      switch (r.int(0, 3)) {
+        case 0:
+          return `mg ${vk()}${flags}\r\n`;
+        case 1:
+          return `ms ${vk()} ${v.length}${flags}\r\n${v}\r\n`;
+        case 2:
+          return `md ${vk()}${flags}\r\n`;
+        default:
+          return `ma ${nk()}${flags}\r\n`;
+      }
+    }
     case 0:
     case 1: {
       const v = randomValue(r);
