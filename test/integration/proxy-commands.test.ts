@@ -29,6 +29,7 @@ import {
   type StepPayload,
   type Vars,
 } from './dual.ts';
+import { randomBinaryPhase } from './random-ops.ts';
 import {
   DownstreamProtocols,
   behaviorsFor,
@@ -836,5 +837,7 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
         await s.close();
       }
     });
+
+    it(`seeded random binary operations (seed ${seed})`, () => randomBinaryPhase(pair, seed, targetName));
   });
 }
