@@ -393,9 +393,29 @@ function randomMetaFlags(r: SeededRandom): string {
   return out;
 }
 
-function randomOp(r: SeededRandom): string {
+/**
+ * One random command. `fetched` holds the counters a retrieval earlier in the same batch asked for:
+ * memcached holds such an item until that reply is sent, and incr, decr or ma then makes a new item
+ * ("99") instead of rewriting the old one in place, space padded ("99 "). When that happens depends on
+ * TCP read boundaries, and the proxy's servers see different ones, so arithmetic takes a counter no
+ * retrieval of its batch asked for (or the command is a version).
+ */
+function randomOp(r: SeededRandom, fetched: Set<string>): string {
   const vk = (): string => r.pick(VAL_KEYS);
-  const nk = (): string => r.pick(NUM_KEYS);
+  const nk = (): string => {
+    const k = r.pick(NUM_KEYS);
+    fetched.add(k);
+    return k;
+  };
+  /** A counter for arithmetic, or null when every counter was fetched in this batch. */
+  const counter = (): string | null => {
+    const free = NUM_KEYS.filter((k) => !fetched.has(k));
+    return free.length === 0 ? null : r.pick(free);
+  };
+  const arith = (line: (k: string) => string): string => {
+    const k = counter();
+    return k === null ? 'version\r\n' : line(k);
+  };
   const nr = (): string => (r.bool(0.15) ? ' noreply' : '');
   const keys = (n: number): string => Array.from({ length: n }, () => (r.bool(0.8) ? vk() : nk())).join(' ');
   switch (r.int(0, 25)) {
@@ -415,7 +435,7 @@ function randomOp(r: SeededRandom): string {
         case 2:
           return `md ${vk()}${flags}\r\n`;
         default:
-          return `ma ${nk()}${flags}\r\n`;
+          return arith((k) => `ma ${k}${flags}\r\n`);
       }
     }
     case 0:
@@ -433,12 +453,12 @@ function randomOp(r: SeededRandom): string {
     }
     case 4: {
       const v = String(r.int(0, 100000));
-      return `set ${nk()} 0 0 ${v.length}${nr()}\r\n${v}\r\n`;
+      return `set ${r.pick(NUM_KEYS)} 0 0 ${v.length}${nr()}\r\n${v}\r\n`;
     }
     case 5:
-      return `${r.pick(['incr', 'decr'])} ${nk()} ${r.int(0, 1000)}${nr()}\r\n`;
+      return arith((k) => `${r.pick(['incr', 'decr'])} ${k} ${r.int(0, 1000)}${nr()}\r\n`);
     case 6:
-      return `delete ${r.bool(0.8) ? vk() : nk()}${nr()}\r\n`;
+      return `delete ${r.bool(0.8) ? vk() : r.pick(NUM_KEYS)}${nr()}\r\n`;
     case 7:
       return `touch ${vk()} ${r.pick([0, 100, 1000])}${nr()}\r\n`;
     case 8:
@@ -467,13 +487,19 @@ function randomOp(r: SeededRandom): string {
     case 16:
       return `md ${vk()}${r.pick(['', ' q', ' k'])}\r\n`;
     case 17:
-      return `ma ${nk()}${r.pick(['', ' v', ' q', ' MD v', ' D7 v', ' N0 J5 v'])}\r\n`;
+      return arith((k) => `ma ${k}${r.pick(['', ' v', ' q', ' MD v', ' D7 v', ' N0 J5 v'])}\r\n`);
     case 18:
       return 'mn\r\n';
     case 19:
       return r.bool(0.1) ? 'flush_all\r\n' : 'version\r\n';
     case 20:
-      return r.pick(['bogus\r\n', 'get\r\n', 'verbosity 0\r\n', `incr ${nk()} x\r\n`, 'set k 0 0\r\n']);
+      return r.pick([
+        'bogus\r\n',
+        'get\r\n',
+        'verbosity 0\r\n',
+        `incr ${r.pick(NUM_KEYS)} x\r\n`,
+        'set k 0 0\r\n',
+      ]);
     default:
       return `get ${vk()} ${vk()} ${vk()}\r\n`;
   }
@@ -807,7 +833,8 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
         for (let batch = 0, ops = 0; ops < 1500 && batch < 1000; batch++) {
           const n = r.int(1, 8);
           let text = '';
-          for (let i = 0; i < n; i++) text += randomOp(r);
+          const fetched = new Set<string>();
+          for (let i = 0; i < n; i++) text += randomOp(r, fetched);
           ops += n;
           // a cas for a key never fetched uses a unique that cannot match (cas 0 has its own case)
           const send = (v: Vars): string =>
@@ -838,6 +865,7 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
       }
     });
 
-    it(`seeded random binary operations (seed ${seed})`, () => randomBinaryPhase(pair, seed, targetName));
+    it(`seeded random binary operations (seed ${seed})`, () =>
+      randomBinaryPhase(pair, seed, targetName, true));
   });
 }
