@@ -514,7 +514,13 @@ export class ProxySession {
       slot.complete(reply);
       this.releaseInput();
     };
-    const settle = (answer: Promise<string>): void => {
+    const make = (): void => {
+      const answer = ask();
+      if (typeof answer === 'string') {
+        finish(render(answer));
+        return;
+      }
+      this.holdInput();
       answer.then(
         (text) => {
           finish(render(text));
@@ -526,21 +532,11 @@ export class ProxySession {
     };
     if (this.slots.length > 1) {
       this.holdInput();
-      slot.start = (): void => {
-        const answer = ask();
-        if (typeof answer === 'string') finish(render(answer));
-        else settle(answer);
-      };
+      slot.start = make;
       return;
     }
-    const answer = ask();
     // nothing before it unanswered, nothing after it read: a listing made now holds nothing up
-    if (typeof answer === 'string') {
-      slot.complete(render(answer));
-      return;
-    }
-    this.holdInput();
-    settle(answer);
+    make();
   }
 
   /** Reads no further request until releaseInput() (see hostReply). */
