@@ -260,7 +260,7 @@ export class DownstreamConnection {
     });
     this.socket = socket;
     if (protocol === 'binary') this.binaryParser = new BinaryParser({ magic: Magic.Response });
-    else this.textParser = new TextResponseParser();
+    else this.textParser = new TextResponseParser({ reuseValueUnits: true });
     if (connectTimeout > 0) {
       this.connectTimer = setTimeout(() => {
         this.connectFailed(new Error(`connect timeout after ${connectTimeout} ms`));

@@ -65,7 +65,7 @@ const ONLY_KEY: readonly number[] = Object.freeze([0]);
 const NONE_REFUSED: readonly number[] = Object.freeze([]);
 // placeholders until start(): never written
 const NO_ROUTES: Route[] = [];
-const NO_HITS: Array<Hit | ValueResponse | undefined> = [];
+const NO_HITS: Array<Hit | Buffer | undefined> = [];
 const END = 'END\r\n';
 
 export class MultiGetRequest implements ReplyWriter {
@@ -83,8 +83,17 @@ export class MultiGetRequest implements ReplyWriter {
   /** The view of a one-key get's key, made once for its route and its binary request. */
   private onlyKey: Buffer | null = null;
   private routes: Route[] = NO_ROUTES;
-  /** Values found, by distinct key index: parsed, or a VALUE unit to send exactly as received. */
-  private hits: Array<Hit | ValueResponse | undefined> = NO_HITS;
+  /**
+   * Values found, by distinct key index: parsed, or the server's reply bytes holding the VALUE unit to
+   * send exactly as received (where in them: `blocks`).
+   */
+  private hits: Array<Hit | Buffer | undefined> = NO_HITS;
+  /**
+   * For each hit that is a server's reply bytes, at 3 x its distinct key index: where its VALUE unit
+   * starts and ends there, and its value's length. Numbers in one array rather than an object per value
+   * (made on the first such hit; a plain array: a typed one this size would be allocated off the heap).
+   */
+  private blocks: number[] | null = null;
   /** For each of the client's keys, the index of its distinct key (null: the keys are all distinct). */
   private distinctOf: Int32Array | null = null;
   private outstanding = 0;
@@ -132,7 +141,7 @@ export class MultiGetRequest implements ReplyWriter {
     counters.totMultigetKeysDeduped += keys.length - distinct.length;
     // arrays of their final size: grown from empty, each would take room for 17
     const n = distinct.length;
-    this.hits = new Array<Hit | ValueResponse | undefined>(n);
+    this.hits = new Array<Hit | Buffer | undefined>(n);
     const routes = new Array<Route>(n);
     if (n === 1) routes[0] = this.pool.route(this.keyOf(0));
     else this.pool.routeAll(distinct, routes);
@@ -203,14 +212,17 @@ export class MultiGetRequest implements ReplyWriter {
     this.unsentServer = null;
   }
 
-  /** The get this one joined is answered: so is this one, the same. */
-  private answeredBy(hit: Hit | ValueResponse | undefined, failure: FailReason | null): void {
+  /** The get this one joined (`leader`) is answered: so is this one, the same. */
+  private answeredBy(leader: MultiGetRequest): void {
+    let hit = leader.hits[0];
     if (hit instanceof Hit && !(hit.value instanceof Uint8Array)) {
       // a large value in read slabs goes back to the pool once its first client has it: a copy
       hit = new Hit(hit.flags, Buffer.concat(hit.value, hit.length), hit.length, hit.cas);
+    } else if (hit !== undefined && !(hit instanceof Hit)) {
+      this.blocks = leader.blocks!.slice(0, 3);
     }
     this.hits[0] = hit;
-    this.failure = failure;
+    this.failure = leader.failure;
     if (--this.outstanding === 0) this.complete();
   }
 
@@ -311,7 +323,11 @@ export class MultiGetRequest implements ReplyWriter {
    * the client's reply as it is (its `blockSource` is not null).
    */
   hitUnit(index: number, unit: ValueResponse): void {
-    this.hits[index] = unit;
+    const blocks = (this.blocks ??= new Array<number>(3 * this.hits.length));
+    blocks[3 * index] = unit.blockStart;
+    blocks[3 * index + 1] = unit.blockEnd;
+    blocks[3 * index + 2] = unit.bytes;
+    this.hits[index] = unit.blockSource!;
     if (this.pool.frontCache !== null) this.offer(index, unit.flags, unit.data, unit.bytes);
   }
 
@@ -369,7 +385,7 @@ export class MultiGetRequest implements ReplyWriter {
     this.done = true;
     this.sent();
     if (this.followers !== null) {
-      for (const get of this.followers) get.answeredBy(this.hits[0], this.failure);
+      for (const get of this.followers) get.answeredBy(this);
     }
     const failure = this.pool.getErrorsAsText ? this.failure : null;
     this.countKeys(failure === null);
@@ -389,10 +405,11 @@ export class MultiGetRequest implements ReplyWriter {
     if (answered) {
       const distinctOf = this.distinctOf;
       for (let i = 0; i < n; i++) {
-        const hit = this.hits[distinctOf === null ? i : distinctOf[i]];
+        const index = distinctOf === null ? i : distinctOf[i];
+        const hit = this.hits[index];
         if (hit === undefined) continue;
         hits++;
-        bytes += (hit instanceof Hit ? hit.length : hit.bytes) + 2;
+        bytes += (hit instanceof Hit ? hit.length : this.blocks![3 * index + 2]) + 2;
       }
     }
     this.pool.commandStats.getKeys(n, hits, bytes);
@@ -411,19 +428,20 @@ export class MultiGetRequest implements ReplyWriter {
     let runStart = 0;
     let runEnd = 0;
     for (let i = 0; i < keys.length; i++) {
-      const hit = this.hits[distinctOf === null ? i : distinctOf[i]];
+      const index = distinctOf === null ? i : distinctOf[i];
+      const hit = this.hits[index];
       if (hit === undefined) continue;
       if (!(hit instanceof Hit)) {
-        const source = hit.blockSource!;
-        const start = hit.blockStart;
-        if (source === run && start === runEnd && hit.blockEnd - runStart < COPY_LIMIT) {
-          runEnd = hit.blockEnd;
+        const start = this.blocks![3 * index];
+        const end = this.blocks![3 * index + 1];
+        if (hit === run && start === runEnd && end - runStart < COPY_LIMIT) {
+          runEnd = end;
           continue;
         }
         if (run !== null) out.range(run, runStart, runEnd);
-        run = source;
+        run = hit;
         runStart = start;
-        runEnd = hit.blockEnd;
+        runEnd = end;
         continue;
       }
       if (run !== null) {

@@ -77,9 +77,12 @@ function seen(u: TextResponse): Expected {
 
 type Outcome = Expected | string;
 
-/** Feeds chunks one by one, draining after each; an error ends the run as its code. */
-function run(chunks: readonly Buffer[]): { units: Outcome[]; partial: boolean } {
-  const parser = new TextResponseParser();
+/**
+ * Feeds chunks one by one, draining after each; an error ends the run as its code. With `reuse` every
+ * VALUE unit is one object the parser refills (as the proxy's connections run it).
+ */
+function run(chunks: readonly Buffer[], reuse = false): { units: Outcome[]; partial: boolean } {
+  const parser = new TextResponseParser({ reuseValueUnits: reuse });
   const units: Outcome[] = [];
   for (const chunk of chunks) {
     parser.push(chunk);
@@ -204,6 +207,11 @@ describe('text response codec properties', () => {
           const pieces = run(split(input, cuts));
           assert.deepEqual(pieces.units, expected);
           assert.equal(pieces.partial, false);
+          // one VALUE object refilled line after line: the same units, and the same blocks
+          blocksMissing = 0;
+          assert.deepEqual(run([input], true).units, expected);
+          assert.equal(blocksMissing, 0);
+          assert.deepEqual(run(split(input, cuts), true).units, expected);
         },
       ),
       { numRuns: 300 },

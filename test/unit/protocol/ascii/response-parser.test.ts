@@ -13,6 +13,7 @@ import {
   type TextResponse,
   type TextResponseErrorCode,
   type TextResponseParserOptions,
+  type ValueResponse,
 } from '../../../../src/protocol/ascii/response-parser.ts';
 
 /** A unit reduced to the fields its kind defines, with strings where that makes failures readable. */
@@ -87,10 +88,17 @@ function run(chunks: readonly Buffer[], options?: TextResponseParserOptions): Ou
   return out;
 }
 
+/** Every case holds with a new VALUE unit per line and with the one unit reused (what the proxy runs). */
 function expectUnits(input: Buffer | string, expected: Outcome[], options?: TextResponseParserOptions): void {
   const bytes = typeof input === 'string' ? Buffer.from(input, 'latin1') : input;
-  for (const { name, chunks } of chunkings(bytes)) {
-    assert.deepEqual(run(chunks, options), expected, name);
+  for (const reuseValueUnits of [false, true]) {
+    for (const { name, chunks } of chunkings(bytes)) {
+      assert.deepEqual(
+        run(chunks, { ...options, reuseValueUnits }),
+        expected,
+        `${name}, reuse ${reuseValueUnits}`,
+      );
+    }
   }
 }
 
@@ -531,6 +539,52 @@ describe('TextResponseParser: buffers and state', () => {
     assert.equal(u.key.buffer, chunk.buffer);
     assert.equal(u.data.buffer, chunk.buffer);
     assert.equal(u.data.byteOffset, chunk.byteOffset + 17);
+  });
+
+  it('reuseValueUnits: every VALUE is one object, refilled wholly by its own line', () => {
+    const parser = new TextResponseParser({ reuseValueUnits: true });
+    const values: ValueResponse[] = [];
+    const take = (): ValueResponse => {
+      const u = parser.next() as TextResponse;
+      assert.equal(u.kind, 'VALUE');
+      values.push(u);
+      return u;
+    };
+    // a gets hit that straddles two reads (no block), then whole ones: without cas, with a bare "\n"
+    parser.push(Buffer.from('VALUE first 7 3 99\r\nab'));
+    assert.equal(parser.next(), null);
+    parser.push(
+      Buffer.from('c\r\nVALUE k2 0 2\r\nxy\r\nVALUE k3 1 1\nz\r\nSTAT a b\r\nVALUE k4 4 0\r\n\r\n'),
+    );
+    let u = take();
+    assert.deepEqual(
+      [u.key.toString(), u.flags, u.bytes, u.cas, u.data.toString()],
+      ['first', 7, 3, 99n, 'abc'],
+    );
+    assert.equal(u.blockSource, null);
+    assert.equal(u.bareNewline, false);
+    u = take();
+    assert.deepEqual(
+      [u.key.toString(), u.flags, u.bytes, u.cas, u.data.toString()],
+      ['k2', 0, 2, null, 'xy'],
+    );
+    assert.equal(u.line.toString(), 'VALUE k2 0 2');
+    assert.equal(u.block?.toString(), 'VALUE k2 0 2\r\nxy\r\n');
+    assert.ok(u.keyEquals(Buffer.from('k2')));
+    u = take();
+    assert.deepEqual([u.key.toString(), u.flags, u.data.toString(), u.bareNewline], ['k3', 1, 'z', true]);
+    assert.equal(u.block, null);
+    const stat = parser.next() as TextResponse;
+    assert.equal(stat.kind, 'STAT');
+    assert.notEqual(stat, values[0]);
+    u = take();
+    assert.deepEqual([u.key.toString(), u.flags, u.bytes, u.cas, u.bareNewline], ['k4', 4, 0, null, false]);
+    assert.equal(u.block?.toString(), 'VALUE k4 4 0\r\n\r\n');
+    assert.ok(values.every((v) => v === values[0]));
+    // without the option, each VALUE is its own
+    const fresh = new TextResponseParser();
+    fresh.push(Buffer.from('VALUE a 0 1\r\nx\r\nVALUE b 0 1\r\ny\r\n'));
+    assert.notEqual(fresh.next(), fresh.next());
   });
 
   it('reports partial units and buffered bytes', () => {
