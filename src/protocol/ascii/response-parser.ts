@@ -188,7 +188,10 @@ class Unit {
     this.bareNewline = bareNewline;
   }
 
-  /** Makes this the VALUE unit of a new line, every field as the constructor would leave it. */
+  /**
+   * Makes this the unit of a new VALUE line: what valueLine does not set next (key, flags, bytes, cas)
+   * is as the constructor leaves it. `number` and `tokens` are never set on a VALUE unit.
+   */
   reuseAsValue(source: Buffer, start: number, end: number, bareNewline: boolean): void {
     this.lineSource = source;
     this.lineStart = start;
