@@ -18,6 +18,8 @@ import type { StoreVerb } from './classify.ts';
 
 const CRLF = '\r\n';
 const CRLF_BUFFER = Buffer.from(CRLF);
+/** Seconds in 30 days: memcached reads larger exptimes as absolute Unix times. */
+const REALTIME_MAXDELTA = 60 * 60 * 24 * 30;
 
 /**
  * An ASCII exptime for a binary server. memcached's text protocol expires negative exptimes at once;
@@ -25,7 +27,16 @@ const CRLF_BUFFER = Buffer.from(CRLF);
  * 30-day boundary is an absolute time in 1970: expired, as the client meant.
  */
 export function binaryExptime(exptime: number): number {
-  return exptime < 0 ? 60 * 60 * 24 * 30 + 1 : exptime;
+  return exptime < 0 ? REALTIME_MAXDELTA + 1 : exptime;
+}
+
+/**
+ * Whether a gat with `exptime` leaves the item expired once touched: a negative exptime, or an
+ * absolute one not in the future (by `nowSeconds`, this host's clock; memcached's may differ at the
+ * edge of a second). memcached still returns the item to that touch.
+ */
+export function touchExpiresItem(exptime: number, nowSeconds: number): boolean {
+  return exptime < 0 || (exptime > REALTIME_MAXDELTA && exptime <= nowSeconds);
 }
 
 /** Header, extras and key of a binary request in one buffer; the value (if any) travels separately. */

@@ -1,7 +1,8 @@
 /**
  * get / gets / gat / gats with one or many keys: keys are grouped by server and each distinct key is
  * fetched once; the reply lists the values in the client's key order, once per occurrence (as
- * memcached answers a multi-get), then one END. A server that fails or times out costs only its keys,
+ * memcached answers a multi-get; but a repeat misses in a gat whose exptime expires the item, as in
+ * memcached, which finds the item it just touched expired), then one END. A server that fails or times out costs only its keys,
  * which are answered as misses (moxi's rule for static pools); NOT_MY_VBUCKET sends the affected keys
  * again to the master the map names next.
  *
@@ -27,7 +28,7 @@ import { HEADER_LENGTH } from '../protocol/binary/header.ts';
 import { Opcode, Status } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
 import type { TextResponse, ValueResponse } from '../protocol/ascii/response-parser.ts';
-import { binaryExptime, writeBinaryHead } from './codecs.ts';
+import { binaryExptime, touchExpiresItem, writeBinaryHead } from './codecs.ts';
 import type { FrontCache } from './front-cache.ts';
 import type { ProxyPool, Route } from './pool.ts';
 import { RequestShape, failureText, type Reply, type ReplySlot, type ReplyWriter } from './request.ts';
@@ -67,6 +68,20 @@ const NONE_REFUSED: readonly number[] = Object.freeze([]);
 const NO_ROUTES: Route[] = [];
 const NO_HITS: Array<Hit | Buffer | undefined> = [];
 const END = 'END\r\n';
+/** In distinctOf: a repeated key answered as a miss. */
+const REPEAT_MISSES = -1;
+
+/**
+ * A gat whose exptime expires the item: memcached touches and returns it for the key's first
+ * occurrence and finds it expired for every repeat, so repeats miss (the key is fetched once).
+ */
+function missRepeats(distinctOf: Int32Array): void {
+  let seen = 0;
+  for (let i = 0; i < distinctOf.length; i++) {
+    if (distinctOf[i] === seen) seen++;
+    else distinctOf[i] = REPEAT_MISSES;
+  }
+}
 
 export class MultiGetRequest implements ReplyWriter {
   private readonly pool: ProxyPool;
@@ -94,7 +109,10 @@ export class MultiGetRequest implements ReplyWriter {
    * (made on the first such hit; a plain array: a typed one this size would be allocated off the heap).
    */
   private blocks: number[] | null = null;
-  /** For each of the client's keys, the index of its distinct key (null: the keys are all distinct). */
+  /**
+   * For each of the client's keys, the index of its distinct key (null: the keys are all distinct), or
+   * REPEAT_MISSES for a repeat that misses whatever the server holds.
+   */
   private distinctOf: Int32Array | null = null;
   private outstanding = 0;
   private vbucketRetries = 0;
@@ -136,6 +154,8 @@ export class MultiGetRequest implements ReplyWriter {
       for (let i = 0; i < keys.length; i++) if (distinctOf[i] === first.length) first.push(i);
       this.distinct = keys.pick(first);
       this.distinctOf = distinctOf;
+      const { touch, exptime } = this.options;
+      if (touch && touchExpiresItem(exptime, Math.floor(Date.now() / 1000))) missRepeats(distinctOf);
     }
     const distinct = this.distinct;
     counters.totMultigetKeysDeduped += keys.length - distinct.length;
@@ -406,6 +426,7 @@ export class MultiGetRequest implements ReplyWriter {
       const distinctOf = this.distinctOf;
       for (let i = 0; i < n; i++) {
         const index = distinctOf === null ? i : distinctOf[i];
+        if (index === REPEAT_MISSES) continue;
         const hit = this.hits[index];
         if (hit === undefined) continue;
         hits++;
@@ -429,6 +450,7 @@ export class MultiGetRequest implements ReplyWriter {
     let runEnd = 0;
     for (let i = 0; i < keys.length; i++) {
       const index = distinctOf === null ? i : distinctOf[i];
+      if (index === REPEAT_MISSES) continue;
       const hit = this.hits[index];
       if (hit === undefined) continue;
       if (!(hit instanceof Hit)) {

@@ -27,6 +27,7 @@ import {
   printable,
   type Exchange,
 } from '../helpers/raw-client.ts';
+import { DownstreamProtocols, behaviorsFor, hostList, startProxy } from '../helpers/proxy.ts';
 
 export const Protos = { ascii: 'ascii', binary: 'binary' } as const;
 export type Proto = (typeof Protos)[keyof typeof Protos];
@@ -245,6 +246,25 @@ export async function startPair(opts: ServerOptions): Promise<Pair> {
     target,
     stop: async () => {
       await Promise.all([ref.stop(), target.stop()]);
+    },
+  };
+}
+
+/**
+ * A fresh real memcached (reference) and moxi.ts as a proxy with text downstream (a2a) over a second
+ * fresh memcached: what a client sees through the proxy, against what memcached itself answers.
+ */
+export async function startProxyPair(opts: ServerOptions): Promise<Pair> {
+  const mcOpts = { ...opts, extraArgs: [...(opts.extraArgs ?? []), ...DETERMINISTIC_MEMCACHED_ARGS] };
+  const [ref, downstream] = await Promise.all([startMemcached(mcOpts), startMemcached(mcOpts)]);
+  const target = await startProxy((ports) => `${ports[0]}=${hostList([downstream])}`, {
+    behaviors: behaviorsFor(DownstreamProtocols.ascii),
+  });
+  return {
+    ref,
+    target,
+    stop: async () => {
+      await Promise.all([ref.stop(), target.stop(), downstream.stop()]);
     },
   };
 }

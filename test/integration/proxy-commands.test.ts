@@ -196,6 +196,15 @@ const cases: Case[] = [
     ],
   },
   {
+    // memcached touches and returns the item for the first occurrence; a repeat finds it expired
+    name: 'gat that expires the item answers a repeated key once',
+    steps: [
+      'set a 1 0 1\r\nA\r\nset b 2 0 1\r\nB\r\ngat -1 a b a zz b a\r\nget a b\r\n',
+      'set a 1 0 1\r\nA\r\nset b 2 0 1\r\nB\r\ngats 1000000000 b a b\r\nget a b\r\n',
+      'set a 1 0 1\r\nA\r\nset b 2 0 1\r\nB\r\ngat 0 a b a\r\ngats 100 b a b\r\n',
+    ],
+  },
+  {
     name: 'negative and past exptimes expire at once',
     steps: [
       'set a 0 -1 1\r\na\r\nset b 0 1000000000 1\r\nb\r\nset c 0 0 1\r\nc\r\ntouch c -1\r\nset d 0 0 1\r\nd\r\ngat -1 d\r\nget a b c d\r\nadd a 0 0 1\r\nA\r\nget a\r\n',

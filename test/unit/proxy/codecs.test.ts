@@ -15,6 +15,7 @@ import {
   a2bTouch,
   binaryExptime,
   metaCodec,
+  touchExpiresItem,
 } from '../../../src/proxy/codecs.ts';
 import { MORE_UNITS, type KeyedCodec } from '../../../src/proxy/keyed.ts';
 import { TextResponseError, TextResponseParser } from '../../../src/protocol/ascii/response-parser.ts';
@@ -87,6 +88,16 @@ describe('a2b codecs (moxi-spec §6.3)', () => {
     assert.equal(binaryExptime(-1), 2592001);
     const [p] = packetsOf(a2bStore(request('set k 0 -1 1\r\nx\r\n'), 'set', false));
     assert.equal(p.extras.readUInt32BE(4), 2592001);
+  });
+
+  it('knows which gat exptimes leave the item expired: negative, or absolute and not in the future', () => {
+    const now = 1_800_000_000;
+    for (const exptime of [-1, -2147483648, 2592001, 1_000_000_000, now]) {
+      assert.equal(touchExpiresItem(exptime, now), true, String(exptime));
+    }
+    for (const exptime of [0, 1, 100, 2592000, now + 1, 2147483647]) {
+      assert.equal(touchExpiresItem(exptime, now), false, String(exptime));
+    }
   });
 
   it('maps store statuses per command', () => {
