@@ -1,12 +1,14 @@
 /**
- * libmemcached's conformance tool against the target: `memccapable -a` (27 text protocol tests) and
- * `memccapable -b` (27 binary protocol tests) must all pass. Each run is bounded (memccapable's own
+ * libmemcached's conformance tool against the target, and with bin/moxi also through moxi.ts as a
+ * proxy over two memcacheds: `memccapable -a` (27 text protocol tests) and `memccapable -b` (27
+ * binary protocol tests) must all pass. Each run is bounded (memccapable's own
  * per-I/O timeout -t, plus a hard deadline after which the tool is killed).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { memccapableVerdicts, runMemccapable } from '../helpers/memccapable.ts';
-import { startTarget, targetKind, type ServerHandle } from '../helpers/processes.ts';
+import type { ServerHandle } from '../helpers/processes.ts';
+import { clientTargets, type StartedClientTarget } from '../helpers/proxy.ts';
 
 const IO_TIMEOUT_S = 5;
 const RUN_DEADLINE_MS = 60_000;
@@ -71,41 +73,45 @@ const BINARY_TESTS = [
   'stat',
 ].map((t) => `binary ${t}`);
 
-describe(`memccapable against ${targetKind()}`, () => {
-  let server: ServerHandle;
-  before(async () => {
-    server = await startTarget({ memoryMb: 64 });
-  });
-  after(async () => {
-    await server.stop();
-  });
-
-  for (const [mode, label, expected] of [
-    ['-a', 'ascii', ASCII_TESTS],
-    ['-b', 'binary', BINARY_TESTS],
-  ] as const) {
-    it(`passes all ${expected.length} ${label} tests`, async () => {
-      const run = await runMemccapable({
-        host: server.host,
-        port: server.port,
-        mode,
-        verbose: false,
-        ioTimeoutS: IO_TIMEOUT_S,
-        deadlineMs: RUN_DEADLINE_MS,
-      });
-      const report = `memccapable ${mode} exited with ${run.signal ?? `code ${run.code}`}; output:\n${run.output}`;
-      assert.equal(run.signal, null, `memccapable was killed (deadline ${RUN_DEADLINE_MS} ms?)\n${report}`);
-      const v = memccapableVerdicts(run.output);
-      const failed = expected.filter((t) => v.get(t) !== 'pass');
-      assert.deepEqual(
-        failed,
-        [],
-        `tests not passed: ${failed.map((t) => `${t} [${v.get(t) ?? 'missing'}]`).join(', ')}\n${report}`,
-      );
-      assert.equal(v.size, expected.length, `unexpected test lines\n${report}`);
-      assert.match(run.output, /All tests passed/, report);
-      assert.equal(run.code, 0, report);
-      assert.ok(!server.exited(), `the server exited during memccapable:\n${server.output()}`);
+for (const target of clientTargets({ memoryMb: 64 })) {
+  describe(`memccapable against ${target.name}`, () => {
+    let started: StartedClientTarget;
+    let server: ServerHandle;
+    before(async () => {
+      started = await target.start();
+      server = started.server;
     });
-  }
-});
+    after(async () => {
+      await started.stop();
+    });
+
+    for (const [mode, label, expected] of [
+      ['-a', 'ascii', ASCII_TESTS],
+      ['-b', 'binary', BINARY_TESTS],
+    ] as const) {
+      it(`passes all ${expected.length} ${label} tests`, async () => {
+        const run = await runMemccapable({
+          host: server.host,
+          port: server.port,
+          mode,
+          verbose: false,
+          ioTimeoutS: IO_TIMEOUT_S,
+          deadlineMs: RUN_DEADLINE_MS,
+        });
+        const report = `memccapable ${mode} exited with ${run.signal ?? `code ${run.code}`}; output:\n${run.output}`;
+        assert.equal(run.signal, null, `memccapable was killed (deadline ${RUN_DEADLINE_MS} ms?)\n${report}`);
+        const v = memccapableVerdicts(run.output);
+        const failed = expected.filter((t) => v.get(t) !== 'pass');
+        assert.deepEqual(
+          failed,
+          [],
+          `tests not passed: ${failed.map((t) => `${t} [${v.get(t) ?? 'missing'}]`).join(', ')}\n${report}`,
+        );
+        assert.equal(v.size, expected.length, `unexpected test lines\n${report}`);
+        assert.match(run.output, /All tests passed/, report);
+        assert.equal(run.code, 0, report);
+        assert.ok(!server.exited(), `the server exited during memccapable:\n${server.output()}`);
+      });
+    }
+  });
+}

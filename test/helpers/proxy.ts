@@ -21,6 +21,8 @@ import {
   repoRoot,
   spawnServerProcess,
   startMemcached,
+  startTarget,
+  targetKind,
   type MultiPortHandle,
   type ServerHandle,
   type ServerOptions,
@@ -125,6 +127,46 @@ export async function startProxy(
     }
   }
   throw new Error(`startProxy: gave up after ${PROXY_START_ATTEMPTS} attempts`, { cause: last });
+}
+
+/** What a client test talks to, started, and how to stop all of it. */
+export interface StartedClientTarget {
+  readonly server: ServerHandle;
+  stop(): Promise<void>;
+}
+
+export interface ClientTarget {
+  readonly name: string;
+  start(): Promise<StartedClientTarget>;
+}
+
+/**
+ * The targets of a test written for any memcached server: the one MOXI_TEST_TARGET names (bin/moxi's
+ * embedded server, or memcached), and with bin/moxi also moxi.ts as a proxy (ketama, its default
+ * binary downstream) over two memcacheds.
+ */
+export function clientTargets(opts: ServerOptions = {}): readonly ClientTarget[] {
+  const embedded: ClientTarget = {
+    name: targetKind(),
+    start: async () => {
+      const server = await startTarget(opts);
+      return { server, stop: () => server.stop() };
+    },
+  };
+  if (targetKind() !== TargetKinds.moxi) return [embedded];
+  const proxy: ClientTarget = {
+    name: 'moxi proxy over 2 memcacheds',
+    start: async () => {
+      const { servers, proxy } = await startProxyOverMemcacheds(DownstreamProtocols.binary);
+      return {
+        server: proxy,
+        stop: async () => {
+          await Promise.all([proxy.stop(), ...servers.map((s) => s.stop())]);
+        },
+      };
+    },
+  };
+  return [embedded, proxy];
 }
 
 /** `count` real memcacheds and a proxy with one pool over them (`-z PORT=<host list>`). */
