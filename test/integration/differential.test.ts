@@ -368,6 +368,8 @@ const metaCases: Case[] = [
     name: 'mg binary key via base64',
     proto: A,
     steps: ['ms AAEC/w== 2 b\r\nhi\r\nmg AAEC/w== b k v c s\r\nme AAEC/w== b\r\n'],
+    // me's la= counts the seconds since the mg, by each server's clock
+    timeSensitive: true,
   },
   {
     name: 'ms modes',
