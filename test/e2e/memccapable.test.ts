@@ -4,11 +4,10 @@
  * binary protocol tests) must all pass. Each run is bounded (memccapable's own
  * per-I/O timeout -t, plus a hard deadline after which the tool is killed).
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { memccapableVerdicts, runMemccapable } from '../helpers/memccapable.ts';
-import type { ServerHandle } from '../helpers/processes.ts';
-import { clientTargets, type StartedClientTarget } from '../helpers/proxy.ts';
+import { clientTargets, startedForSuite } from '../helpers/proxy.ts';
 
 const IO_TIMEOUT_S = 5;
 const RUN_DEADLINE_MS = 60_000;
@@ -75,15 +74,7 @@ const BINARY_TESTS = [
 
 for (const target of clientTargets({ memoryMb: 64 })) {
   describe(`memccapable against ${target.name}`, () => {
-    let started: StartedClientTarget;
-    let server: ServerHandle;
-    before(async () => {
-      started = await target.start();
-      server = started.server;
-    });
-    after(async () => {
-      await started.stop();
-    });
+    const server = startedForSuite(target);
 
     for (const [mode, label, expected] of [
       ['-a', 'ascii', ASCII_TESTS],
@@ -91,8 +82,8 @@ for (const target of clientTargets({ memoryMb: 64 })) {
     ] as const) {
       it(`passes all ${expected.length} ${label} tests`, async () => {
         const run = await runMemccapable({
-          host: server.host,
-          port: server.port,
+          host: server().host,
+          port: server().port,
           mode,
           verbose: false,
           ioTimeoutS: IO_TIMEOUT_S,
@@ -110,7 +101,7 @@ for (const target of clientTargets({ memoryMb: 64 })) {
         assert.equal(v.size, expected.length, `unexpected test lines\n${report}`);
         assert.match(run.output, /All tests passed/, report);
         assert.equal(run.code, 0, report);
-        assert.ok(!server.exited(), `the server exited during memccapable:\n${server.output()}`);
+        assert.ok(!server().exited(), `the server exited during memccapable:\n${server().output()}`);
       });
     }
   });

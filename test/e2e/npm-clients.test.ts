@@ -7,27 +7,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import memjs from 'memjs';
 import { MemcacheClient } from 'memcache-client';
-import type { ServerHandle } from '../helpers/processes.ts';
-import { clientTargets, type StartedClientTarget } from '../helpers/proxy.ts';
+import { clientTargets, startedForSuite } from '../helpers/proxy.ts';
 
 for (const target of clientTargets({ memoryMb: 64 })) {
   describe(`npm clients against ${target.name}`, () => {
-    let started: StartedClientTarget;
-    let server: ServerHandle;
-
-    before(async () => {
-      started = await target.start();
-      server = started.server;
-    });
-
-    after(async () => {
-      await started.stop();
-    });
+    const server = startedForSuite(target);
 
     describe('memjs (binary protocol)', () => {
       let client: ReturnType<typeof memjs.Client.create>;
       before(() => {
-        client = memjs.Client.create(`${server.host}:${server.port}`, {
+        client = memjs.Client.create(`${server().host}:${server().port}`, {
           retries: 0,
           logger: { log: () => undefined },
         });
@@ -89,7 +78,7 @@ for (const target of clientTargets({ memoryMb: 64 })) {
       const valueOf = async <T>(key: string): Promise<T | undefined> =>
         ((await client.get<T>(key)) as { value: T } | undefined)?.value;
       before(() => {
-        client = new MemcacheClient({ server: `${server.host}:${server.port}` });
+        client = new MemcacheClient({ server: `${server().host}:${server().port}` });
       });
       after(() => {
         client.shutdown();

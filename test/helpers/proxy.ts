@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import { LOOPBACK, PortInUseError, freePort } from './ports.ts';
 import {
   TargetKinds,
@@ -167,6 +167,24 @@ export function clientTargets(opts: ServerOptions = {}): readonly ClientTarget[]
     },
   };
   return [embedded, proxy];
+}
+
+/**
+ * Starts `target` before the tests of the enclosing suite and stops it after them; the result gives
+ * its server once started.
+ */
+export function startedForSuite(target: ClientTarget): () => ServerHandle {
+  let started: StartedClientTarget | undefined;
+  before(async () => {
+    started = await target.start();
+  });
+  after(async () => {
+    await started?.stop();
+  });
+  return () => {
+    if (started === undefined) throw new Error(`${target.name} is not started`);
+    return started.server;
+  };
 }
 
 /** `count` real memcacheds and a proxy with one pool over them (`-z PORT=<host list>`). */
