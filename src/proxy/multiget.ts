@@ -1,10 +1,10 @@
 /**
  * get / gets / gat / gats with one or many keys: keys are grouped by server and each distinct key is
  * fetched once; the reply lists the values in the client's key order, once per occurrence (as
- * memcached answers a multi-get; but a repeat misses in a gat whose exptime expires the item, as in
- * memcached, which finds the item it just touched expired), then one END. A server that fails or times out costs only its keys,
- * which are answered as misses (moxi's rule for static pools); NOT_MY_VBUCKET sends the affected keys
- * again to the master the map names next.
+ * memcached answers a multi-get), then one END. Only a gat whose exptime expires the item answers a
+ * repeated key once: memcached finds the item it just touched expired. A server that fails or times
+ * out costs only its keys, which are answered as misses (moxi's rule for static pools);
+ * NOT_MY_VBUCKET sends the affected keys again to the master the map names next.
  *
  *   binary: GETK (one key) or GETKQ... NOOP per server (GATK / GATKQ for gat)
  *   text:   "get k1 k2 ...\r\n" per server ("gat <exptime> ..." for gat)
