@@ -477,7 +477,7 @@ function randomOp(r: SeededRandom, fetched: Set<string>): string {
     case 11:
       return `gets ${keys(r.int(1, 4))}\r\n`;
     case 12:
-      return `${r.pick(['gat', 'gats'])} ${r.pick([0, 100])} ${keys(r.int(1, 4))}\r\n`;
+      return `${r.pick(['gat', 'gats'])} ${r.pick([0, 100, -1])} ${keys(r.int(1, 4))}\r\n`;
     case 13:
     case 14: {
       const flags = r.pick(['v', 'v f', 's v k', 'c', 'v q', 'k q', 'O1 v', 'f s', 'h']);
