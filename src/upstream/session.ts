@@ -8,8 +8,9 @@
  *                                                      │        v
  *   client <── one write per tick <── [slot][slot][slot]...  (in order)
  *
- * Backpressure: past MAX_PENDING unanswered requests, or while the socket will not take more, reading
- * stops; the unparsed bytes wait in the parser.
+ * Backpressure: past the client's window of unanswered requests (START_WINDOW up to MAX_PENDING, as its
+ * socket takes replies), or while the socket will not take more, reading stops; the unparsed bytes wait
+ * in the parser.
  */
 import type { Socket } from 'node:net';
 import { Command } from '../protocol/ascii/commands.ts';
@@ -37,6 +38,14 @@ import { SERVER_VERSION } from '../version.ts';
 
 /** Requests in flight per client before we stop reading from it. */
 const MAX_PENDING = 1024;
+/**
+ * A client's window of requests in flight starts here, doubles each time its replies go out without
+ * filling its socket, and falls back here each time they fill it. Replies its socket cannot take wait
+ * in the proxy's memory, so a client that asks for large values and does not read them holds about
+ * this many (64 x 512 KB: 32 MB), not MAX_PENDING (512 MB); clients that keep reading soon reach
+ * MAX_PENDING.
+ */
+const START_WINDOW = 64;
 /** Largest data block accepted from a client; larger ones are refused as too large and skipped. */
 export const PROXY_MAX_ITEM = 32 * 1024 * 1024;
 /** Longest multi-get line buffered. */
@@ -122,6 +131,8 @@ export class ProxySession {
   /** @internal Waiting in the tick's flush batch. */
   flushQueued = false;
   private paused = false;
+  /** Requests allowed in flight now (START_WINDOW..MAX_PENDING). */
+  private window = START_WINDOW;
   /** A `stats proxy` waits for the replies before it: no later request is read (hostReply). */
   private inputHeld = false;
   private closed = false;
@@ -173,7 +184,7 @@ export class ProxySession {
   /** Parses and dispatches what is buffered, until backpressure or the end of the input. */
   private process(): void {
     while (!this.paused && !this.inputHeld && !this.closed && !this.closeWhenDone) {
-      if (this.slots.length >= MAX_PENDING || this.socket.writableNeedDrain) {
+      if (this.slots.length >= this.window || this.socket.writableNeedDrain) {
         this.pause();
         return;
       }
@@ -578,7 +589,7 @@ export class ProxySession {
       wrote = true;
     }
     if (wrote || (this.closeWhenDone && this.slots.length === 0)) scheduleFlush(this);
-    if (this.paused && this.slots.length < MAX_PENDING / 2 && !this.socket.writableNeedDrain) this.resume();
+    if (this.paused && this.slots.length < this.window / 2 && !this.socket.writableNeedDrain) this.resume();
   }
 
   /** @internal Writes what is ready; closes after the last reply when asked to. */
@@ -588,6 +599,7 @@ export class ProxySession {
     if (!this.out.isEmpty) {
       if (this.pool !== null) this.pool.counters.totBytesWritten += this.out.committedLength;
       this.out.flush(this.socket);
+      this.window = this.socket.writableNeedDrain ? START_WINDOW : Math.min(MAX_PENDING, this.window * 2);
     }
     if (this.closeWhenDone && this.slots.length === 0) {
       this.closed = true;

@@ -132,3 +132,62 @@ describe('proxy memory bound: large values in flight', () => {
     });
   }
 });
+
+describe('proxy memory bound: a client that asks for large values and does not read them', () => {
+  const GETS = 2000; // 1 GB of replies
+  let mc: ServerHandle;
+  let proxy: ProxyHandle;
+
+  before(async () => {
+    mc = await startMemcached({ memoryMb: 64, maxItemSize: '1m' });
+    proxy = await startProxy((ports) => `${ports[0]}=${hostList([mc])}`);
+  });
+  after(async () => {
+    await proxy.stop();
+    await mc.stop();
+  });
+
+  it(`${GETS} pipelined gets of a ${VALUE_BYTES / 1024} KB value: the proxy holds a window of replies, not all of them`, async () => {
+    const value = Buffer.alloc(VALUE_BYTES, 0x62);
+    const setter = await RawClient.connect(proxy.poolPorts[0], '127.0.0.1');
+    try {
+      const set = Buffer.concat([Buffer.from(`set big 0 0 ${VALUE_BYTES}\r\n`), value, Buffer.from('\r\n')]);
+      assert.equal((await asciiExchange(setter, set)).data.toString('latin1'), 'STORED\r\n');
+    } finally {
+      await setter.close();
+    }
+    const base = proxy.memory();
+    assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
+    const socket = connect(proxy.poolPorts[0], '127.0.0.1');
+    await new Promise<void>((res, rej) => {
+      socket.once('connect', res).once('error', rej);
+    });
+    socket.pause(); // not reading, yet
+    socket.write('get big\r\n'.repeat(GETS));
+    await sleep(1500);
+    const during = proxy.memory();
+    assert.ok(during);
+    // 64 replies of 512 KB are 32 MB; all of them would be 1 GB (MAX_PENDING: 1024, 512 MB)
+    const limit = base.peak + 96 * MB;
+    assert.ok(
+      during.peak < limit,
+      `peak RSS ${(during.peak / MB).toFixed(0)} MB >= ${(limit / MB).toFixed(0)} MB (${(base.peak / MB).toFixed(0)} MB before)`,
+    );
+    // then every reply arrives, whole: counted, not kept
+    const reply = `VALUE big 0 ${VALUE_BYTES}\r\n`.length + VALUE_BYTES + '\r\nEND\r\n'.length;
+    let received = 0;
+    let last: Buffer = Buffer.alloc(0);
+    const done = new Promise<void>((res) => {
+      socket.on('data', (d: Buffer) => {
+        received += d.length;
+        last = d;
+        if (received >= GETS * reply) res();
+      });
+    });
+    socket.resume();
+    await Promise.race([done, sleep(60_000)]);
+    socket.destroy();
+    assert.equal(received, GETS * reply, 'bytes of replies');
+    assert.equal(last.subarray(-5).toString('latin1'), 'END\r\n');
+  });
+});
