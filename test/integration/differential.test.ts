@@ -32,12 +32,13 @@ import {
   Protos,
   assertSameOutcome,
   flushBoth,
+  runDualCase,
+  runDualCaseOnce,
   startPair,
   startProxyPair,
+  type DualCase,
   type Pair,
-  type Proto,
-  type Step,
-  type StepPayload,
+  type StepObserver,
   type Vars,
 } from './dual.ts';
 import { KEYS, randomBinaryPhase, randomDelta, randomValue } from './random-ops.ts';
@@ -47,18 +48,6 @@ const SERVER_OPTS = { memoryMb: 64, maxItemSize: '1m' } as const;
 /** MOXI_TEST_DUMP=1 prints memcached's replies to every fixed case (a reference for implementers). */
 const DUMP = process.env['MOXI_TEST_DUMP'] === '1';
 
-interface Case {
-  readonly name: string;
-  readonly proto: Proto;
-  readonly steps: readonly (Step | StepPayload)[];
-  /** Replies depend on the wall clock's second ticks (ttl, last access): one retry on mismatch. */
-  readonly timeSensitive?: boolean;
-}
-
-function asStep(s: Step | StepPayload): Step {
-  return typeof s === 'string' || typeof s === 'function' || Buffer.isBuffer(s) ? { send: s } : s;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Text protocol cases
 
@@ -67,7 +56,7 @@ const B = Protos.binary;
 const longKey250 = 'K'.repeat(250);
 const oddKey = 'odd\x01\x7f\x80\xff\tkey';
 
-const textCases: Case[] = [
+const textCases: DualCase[] = [
   { name: 'set then get', proto: A, steps: ['set k 0 0 5\r\nhello\r\nget k\r\n'] },
   { name: 'get miss', proto: A, steps: ['get nothere\r\n'] },
   { name: 'gets returns cas', proto: A, steps: ['set k 3 0 2\r\nab\r\ngets k\r\n'] },
@@ -319,7 +308,7 @@ const textCases: Case[] = [
 // ---------------------------------------------------------------------------------------------
 // Meta protocol cases
 
-const metaCases: Case[] = [
+const metaCases: DualCase[] = [
   { name: 'mn', proto: A, steps: ['mn\r\n'] },
   { name: 'ms then mg without flags', proto: A, steps: ['ms k 2\r\nhi\r\nmg k\r\nmg zz\r\n'] },
   {
@@ -527,7 +516,7 @@ const casOf = (v: Vars): bigint => BigInt(v.cas ?? '0');
 /** A cas value no server reaches in a test run: always a mismatch. */
 const BIG_CAS = 999999999999n;
 
-const binaryCases: Case[] = [
+const binaryCases: DualCase[] = [
   { name: 'bin noop', proto: B, steps: [req(BinOp.noop, { opaque: 7 })] },
   { name: 'bin version', proto: B, steps: [req(BinOp.version, { opaque: 1 })] },
   { name: 'bin get miss', proto: B, steps: [req(BinOp.get, { key: 'nothere', opaque: 1 })] },
@@ -1037,40 +1026,17 @@ function differentialSuite({ name: targetName, start, leftOut, randomPhases }: T
       await pair.stop();
     });
 
-    async function runCaseOnce(c: Case, chunkSeed: number | undefined): Promise<void> {
-      await flushBoth(pair);
-      const session = await DualSession.open(pair, c.proto);
-      try {
-        let i = 0;
-        for (const raw of c.steps) {
-          const step = asStep(raw);
-          const { ref, target } = await session.step({ timeoutMs: 10_000, ...step }, chunkSeed);
-          const how = chunkSeed === undefined ? 'sent whole' : `sent in random chunks (seed ${chunkSeed})`;
-          if (DUMP && chunkSeed === undefined) {
-            process.stdout.write(
-              `\n### ${c.name} / step ${i + 1}\n>>> ${printable(ref.sent, 600)}\n<<< ${ref.text}${ref.closed ? '<closed>\n' : ''}`,
-            );
-          }
-          assertSameOutcome(`${c.name}, step ${i + 1}/${c.steps.length}, ${how}`, ref, target, targetName);
-          assert.ok(!ref.timedOut, `memcached read timed out in "${c.name}" step ${i + 1}`);
-          if (ref.closed) break;
-          i++;
+    /** MOXI_TEST_DUMP: memcached's replies to every fixed case, sent whole. */
+    const dump: StepObserver | undefined = DUMP
+      ? (c, i, ref) => {
+          process.stdout.write(
+            `\n### ${c.name} / step ${i + 1}\n>>> ${printable(ref.sent, 600)}\n<<< ${ref.text}${ref.closed ? '<closed>\n' : ''}`,
+          );
         }
-      } finally {
-        await session.close();
-      }
-    }
+      : undefined;
 
-    async function runCase(c: Case, index: number): Promise<void> {
-      for (const chunkSeed of [undefined, 1000 + index * 7]) {
-        try {
-          await runCaseOnce(c, chunkSeed);
-        } catch (err) {
-          if (c.timeSensitive !== true) throw err;
-          await runCaseOnce(c, chunkSeed); // a clock tick between the two servers; one retry
-        }
-      }
-    }
+    const runCase = (c: DualCase, index: number): Promise<void> =>
+      runDualCase(pair, c, 1000 + index * 7, targetName, dump);
 
     if (leftOut.size > 0) {
       it('leaves out only cases that exist', () => {
@@ -1097,7 +1063,13 @@ function differentialSuite({ name: targetName, start, leftOut, randomPhases }: T
         if (!leftOut.has(c.name)) it(c.name, () => runCase(c, 200 + i));
       });
       it('binary-set item read back over text (flags, value)', async () => {
-        await runCaseOnce({ name: 'bin set', proto: B, steps: [set('shared', 'xyz', 12)] }, undefined);
+        await runDualCaseOnce(
+          pair,
+          { name: 'bin set', proto: B, steps: [set('shared', 'xyz', 12)] },
+          undefined,
+          targetName,
+          undefined,
+        );
         const s = await DualSession.open(pair, A);
         try {
           const { ref, target } = await s.step({ send: 'get shared\r\nmg shared f v s\r\n' });

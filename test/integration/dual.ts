@@ -378,3 +378,67 @@ export async function flushBoth(pair: Pair): Promise<void> {
     }),
   );
 }
+
+/** A fixed sequence of steps sent to both servers of a pair; every step's outcome must match. */
+export interface DualCase {
+  readonly name: string;
+  /** Default: text. */
+  readonly proto?: Proto;
+  readonly steps: readonly (Step | StepPayload)[];
+  /** Replies depend on the wall clock's second ticks (ttl, last access): one retry on mismatch. */
+  readonly timeSensitive?: boolean;
+}
+
+/** Sees memcached's outcome of each step of a case sent whole (step counted from 0). */
+export type StepObserver = (c: DualCase, step: number, ref: Outcome) => void;
+
+function asStep(s: Step | StepPayload): Step {
+  return typeof s === 'string' || typeof s === 'function' || Buffer.isBuffer(s) ? { send: s } : s;
+}
+
+/** One run of `c` on freshly flushed servers, sent whole (`chunkSeed` undefined) or cut at seeded points. */
+export async function runDualCaseOnce(
+  pair: Pair,
+  c: DualCase,
+  chunkSeed: number | undefined,
+  targetName: string,
+  observe: StepObserver | undefined,
+): Promise<void> {
+  await flushBoth(pair);
+  const session = await DualSession.open(pair, c.proto ?? Protos.ascii);
+  try {
+    let i = 0;
+    for (const raw of c.steps) {
+      const { ref, target } = await session.step({ timeoutMs: 10_000, ...asStep(raw) }, chunkSeed);
+      const how = chunkSeed === undefined ? 'sent whole' : `sent in random chunks (seed ${chunkSeed})`;
+      if (chunkSeed === undefined) observe?.(c, i, ref);
+      assertSameOutcome(`${c.name}, step ${i + 1}/${c.steps.length}, ${how}`, ref, target, targetName);
+      assert.ok(!ref.timedOut, `memcached read timed out in "${c.name}" step ${i + 1}`);
+      if (ref.closed) break;
+      i++;
+    }
+  } finally {
+    await session.close();
+  }
+}
+
+/**
+ * Runs `c` on freshly flushed servers, sent whole and then cut at points seeded by `chunkSeed`; a
+ * time-sensitive case gets one retry each way (a clock tick between the two servers).
+ */
+export async function runDualCase(
+  pair: Pair,
+  c: DualCase,
+  chunkSeed: number,
+  targetName: string,
+  observe?: StepObserver,
+): Promise<void> {
+  for (const seed of [undefined, chunkSeed]) {
+    try {
+      await runDualCaseOnce(pair, c, seed, targetName, observe);
+    } catch (err) {
+      if (c.timeSensitive !== true) throw err;
+      await runDualCaseOnce(pair, c, seed, targetName, observe);
+    }
+  }
+}

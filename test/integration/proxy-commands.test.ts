@@ -24,9 +24,9 @@ import {
   Protos,
   assertSameOutcome,
   flushBoth,
+  runDualCase,
+  type DualCase,
   type Pair,
-  type Step,
-  type StepPayload,
   type Vars,
 } from './dual.ts';
 import { randomBinaryPhase } from './random-ops.ts';
@@ -52,22 +52,11 @@ import {
 
 const A = Protos.ascii;
 
-interface Case {
-  readonly name: string;
-  readonly steps: readonly (Step | StepPayload)[];
-  /** Replies depend on the wall clock's second ticks: one retry on mismatch. */
-  readonly timeSensitive?: boolean;
-}
-
-function asStep(s: Step | StepPayload): Step {
-  return typeof s === 'string' || typeof s === 'function' || Buffer.isBuffer(s) ? { send: s } : s;
-}
-
 const longKey250 = 'K'.repeat(250);
 const oddKey = 'odd\x01\x7f\x80\xff\tkey';
 const manyKeys = Array.from({ length: 30 }, (_, i) => `m${i}`);
 
-const cases: Case[] = [
+const cases: DualCase[] = [
   // storage and retrieval
   { name: 'set then get', steps: ['set k 0 0 5\r\nhello\r\nget k\r\n'] },
   { name: 'get miss', steps: ['get nothere\r\n'] },
@@ -557,38 +546,9 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
       await Promise.all(started.map((h) => (h === undefined ? Promise.resolve() : h.stop())));
     });
 
-    async function runCaseOnce(c: Case, chunkSeed: number | undefined): Promise<void> {
-      await flushBoth(pair);
-      const session = await DualSession.open(pair, A);
-      try {
-        let i = 0;
-        for (const raw of c.steps) {
-          const { ref: r, target: t } = await session.step({ timeoutMs: 10_000, ...asStep(raw) }, chunkSeed);
-          const how = chunkSeed === undefined ? 'sent whole' : `sent in random chunks (seed ${chunkSeed})`;
-          assertSameOutcome(`${c.name}, step ${i + 1}/${c.steps.length}, ${how}`, r, t, targetName);
-          assert.ok(!r.timedOut, `memcached read timed out in "${c.name}" step ${i + 1}`);
-          if (r.closed) break;
-          i++;
-        }
-      } finally {
-        await session.close();
-      }
-    }
-
-    async function runCase(c: Case, index: number): Promise<void> {
-      for (const chunkSeed of [undefined, 3000 + index * 7]) {
-        try {
-          await runCaseOnce(c, chunkSeed);
-        } catch (err) {
-          if (c.timeSensitive !== true) throw err;
-          await runCaseOnce(c, chunkSeed); // a clock tick between the servers; one retry
-        }
-      }
-    }
-
     describe('same replies as memcached', () => {
       cases.forEach((c, i) => {
-        it(c.name, () => runCase(c, i));
+        it(c.name, () => runDualCase(pair, c, 3000 + i * 7, targetName));
       });
     });
 
