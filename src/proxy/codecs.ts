@@ -15,11 +15,11 @@ import { MORE_UNITS, type KeyedCodec } from './keyed.ts';
 import type { Reply } from './request.ts';
 import type { OutputQueue } from '../util/output-queue.ts';
 import type { StoreVerb } from './classify.ts';
+import { REALTIME_MAXDELTA } from '../server/clock.ts';
+import { positiveExptime } from '../server/exptime.ts';
 
 const CRLF = '\r\n';
 const CRLF_BUFFER = Buffer.from(CRLF);
-/** Seconds in 30 days: memcached reads larger exptimes as absolute Unix times. */
-const REALTIME_MAXDELTA = 60 * 60 * 24 * 30;
 
 /**
  * An ASCII exptime for a binary server. memcached's text protocol expires negative exptimes at once;
@@ -27,7 +27,7 @@ const REALTIME_MAXDELTA = 60 * 60 * 24 * 30;
  * 30-day boundary is an absolute time in 1970: expired, as the client meant.
  */
 export function binaryExptime(exptime: number): number {
-  return exptime < 0 ? REALTIME_MAXDELTA + 1 : exptime;
+  return positiveExptime(exptime);
 }
 
 /**
