@@ -37,7 +37,15 @@ import {
   vbucketJson,
 } from '../helpers/proxy.ts';
 import { SeededRandom } from '../helpers/random.ts';
-import { BinOp, binRequest, parseBinFrames, printable, storeExtras } from '../helpers/raw-client.ts';
+import {
+  BinMagic,
+  BinOp,
+  binRequest,
+  parseBinFrames,
+  printable,
+  storeExtras,
+  u32Extras,
+} from '../helpers/raw-client.ts';
 
 const SEED = Number(process.env['MOXI_TEST_SEED'] ?? Date.now() % 1_000_000);
 const RUN_MS = 3000;
@@ -332,13 +340,16 @@ async function binaryCanary(port: number, deadline: number): Promise<number> {
           value: values[j],
           opaque: opaque + j,
         });
+      // the response wanted (status 0; its cas is not compared)
       const reply = (j: number, op: number, o: number): Buffer =>
-        Buffer.concat([
-          header(op, keys[j].length, 4, 4 + keys[j].length + values[j].length, o),
-          flagsOf(flags),
-          Buffer.from(keys[j]),
-          Buffer.from(values[j]),
-        ]);
+        binRequest({
+          magic: BinMagic.response,
+          opcode: op,
+          key: keys[j],
+          extras: u32Extras(flags),
+          value: values[j],
+          opaque: o,
+        });
       let req: Buffer;
       let wantFrames: Array<{ opcode: number; opaque: number; body?: Buffer }>;
       if (round % 2 === 0) {
@@ -396,30 +407,6 @@ async function binaryCanary(port: number, deadline: number): Promise<number> {
     sock.close();
   }
   return round;
-}
-
-/** A binary response header (status 0, cas 0). */
-function header(
-  opcode: number,
-  keyLength: number,
-  extrasLength: number,
-  bodyLength: number,
-  opaque: number,
-): Buffer {
-  const h = Buffer.alloc(24);
-  h[0] = 0x81;
-  h[1] = opcode;
-  h.writeUInt16BE(keyLength, 2);
-  h[4] = extrasLength;
-  h.writeUInt32BE(bodyLength, 8);
-  h.writeUInt32BE(opaque >>> 0, 12);
-  return h;
-}
-
-function flagsOf(flags: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(flags >>> 0, 0);
-  return b;
 }
 
 // ---------------------------------------------------------------------------------------------
