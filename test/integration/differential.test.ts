@@ -30,6 +30,7 @@ import {
 import {
   DualSession,
   Protos,
+  assertSameBatch,
   assertSameOutcome,
   flushBoth,
   runDualCase,
@@ -1153,19 +1154,13 @@ function differentialSuite({ name: targetName, start, leftOut, randomPhases }: T
           const { ref, target } = await s.step({ send: text });
           history.push(text);
           if (history.length > 5) history.shift();
-          try {
-            assertSameOutcome(
-              `random text batch ${batch} (seed ${seed}, replay with MOXI_TEST_SEED=${seed})`,
-              ref,
-              target,
-              targetName,
-            );
-          } catch (err) {
-            const prev = history.slice(0, -1).map((h) => printable(Buffer.from(h, 'latin1'), 400));
-            throw new Error(`${(err as Error).message}\n--- preceding batches:\n${prev.join('\n---\n')}`, {
-              cause: err,
-            });
-          }
+          assertSameBatch(
+            `random text batch ${batch} (seed ${seed}, replay with MOXI_TEST_SEED=${seed})`,
+            ref,
+            target,
+            targetName,
+            history,
+          );
           assert.ok(!ref.closed, 'the random text phase never closes the connection');
         }
       } finally {

@@ -364,6 +364,27 @@ export function assertSameOutcome(context: string, ref: Outcome, target: Outcome
   assert.fail(message);
 }
 
+/**
+ * assertSameOutcome for one batch of a random phase; `history` ends with that batch, and a failure
+ * also shows the batches sent before it.
+ */
+export function assertSameBatch(
+  context: string,
+  ref: Outcome,
+  target: Outcome,
+  targetName: string,
+  history: readonly string[],
+): void {
+  try {
+    assertSameOutcome(context, ref, target, targetName);
+  } catch (err) {
+    const prev = history.slice(0, -1).map((h) => printable(Buffer.from(h, 'latin1'), 400));
+    throw new Error(`${(err as Error).message}\n--- preceding batches:\n${prev.join('\n---\n')}`, {
+      cause: err,
+    });
+  }
+}
+
 /** Flushes both servers over a short-lived text connection each (asserting "OK"). */
 export async function flushBoth(pair: Pair): Promise<void> {
   await Promise.all(
