@@ -70,6 +70,12 @@ export const OPTIONS = {
       'HTTP admin endpoint: /metrics (Prometheus), /healthz, / (live dashboard);\n' +
       'off by default; the address defaults to 127.0.0.1',
   },
+  'memcached-errors': {
+    type: 'boolean',
+    help:
+      "with a binary downstream, answer text clients memcached's error lines (e.g. SERVER_ERROR\n" +
+      "object too large for cache) instead of moxi's a2b ones (SERVER_ERROR a2b e2big)",
+  },
   h: { type: 'boolean', help: 'print this help and exit' },
   i: { type: 'boolean', help: 'print license information and exit' },
 } as const;
@@ -115,6 +121,8 @@ export interface MoxiOptions {
   warnings: string[];
   /** --admin: where the HTTP admin endpoint listens; null when off. */
   admin: AdminAddress | null;
+  /** --memcached-errors: memcached's error lines, not moxi's, for text clients of binary servers. */
+  memcachedErrors: boolean;
 }
 
 export type ParsedCommandLine =
@@ -201,6 +209,7 @@ export function parseCommandLine(
     behaviors: defaultBehaviors(),
     warnings,
     admin: null,
+    memcachedErrors: v['memcached-errors'] === true,
   };
 
   if (str('admin') !== undefined) {

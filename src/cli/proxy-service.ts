@@ -50,6 +50,7 @@ export function createProxy(
     threads: options.threads,
     log,
     maxBytes: options.maxBytes,
+    memcachedErrors: options.memcachedErrors,
     settings: serverSettings(options, options.port ?? 0),
     ...(statsProxy !== undefined ? { statsProxy } : {}),
     ...(frontCacheForgot !== undefined ? { frontCacheForgot } : {}),

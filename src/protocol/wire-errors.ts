@@ -20,6 +20,46 @@ export const ProxyError = {
   parseRequest: 'CLIENT_ERROR a2b parse request',
 } as const;
 
+/** memcached's own lines (proto_text.c) for failures a binary server reports by status. */
+export const MemcachedError = {
+  tooLarge: 'SERVER_ERROR object too large for cache',
+  outOfMemoryStoring: 'SERVER_ERROR out of memory storing object',
+  nonNumeric: 'CLIENT_ERROR cannot increment or decrement non-numeric value',
+  outOfMemory: 'SERVER_ERROR out of memory',
+} as const;
+
+/**
+ * The lines a text client gets for a binary server's error statuses (a2b): moxi's own texts, or
+ * memcached's where memcached has one (`--memcached-errors`). Clients act on them: pecl-memcache marks
+ * a server failed after a SERVER_ERROR it does not know (so `SERVER_ERROR a2b arith error` for an incr
+ * of a non-numeric value costs it the server for 15 s), and libmemcached tells a value too large
+ * (`object too large for cache`) from other failures.
+ */
+export interface A2bErrorTexts {
+  /** The line for a status with no command-specific meaning (storage, touch). */
+  status(status: number): string;
+  /** The line for an incr/decr that failed with `status`. */
+  arith(status: number): string;
+}
+
+export const MoxiA2bErrors: A2bErrorTexts = {
+  status: a2bStatusText,
+  arith: () => ProxyError.arithError,
+};
+
+export const MemcachedA2bErrors: A2bErrorTexts = {
+  status(status) {
+    if (status === Status.E2BIG) return MemcachedError.tooLarge;
+    if (status === Status.ENOMEM) return MemcachedError.outOfMemoryStoring;
+    return a2bStatusText(status);
+  },
+  arith(status) {
+    if (status === Status.DELTA_BADVAL) return MemcachedError.nonNumeric;
+    if (status === Status.ENOMEM) return MemcachedError.outOfMemory;
+    return ProxyError.arithError;
+  },
+};
+
 /** moxi's a2b_out_error: the text line for a binary status that has no command-specific meaning. */
 export function a2bStatusText(status: number): string {
   switch (status) {

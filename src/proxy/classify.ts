@@ -13,6 +13,7 @@ import {
   type TextRequest,
 } from '../protocol/ascii/request-parser.ts';
 import { base64DecodeKey } from '../protocol/meta/base64.ts';
+import { MemcachedError } from '../protocol/wire-errors.ts';
 import { MetaFlags, metaSetLineError } from '../protocol/meta/flags.ts';
 
 export const TextErrors = {
@@ -23,7 +24,7 @@ export const TextErrors = {
   invalidDelta: 'CLIENT_ERROR invalid numeric delta argument',
   deleteUsage: 'CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]',
   mgFlagsTooLong: 'CLIENT_ERROR options flags are too long',
-  tooLarge: 'SERVER_ERROR object too large for cache',
+  tooLarge: MemcachedError.tooLarge,
   flagsTooLong: 'CLIENT_ERROR options flags too long',
 } as const;
 

@@ -10,7 +10,7 @@ import { HEADER_LENGTH, writeHeader } from '../protocol/binary/header.ts';
 import { Magic, Opcode, Status } from '../protocol/binary/opcodes.ts';
 import type { TextRequest } from '../protocol/ascii/request-parser.ts';
 import type { TextResponse } from '../protocol/ascii/response-parser.ts';
-import { ProxyError, a2bStatusText } from '../protocol/wire-errors.ts';
+import { ProxyError, type A2bErrorTexts } from '../protocol/wire-errors.ts';
 import { MORE_UNITS, type KeyedCodec } from './keyed.ts';
 import type { Reply } from './request.ts';
 import type { OutputQueue } from '../util/output-queue.ts';
@@ -108,7 +108,7 @@ const IMPOSSIBLE_CAS = 0xffffffffffffffffn;
  * `cas k ... 0`: memcached never stores it (EXISTS if the key is there, NOT_FOUND if not), but a binary
  * SET with cas 0 is a plain set. A DELETE with a CAS that cannot match gives the same two answers.
  */
-function a2bCasZero(req: TextRequest): KeyedCodec {
+function a2bCasZero(req: TextRequest, errors: A2bErrorTexts): KeyedCodec {
   const key = req.token(1);
   return {
     protocol: 'binary',
@@ -117,14 +117,19 @@ function a2bCasZero(req: TextRequest): KeyedCodec {
     fromPacket: (p) => {
       if (p.status === Status.KEY_ENOENT) return line('NOT_FOUND');
       if (p.status === Status.KEY_EEXISTS || p.status === Status.SUCCESS) return line('EXISTS');
-      return line(a2bStatusText(p.status));
+      return line(errors.status(p.status));
     },
   };
 }
 
 /** a2b storage: SET/ADD/REPLACE (+ cas) carry flags and exptime; APPEND/PREPEND carry neither. */
-export function a2bStore(req: TextRequest, verb: StoreVerb, noreply: boolean): KeyedCodec {
-  if (verb === 'cas' && req.casUnique === 0n) return a2bCasZero(req);
+export function a2bStore(
+  req: TextRequest,
+  verb: StoreVerb,
+  noreply: boolean,
+  errors: A2bErrorTexts,
+): KeyedCodec {
+  if (verb === 'cas' && req.casUnique === 0n) return a2bCasZero(req, errors);
   const key = req.token(1);
   // a large value in the pieces it arrived in is written on as they are
   const parts = req.dataParts;
@@ -155,14 +160,20 @@ export function a2bStore(req: TextRequest, verb: StoreVerb, noreply: boolean): K
         case Status.KEY_ENOENT:
           return line(verb === 'replace' ? 'NOT_STORED' : 'NOT_FOUND');
         default:
-          return line(a2bStatusText(p.status));
+          return line(errors.status(p.status));
       }
     },
   };
 }
 
 /** a2b incr/decr: delta, initial 0 and expiration 0xffffffff ("do not create"). */
-export function a2bArith(req: TextRequest, incr: boolean, delta: bigint, noreply: boolean): KeyedCodec {
+export function a2bArith(
+  req: TextRequest,
+  incr: boolean,
+  delta: bigint,
+  noreply: boolean,
+  errors: A2bErrorTexts,
+): KeyedCodec {
   const key = req.token(1);
   const extras = Buffer.alloc(20);
   extras.writeBigUInt64BE(delta, 0);
@@ -191,7 +202,7 @@ export function a2bArith(req: TextRequest, incr: boolean, delta: bigint, noreply
         case Status.NOT_STORED:
           return line('NOT_STORED');
         default:
-          return line(ProxyError.arithError);
+          return line(errors.arith(p.status));
       }
     },
   };
@@ -213,7 +224,12 @@ export function a2bDelete(req: TextRequest, noreply: boolean): KeyedCodec {
 }
 
 /** a2b touch. memcached has no quiet TOUCH, so a noreply touch is sent loud and its reply dropped. */
-export function a2bTouch(req: TextRequest, exptime: number, noreply: boolean): KeyedCodec {
+export function a2bTouch(
+  req: TextRequest,
+  exptime: number,
+  noreply: boolean,
+  errors: A2bErrorTexts,
+): KeyedCodec {
   const key = req.token(1);
   const extras = Buffer.allocUnsafe(4);
   extras.writeUInt32BE(binaryExptime(exptime) >>> 0, 0);
@@ -225,7 +241,7 @@ export function a2bTouch(req: TextRequest, exptime: number, noreply: boolean): K
       if (noreply) return '';
       if (p.status === Status.SUCCESS) return line('TOUCHED');
       if (p.status === Status.KEY_ENOENT) return line('NOT_FOUND');
-      return line(a2bStatusText(p.status));
+      return line(errors.status(p.status));
     },
   };
 }

@@ -10,6 +10,7 @@
  * its snapshot has no router, and requests are answered "SERVER_ERROR proxy out of downstreams".
  */
 import type { Behaviors } from '../config/behaviors.ts';
+import { MemcachedA2bErrors, MoxiA2bErrors, type A2bErrorTexts } from '../protocol/wire-errors.ts';
 import { FailReason, type DownstreamProtocol } from '../downstream/connection.ts';
 import { DownstreamServer } from '../downstream/server.ts';
 import type { PoolRouter } from '../routing/router.ts';
@@ -142,6 +143,8 @@ export interface PoolOptions {
   timer: CoarseTimer;
   /** The most bytes the pool's front cache may hold, FrontCache.cost of each item (-m; default 64 MB). */
   frontCacheBytes?: number;
+  /** --memcached-errors: text clients get memcached's error lines, not moxi's a2b ones. */
+  memcachedErrors?: boolean;
 }
 
 const FRONT_CACHE_BYTES = 64 * 1024 * 1024;
@@ -153,6 +156,8 @@ export class ProxyPool implements DeadlineHolder {
   readonly password: string;
   readonly behaviors: Behaviors;
   readonly protocol: DownstreamProtocol;
+  /** The lines text clients get for a binary server's error statuses. */
+  readonly a2bErrors: A2bErrorTexts;
   readonly counters = new PoolCounters();
   /** moxi's per-command counters (pstd_stats_cmd). */
   readonly commandStats = new CommandStats();
@@ -193,6 +198,7 @@ export class ProxyPool implements DeadlineHolder {
     this.behaviors = options.behaviors;
     this.log = options.log;
     this.timer = options.timer;
+    this.a2bErrors = options.memcachedErrors === true ? MemcachedA2bErrors : MoxiA2bErrors;
     this.timings =
       options.behaviors.time_stats !== 0
         ? { connect: new TimingHistogram(), reserved: new TimingHistogram() }

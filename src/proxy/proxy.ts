@@ -27,6 +27,8 @@ export interface ProxyOptions {
   log: Logger;
   /** -m: the most bytes each pool's front cache may hold (default 64 MB). */
   maxBytes?: number;
+  /** --memcached-errors: memcached's error lines for text clients of binary servers. */
+  memcachedErrors?: boolean;
   /** The memcached settings of the run (-p, -c, -m, ...), which `stats proxy settings` lists. */
   settings?: ServerSettings;
   /**
@@ -145,6 +147,7 @@ export class Proxy implements SessionHost {
       log: this.options.log,
       timer: this.timer,
       ...(this.options.maxBytes !== undefined ? { frontCacheBytes: this.options.maxBytes } : {}),
+      ...(this.options.memcachedErrors === true ? { memcachedErrors: true } : {}),
     });
     const forgot = this.options.frontCacheForgot;
     if (forgot !== undefined && pool.frontCache !== null) {

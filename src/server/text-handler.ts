@@ -7,6 +7,7 @@
 import { Command } from '../protocol/ascii/commands.ts';
 import { parseInt32, parseUint32, parseUint64 } from '../protocol/ascii/numbers.ts';
 import { DataStatus, KEY_MAX_LENGTH, type TextRequest } from '../protocol/ascii/request-parser.ts';
+import { MemcachedError } from '../protocol/wire-errors.ts';
 import { SERVER_VERSION } from '../version.ts';
 import { levelForVerbosity } from '../util/log.ts';
 import { After, type ReplyTarget, type ServerContext } from './context.ts';
@@ -25,12 +26,12 @@ export const TEXT = {
   error: 'ERROR',
   badFormat: 'CLIENT_ERROR bad command line format',
   badDataChunk: 'CLIENT_ERROR bad data chunk',
-  tooLarge: 'SERVER_ERROR object too large for cache',
-  outOfMemoryStoring: 'SERVER_ERROR out of memory storing object',
+  tooLarge: MemcachedError.tooLarge,
+  outOfMemoryStoring: MemcachedError.outOfMemoryStoring,
   invalidExptime: 'CLIENT_ERROR invalid exptime argument',
   invalidDelta: 'CLIENT_ERROR invalid numeric delta argument',
-  nonNumeric: 'CLIENT_ERROR cannot increment or decrement non-numeric value',
-  outOfMemory: 'SERVER_ERROR out of memory',
+  nonNumeric: MemcachedError.nonNumeric,
+  outOfMemory: MemcachedError.outOfMemory,
   deleteUsage: 'CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]',
 } as const;
 

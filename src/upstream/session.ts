@@ -436,13 +436,13 @@ export class ProxySession {
     if (pool.protocol === 'ascii') return a2aKeyed(req, cmd.noreply);
     switch (cmd.kind) {
       case 'store':
-        return a2bStore(req, cmd.verb, cmd.noreply);
+        return a2bStore(req, cmd.verb, cmd.noreply, pool.a2bErrors);
       case 'arith':
-        return a2bArith(req, cmd.incr, cmd.delta, cmd.noreply);
+        return a2bArith(req, cmd.incr, cmd.delta, cmd.noreply, pool.a2bErrors);
       case 'delete':
         return a2bDelete(req, cmd.noreply);
       case 'touch':
-        return a2bTouch(req, cmd.exptime, cmd.noreply);
+        return a2bTouch(req, cmd.exptime, cmd.noreply, pool.a2bErrors);
     }
   }
 

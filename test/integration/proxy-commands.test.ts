@@ -623,6 +623,39 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
       }
     });
 
+    it("--memcached-errors: memcached's own lines for a non-numeric incr/decr and a value too large", async () => {
+      const withFlag = await startProxy((p) => `${p[0]}=${hostList(backends)}`, {
+        behaviors: behaviorsFor(protocol, 'downstream_timeout=3000'),
+        extraArgs: ['--memcached-errors'],
+      });
+      try {
+        const big = 'x'.repeat(1024 * 1024 + 1);
+        const steps = [
+          'set mcerr:word 0 0 3\r\nabc\r\n',
+          'incr mcerr:word 1\r\n',
+          'decr mcerr:word 1 noreply\r\nget mcerr:word\r\n',
+          `set mcerr:big 0 0 ${big.length}\r\n${big}\r\n`,
+          `add mcerr:big 0 0 ${big.length} noreply\r\n${big}\r\nget mcerr:big\r\n`,
+          'set mcerr:n 0 0 2\r\n10\r\nincr mcerr:n 5\r\ntouch mcerr:n 100\r\n',
+        ];
+        for (const send of steps) {
+          const complete = (b: Buffer): boolean =>
+            /(STORED|END|TOUCHED|\d|value)\r\n$/.test(b.toString('latin1'));
+          const [want, got] = await Promise.all([
+            requestOnce(ref, send, complete),
+            requestOnce(withFlag, send, complete),
+          ]);
+          assert.equal(
+            got.text,
+            want.text,
+            `memcached: ${JSON.stringify(want.text)}\n${describeExchange(send, got)}`,
+          );
+        }
+      } finally {
+        await withFlag.stop();
+      }
+    });
+
     it('long lines: never a disconnect (an unknown 3000-byte line, a 3000-byte key)', async () => {
       const c = await RawClient.connect(proxy.port);
       try {

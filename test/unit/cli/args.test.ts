@@ -84,6 +84,8 @@ describe('command line', () => {
     assert.equal(o.behaviors.downstream_protocol, 'binary');
     const rest = run('http://127.0.0.1:8091/pools/default/bucketsStreamingConfig/default');
     assert.equal(rest.cluster?.kind, 'rest');
+    assert.equal(o.memcachedErrors, false);
+    assert.equal(run('-z', '11211=127.0.0.1:11311', '--memcached-errors').memcachedErrors, true);
   });
 
   it('reports a bad -z with moxi text and exit 1', () => {
@@ -92,7 +94,8 @@ describe('command line', () => {
 
   it('documents every flag in -h', () => {
     const text = usageText();
-    for (const flag of ['-p', '-U', '-l', '-t', '-c', '-m', '-M', '-I', '-B', '-z', '-Z', '-v', '-h']) {
+    const flags = ['-p', '-U', '-l', '-t', '-c', '-m', '-M', '-I', '-B', '-z', '-Z', '-v', '-h'];
+    for (const flag of [...flags, '--admin', '--memcached-errors']) {
       assert.ok(text.includes(`  ${flag}`), flag);
     }
     assert.ok(text.includes('downstream_timeout=5000'));

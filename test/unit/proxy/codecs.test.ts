@@ -21,6 +21,7 @@ import { MORE_UNITS, type KeyedCodec } from '../../../src/proxy/keyed.ts';
 import { TextResponseError, TextResponseParser } from '../../../src/protocol/ascii/response-parser.ts';
 import type { Reply, ReplyWriter } from '../../../src/proxy/request.ts';
 import { OutputQueue } from '../../../src/util/output-queue.ts';
+import { MemcachedA2bErrors, MoxiA2bErrors } from '../../../src/protocol/wire-errors.ts';
 import type { Socket } from 'node:net';
 
 function request(input: string): TextRequest {
@@ -73,20 +74,20 @@ function reply(codec: KeyedCodec, opcode: number, status: number, value?: Buffer
 
 describe('a2b codecs (moxi-spec §6.3)', () => {
   it('sends SET with flags, exptime, the vbucket id and the value; quiet for noreply', () => {
-    const [p] = packetsOf(a2bStore(request('set k 5 100 3\r\nabc\r\n'), 'set', false));
+    const [p] = packetsOf(a2bStore(request('set k 5 100 3\r\nabc\r\n'), 'set', false, MoxiA2bErrors));
     assert.equal(p.opcode, Opcode.SET);
     assert.equal(p.opaque, 7);
     assert.equal(p.vbucket, 3);
     assert.equal(p.extras.readUInt32BE(0), 5);
     assert.equal(p.extras.readUInt32BE(4), 100);
     assert.equal(p.value.toString(), 'abc');
-    const [q] = packetsOf(a2bStore(request('add k 0 0 1 noreply\r\nx\r\n'), 'add', true));
+    const [q] = packetsOf(a2bStore(request('add k 0 0 1 noreply\r\nx\r\n'), 'add', true, MoxiA2bErrors));
     assert.equal(q.opcode, Opcode.ADDQ);
   });
 
   it('turns a negative exptime into an already-expired absolute time', () => {
     assert.equal(binaryExptime(-1), 2592001);
-    const [p] = packetsOf(a2bStore(request('set k 0 -1 1\r\nx\r\n'), 'set', false));
+    const [p] = packetsOf(a2bStore(request('set k 0 -1 1\r\nx\r\n'), 'set', false, MoxiA2bErrors));
     assert.equal(p.extras.readUInt32BE(4), 2592001);
   });
 
@@ -101,18 +102,18 @@ describe('a2b codecs (moxi-spec §6.3)', () => {
   });
 
   it('maps store statuses per command', () => {
-    const add = a2bStore(request('add k 0 0 1\r\nx\r\n'), 'add', false);
+    const add = a2bStore(request('add k 0 0 1\r\nx\r\n'), 'add', false, MoxiA2bErrors);
     assert.equal(reply(add, Opcode.ADD, Status.KEY_EEXISTS), 'NOT_STORED\r\n');
-    const cas = a2bStore(request('cas k 0 0 1 9\r\nx\r\n'), 'cas', false);
+    const cas = a2bStore(request('cas k 0 0 1 9\r\nx\r\n'), 'cas', false, MoxiA2bErrors);
     assert.equal(reply(cas, Opcode.SET, Status.KEY_EEXISTS), 'EXISTS\r\n');
     assert.equal(reply(cas, Opcode.SET, Status.KEY_ENOENT), 'NOT_FOUND\r\n');
-    const rep = a2bStore(request('replace k 0 0 1\r\nx\r\n'), 'replace', false);
+    const rep = a2bStore(request('replace k 0 0 1\r\nx\r\n'), 'replace', false, MoxiA2bErrors);
     assert.equal(reply(rep, Opcode.REPLACE, Status.KEY_ENOENT), 'NOT_STORED\r\n');
     assert.equal(reply(rep, Opcode.REPLACE, Status.E2BIG), 'SERVER_ERROR a2b e2big\r\n');
   });
 
   it('maps incr/decr, delete and touch replies', () => {
-    const incr = a2bArith(request('incr k 5\r\n'), true, 5n, false);
+    const incr = a2bArith(request('incr k 5\r\n'), true, 5n, false, MoxiA2bErrors);
     const eight = Buffer.alloc(8);
     eight.writeBigUInt64BE(18446744073709551615n);
     assert.equal(reply(incr, Opcode.INCREMENT, Status.SUCCESS, eight), '18446744073709551615\r\n');
@@ -122,8 +123,28 @@ describe('a2b codecs (moxi-spec §6.3)', () => {
     const del = a2bDelete(request('delete k\r\n'), false);
     assert.equal(reply(del, Opcode.DELETE, Status.SUCCESS), 'DELETED\r\n');
     assert.equal(reply(del, Opcode.DELETE, Status.KEY_ENOENT), 'NOT_FOUND\r\n');
-    const touch = a2bTouch(request('touch k 10\r\n'), 10, false);
+    const touch = a2bTouch(request('touch k 10\r\n'), 10, false, MoxiA2bErrors);
     assert.equal(reply(touch, Opcode.TOUCH, Status.SUCCESS), 'TOUCHED\r\n');
+  });
+
+  it("--memcached-errors: memcached's lines where memcached has one, moxi's for the rest", () => {
+    const memcached = MemcachedA2bErrors;
+    const set = a2bStore(request('set k 0 0 1\r\nx\r\n'), 'set', false, memcached);
+    assert.equal(reply(set, Opcode.SET, Status.E2BIG), 'SERVER_ERROR object too large for cache\r\n');
+    assert.equal(reply(set, Opcode.SET, Status.ENOMEM), 'SERVER_ERROR out of memory storing object\r\n');
+    assert.equal(reply(set, Opcode.SET, Status.NOT_MY_VBUCKET), 'SERVER_ERROR a2b not_my_vbucket\r\n');
+    const casZero = a2bStore(request('cas k 0 0 1 0\r\nx\r\n'), 'cas', false, memcached);
+    assert.equal(reply(casZero, Opcode.DELETE, Status.EBUSY), 'SERVER_ERROR a2b ebusy\r\n');
+    const decr = a2bArith(request('decr k 1\r\n'), false, 1n, false, memcached);
+    assert.equal(
+      reply(decr, Opcode.DECREMENT, Status.DELTA_BADVAL),
+      'CLIENT_ERROR cannot increment or decrement non-numeric value\r\n',
+    );
+    assert.equal(reply(decr, Opcode.DECREMENT, Status.ENOMEM), 'SERVER_ERROR out of memory\r\n');
+    assert.equal(reply(decr, Opcode.DECREMENT, Status.EINTERNAL), 'SERVER_ERROR a2b arith error\r\n');
+    const touch = a2bTouch(request('touch k 10\r\n'), 10, false, memcached);
+    assert.equal(reply(touch, Opcode.TOUCH, Status.E2BIG), 'SERVER_ERROR object too large for cache\r\n');
+    assert.equal(reply(touch, Opcode.TOUCH, Status.EINVAL), 'SERVER_ERROR a2b einval\r\n');
   });
 });
 
