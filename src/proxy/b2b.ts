@@ -179,11 +179,13 @@ export class BinaryKeyedRequest implements DownstreamOp {
     const slot = table.slotOf(this.key, 0, this.key.length, this.opcode);
     const leader = table.at(slot);
     if (leader !== undefined && leader.squash(this, server)) return;
-    // held back behind the client's requests on the other protocol: not one for others to wait on
-    if (!server.send(this, 'binary', this.affinity)) return;
+    // held before sending: a server that fails it at once (blacklisted, closed) finishes it inside
+    // send(), and finishing is what takes it out of the table again
     table.hold(slot, this);
     this.unsentSlot = slot;
     this.unsentServer = server;
+    // held back behind the client's requests on the other protocol: not one for others to wait on
+    if (!server.send(this, 'binary', this.affinity)) this.sent();
   }
 
   /** Takes `get` into this one if it asks the same of `server` and its client has nothing unanswered there. */

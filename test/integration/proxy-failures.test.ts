@@ -24,6 +24,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
+import { Status } from '../../src/protocol/binary/opcodes.ts';
 import { KetamaRouter } from '../../src/routing/ketama.ts';
 import { LOOPBACK, freePort } from '../helpers/ports.ts';
 import {
@@ -34,7 +35,14 @@ import {
   startMemcachedAt,
   type ServerHandle,
 } from '../helpers/processes.ts';
-import { BinOp, RawClient } from '../helpers/raw-client.ts';
+import {
+  BinOp,
+  RawClient,
+  binRequest,
+  binaryExchange,
+  parseBinFrames,
+  printable,
+} from '../helpers/raw-client.ts';
 import {
   BinStatus,
   MockServer,
@@ -604,6 +612,30 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
         } finally {
           c.destroy();
         }
+        // Binary gets of the blacklisted server's key, over and over: each is answered (an identical get
+        // once joined one that had already failed, and neither it nor any later one was ever answered).
+        const bc = await RawClient.connect(proxy.port);
+        try {
+          for (let round = 0; round < 3; round++) {
+            for (const opcode of [BinOp.get, BinOp.getk, BinOp.getq, BinOp.getkq]) {
+              const ex = await binaryExchange(bc, binRequest({ opcode, key: kR, opaque: round }), {
+                timeoutMs: 2000,
+              });
+              const frames = parseBinFrames(ex.data).frames;
+              assert.ok(
+                ex.sentinelSeen,
+                `binary ${opcode.toString(16)} #${round} answered: ${printable(ex.data)}`,
+              );
+              assert.deepEqual(
+                frames.map((f) => [f.opcode, f.status, f.opaque]),
+                [[opcode, Status.EINTERNAL, round]],
+                `binary ${opcode.toString(16)} of a blacklisted server's key #${round}`,
+              );
+            }
+          }
+        } finally {
+          bc.destroy();
+        }
 
         const none = await requestOnce({ port: proxy.poolPorts[1] }, 'stats\r\n', statsDone, 3000);
         assert.equal(
@@ -643,6 +675,20 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
         );
         const g = await requestOnce(proxy, `get ${kR}\r\n`, retrievalDone);
         assert.equal(g.text, `VALUE ${kR} 0 2\r\nok\r\nEND\r\n`, describeExchange('get', g));
+        const rc = await RawClient.connect(proxy.port);
+        try {
+          const ex = await binaryExchange(rc, binRequest({ opcode: BinOp.getk, key: kR }), {
+            timeoutMs: 2000,
+          });
+          const frames = parseBinFrames(ex.data).frames;
+          assert.deepEqual(
+            frames.map((f) => [f.status, f.value.toString()]),
+            [[Status.SUCCESS, 'ok']],
+            `binary GETK after recovery: ${printable(ex.data)}`,
+          );
+        } finally {
+          rc.destroy();
+        }
       } finally {
         await proxy.stop();
         await back?.stop();
