@@ -224,7 +224,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
     const server = this.route?.config.server(this.route.index);
     if (server === undefined) {
       this.countKeys(false, 0);
-      this.finish(binaryFailure(this.opcode, this.clientOpaque, Fail.Closed));
+      this.finish(this.failure(Fail.Closed));
       return;
     }
     server.send(this, 'binary', this.affinity);
@@ -275,8 +275,20 @@ export class BinaryKeyedRequest implements DownstreamOp {
       return;
     }
     this.countKeys(false, 0);
-    this.answerFollowers((get) => binaryFailure(get.opcode, get.clientOpaque, reason));
-    this.finish(binaryFailure(this.opcode, this.clientOpaque, reason));
+    this.answerFollowers((get) => get.failure(reason));
+    this.finish(this.failure(reason));
+  }
+
+  /**
+   * The answer when the server could not answer: moxi's EBUSY or EINTERNAL, except for a quiet get of
+   * a host-list pool, which misses (says nothing), as a text get there answers END (moxi-spec §7.4). A
+   * multi-get of GETKQs then keeps the values of the servers that are up: libmemcached ends a binary
+   * multi-get at the first error, and Dalli takes an error without a key for the closing NOOP.
+   */
+  private failure(reason: FailReason): Buffer | '' {
+    if ((this.opcode === Opcode.GETQ || this.opcode === Opcode.GETKQ) && !this.pool.getErrorsAsText)
+      return '';
+    return binaryFailure(this.opcode, this.clientOpaque, reason);
   }
 
   private finish(reply: Reply | Buffer): void {
