@@ -236,7 +236,8 @@ export class BinaryKeyedRequest implements DownstreamOp {
   }
 
   onPacket(packet: BinaryPacket): boolean {
-    if (packet.status === Status.NOT_MY_VBUCKET && !this.quiet && this.route !== null) {
+    // a quiet request too (moxi passed its NOT_MY_VBUCKET on: a SETQ during a rebalance was lost)
+    if (packet.status === Status.NOT_MY_VBUCKET && this.route !== null) {
       const next = this.pool.nextRoute(this.route, this.key, this.vbucketRetries);
       if (next !== null) {
         this.vbucketRetries++;

@@ -2,7 +2,8 @@
  * Single-key requests (storage, incr/decr, delete, touch, meta commands): route the key, send one op to
  * its server, turn the reply into the client's text reply, and retry where moxi does: once more on a new
  * connection when the connection closed before any reply (downstream_retry), and on NOT_MY_VBUCKET to
- * the master the vBucket map names next (at most 2 x servers times).
+ * the master the vBucket map names next (at most 2 x servers times; noreply requests too, which moxi
+ * did not retry).
  *
  * Text downstream (a2a and every meta command) carries the client's line as is, minus noreply / q: the
  * server then always answers and the proxy drops the reply the client did not want, which keeps the
@@ -129,11 +130,11 @@ export class KeyedRequest implements DownstreamOp {
   }
 
   /**
-   * NOT_MY_VBUCKET: learn the next master of the vBucket and send there, unless the retries are used up
-   * or the client said noreply (moxi does not retry quiet requests).
+   * NOT_MY_VBUCKET: learn the next master of the vBucket and send there, unless the retries are used up.
+   * A noreply request too: moxi dropped its NOT_MY_VBUCKET, and the write was lost during a rebalance.
    */
   private retryElsewhere(): boolean {
-    if (this.quiet || this.route === null) return false;
+    if (this.route === null) return false;
     const next = this.pool.nextRoute(this.route, this.key, this.vbucketRetries);
     if (next === null) return false;
     this.vbucketRetries++;

@@ -16,7 +16,15 @@ import { Distribution, KetamaRouter, type KetamaServer } from '../../src/routing
 import { VBucketRouter } from '../../src/routing/vbucket.ts';
 import { canBind } from '../helpers/ports.ts';
 import { startMemcached, startMemcachedAt, type ServerHandle } from '../helpers/processes.ts';
-import { BinOp, RawClient, printable } from '../helpers/raw-client.ts';
+import {
+  BinOp,
+  RawClient,
+  binRequest,
+  binaryExchange,
+  parseBinFrames,
+  printable,
+  storeExtras,
+} from '../helpers/raw-client.ts';
 import {
   BinStatus,
   MockServer,
@@ -407,6 +415,59 @@ describe('NOT_MY_VBUCKET (a2b)', () => {
       );
       const del = await requestOnce(proxy, 'delete nmvb:a\r\n');
       assert.equal(del.text, 'DELETED\r\n', describeExchange('delete nmvb:a\r\n', del));
+    } finally {
+      await proxy.stop();
+      await mock.close();
+    }
+  });
+
+  it('noreply and quiet requests are retried too, from text and binary clients', async () => {
+    // (moxi dropped a noreply request's NOT_MY_VBUCKET and passed a quiet one's to the client: during a
+    // rebalance, fire-and-forget writes were lost)
+    const mock = await MockServer.start(nmvbHandler);
+    const json = vbucketJson([mock, mc], [0, 0, 0, 0]);
+    const proxy = await startProxy((p) => `${p[0]}=${json}`, { behaviors: behaviorsFor('binary') });
+    try {
+      const textKeys = ['quiet:t0', 'quiet:t1', 'quiet:t2', 'quiet:t3', 'quiet:t4'];
+      const binKeys = ['quiet:b0', 'quiet:b1', 'quiet:b2', 'quiet:b3', 'quiet:b4'];
+      const sets = textKeys.map((k) => `set ${k} 0 0 ${k.length} noreply\r\n${k}\r\n`).join('');
+      const c = await RawClient.connect(proxy.port);
+      try {
+        const r = await timedRequest(c, `${sets}get ${textKeys.join(' ')}\r\n`, retrievalDone, 5000);
+        assert.equal(
+          r.text,
+          textKeys.map((k) => `VALUE ${k} 0 ${k.length}\r\n${k}\r\n`).join('') + 'END\r\n',
+          `noreply sets, then a get\n${describeExchange(sets, r)}`,
+        );
+      } finally {
+        c.destroy();
+      }
+      const bc = await RawClient.connect(proxy.port);
+      try {
+        const setqs = binKeys.map((key, i) =>
+          binRequest({ opcode: BinOp.setq, key, value: key, extras: storeExtras(0, 0), opaque: i }),
+        );
+        const getkqs = binKeys.map((key, i) => binRequest({ opcode: BinOp.getkq, key, opaque: 10 + i }));
+        const ex = await binaryExchange(bc, Buffer.concat([...setqs, ...getkqs]), { timeoutMs: 5000 });
+        assert.deepEqual(
+          parseBinFrames(ex.data).frames.map((f) => [
+            f.status,
+            f.opaque,
+            f.key.toString(),
+            f.value.toString(),
+          ]),
+          binKeys.map((k, i) => [0, 10 + i, k, k]),
+          `SETQ x5, GETKQ x5, NOOP: ${printable(ex.data)}`,
+        );
+      } finally {
+        bc.destroy();
+      }
+      const direct = await directGetMany(mc, [...textKeys, ...binKeys]);
+      assert.equal(direct.size, textKeys.length + binKeys.length, 'every key is on memcached (server 1)');
+      assert.ok(
+        [...textKeys, ...binKeys].some((k) => keyedRequests(mock, k).length > 0),
+        'some requests went to the refusing server first',
+      );
     } finally {
       await proxy.stop();
       await mock.close();
