@@ -281,14 +281,14 @@ export class BinaryKeyedRequest implements DownstreamOp {
   }
 
   /**
-   * The answer when the server could not answer: moxi's EBUSY or EINTERNAL, except for a quiet get of
-   * a host-list pool, which misses (says nothing), as a text get there answers END (moxi-spec §7.4). A
+   * The answer when the server could not answer: moxi's EBUSY or EINTERNAL, except for a quiet get,
+   * which misses (says nothing), as a text get of a host-list pool answers END (moxi-spec §7.4). A
    * multi-get of GETKQs then keeps the values of the servers that are up: libmemcached ends a binary
-   * multi-get at the first error, and Dalli takes an error without a key for the closing NOOP.
+   * multi-get at the first error, and Dalli takes an error without a key for the closing NOOP and reads
+   * the replies after it as the answers to its next requests.
    */
   private failure(reason: FailReason): Buffer | '' {
-    if ((this.opcode === Opcode.GETQ || this.opcode === Opcode.GETKQ) && !this.pool.getErrorsAsText)
-      return '';
+    if (this.opcode === Opcode.GETQ || this.opcode === Opcode.GETKQ) return '';
     return binaryFailure(this.opcode, this.clientOpaque, reason);
   }
 

@@ -772,6 +772,9 @@ describe('cluster mode: moxi’s error replies', SUITE_TIMEOUT, () => {
         [r.opcode, r.status, r.opaque, r.value.toString()],
         [BinOp.set, EINTERNAL, 0x600d, 'Internal error'],
       );
+      // a quiet get misses: a client's multi-get keeps reading up to its NOOP
+      const quiet = await binaryExchange(b, binRequest({ opcode: BinOp.getkq, key: 'refused', opaque: 7 }));
+      assert.ok(quiet.sentinelSeen && quiet.data.length === 0, `GETKQ + NOOP: ${printable(quiet.data)}`);
       assert.equal(
         await text(t, 'get refused\r\n', retrievalDone),
         'SERVER_ERROR proxy write to downstream\r\n',
