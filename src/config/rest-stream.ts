@@ -175,6 +175,8 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
   #runStart = 0;
   /** Failed rounds in a row, for the backoff. */
   #failedRounds = 0;
+  /** #handedOver when the current round began: a round that handed documents over was no failure. */
+  #roundStart = 0;
 
   constructor(agent: RestStreamAgent, options: RestConfigStreamOptions = {}) {
     super();
@@ -220,6 +222,7 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
 
   #startRound(): void {
     this.#urlIndex = 0;
+    this.#roundStart = this.#handedOver;
     this.#tryUrl();
   }
 
@@ -257,6 +260,8 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
         }
       }
       this.#runStart = this.#handedOver;
+      // a stream that worked and was then cut (a REST server restarting) starts a new outage
+      if (this.#handedOver > this.#roundStart) this.#failedRounds = 0;
       this.#failedRounds++;
     }
     const delay = succeeded

@@ -590,6 +590,27 @@ describe('RestConfigStream rounds (scheduled timers)', () => {
     assert.deepEqual(delays.slice(0, 2), [1000, 1000]);
   });
 
+  it('starts backing off afresh after a stream that delivered configs is cut', TEST_TIMEOUT, async (t) => {
+    // a REST server restarting now and then cuts a stream that worked: each outage is new, not the
+    // next step of the last one's backoff
+    let n = 0;
+    const server = await httpServer(t, (_req, res) => {
+      n++;
+      res.writeHead(200);
+      res.write(JSON.stringify({ rev: n }) + END_OF_CONFIG);
+      setImmediate(() => res.socket?.destroy());
+    });
+    const { schedule, delays } = fakeSchedule();
+    const { stream, configs } = open(
+      t,
+      { urls: [server.url()], host: server.url() },
+      { retryDelayMs: 1000, maxRetryDelayMs: 5000, schedule },
+    );
+    await waitUntil(() => configs.length >= 4, 'four configs');
+    stream.close();
+    assert.deepEqual(delays.slice(0, 3), [1000, 1000, 1000]);
+  });
+
   it('times out a connect that hangs, in curl words', TEST_TIMEOUT, async (t) => {
     // Nothing hangs on loopback, so the timer is made to expire first.
     const server = await httpServer(t, streaming({ rev: 1 }));
