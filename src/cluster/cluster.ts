@@ -384,7 +384,7 @@ export class Cluster {
   }
 
   private static copyItem(from: Store, to: Store, item: Item): void {
-    to.importItem(item.key, item.flags, from.expiresAt(item), item.value, item.keyBinary);
+    to.importItem(item.key, item.flags, from.expiresAt(item), item.value, item.keyBinary, item.cas);
   }
 
   private async moveVBucket(vbucket: number, from: number, to: number): Promise<void> {

@@ -349,11 +349,18 @@ export class Store {
 
   /**
    * Stores a copy of an item another store holds (a vBucket moving between cluster nodes). `expiresAt`
-   * is a Unix time in seconds, 0 for never, so stores on different clocks agree.
+   * is a Unix time in seconds, 0 for never, so stores on different clocks agree. The item keeps its
+   * `cas`, as membase's moves keep it, so that a client's gets before a move and cas after it still
+   * match; later CAS values of this store stay above it. (Not when it is below a flush_all's cut-off
+   * here: it would read as flushed, so it takes a new one.)
    */
-  importItem(key: string, flags: number, expiresAt: number, value: Buffer, keyBinary = false): void {
+  importItem(key: string, flags: number, expiresAt: number, value: Buffer, keyBinary = false, cas = 0): void {
     const exptime = expiresAt === 0 ? 0 : this.clock.realtime(Math.max(expiresAt, 60 * 60 * 24 * 30 + 1));
-    this.link(key, flags, exptime, copyValue(value), keyBinary);
+    const outcome = this.link(key, flags, exptime, copyValue(value), keyBinary);
+    const item = outcome.item;
+    if (item === null || cas === 0 || cas < this.oldestCas) return;
+    item.cas = cas;
+    if (cas > this.casCounter) this.casCounter = cas;
   }
 
   /** An item's expiry as a Unix time (0 = never), for importItem on another store. */

@@ -54,6 +54,24 @@ describe('Store', () => {
     assert.ok(store.get('k')!.cas > Number(cas));
   });
 
+  it('imports an item with its CAS (a vBucket move), and keeps later CAS values above it', () => {
+    const { store: from } = makeStore();
+    const { store: to } = makeStore();
+    for (let i = 0; i < 50; i++) set(from, `k${i}`, 'v');
+    const item = from.get('k49')!;
+    to.importItem(item.key, item.flags, from.expiresAt(item), item.value, false, item.cas);
+    assert.equal(to.get('k49')!.cas, item.cas);
+    assert.equal(set(to, 'k49', 'w', StoreMode.Cas, BigInt(item.cas)), StoreResult.Stored);
+    assert.ok(to.get('k49')!.cas > item.cas);
+    // below a flush_all's cut-off it would read as flushed: a new CAS instead
+    const { store: flushed } = makeStore();
+    for (let i = 0; i < 100; i++) set(flushed, `f${i}`, 'v');
+    flushed.flushAll(0);
+    flushed.importItem(item.key, item.flags, 0, item.value, false, item.cas);
+    assert.equal(read(flushed, 'k49'), 'v');
+    assert.ok(flushed.get('k49')!.cas > 100);
+  });
+
   it('increments 64-bit with wrap, decrements to 0, pads shorter numbers in place', () => {
     const { store } = makeStore();
     set(store, 'n', '18446744073709551615');
