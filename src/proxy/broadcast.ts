@@ -4,7 +4,7 @@
  * merges what arrived, and only when nothing did is the failure reported (moxi-spec §6.7, §7.4).
  */
 import { type DownstreamOp, FailReason } from '../downstream/connection.ts';
-import { encodeResponse } from '../protocol/binary/encoder.ts';
+import { encodeErrorResponse, encodeResponse } from '../protocol/binary/encoder.ts';
 import { binaryFailure, binarySuccess } from './b2b.ts';
 import { Opcode, Status } from '../protocol/binary/opcodes.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
@@ -15,7 +15,11 @@ import type { ProxyPool } from './pool.ts';
 import { RequestShape, failureText, type Reply, type ReplySlot } from './request.ts';
 import { StatsMerger } from './stats-merge.ts';
 
-export type BroadcastKind = { kind: 'flush'; delay: number } | { kind: 'stats' } | { kind: 'stats-reset' };
+export type BroadcastKind =
+  | { kind: 'flush'; delay: number }
+  /** `group`: a binary STAT's key (`items`, `slabs`, `settings`...), merged like the general stats. */
+  | { kind: 'stats'; group?: Buffer }
+  | { kind: 'stats-reset' };
 
 /** For a binary client: the request's opcode and opaque to answer with, and whether it was quiet. */
 export interface BinaryAnswer {
@@ -37,6 +41,8 @@ export class BroadcastRequest {
   private answered = 0;
   private failure: FailReason | null = null;
   private flushError: string | null = null;
+  /** A binary server's error answer to the STAT (e.g. KEY_ENOENT for a group it does not know). */
+  private statRefusal: BinaryPacket | null = null;
   private readonly binary: BinaryAnswer | null;
   private readonly protocol: 'binary' | 'ascii';
 
@@ -81,7 +87,8 @@ export class BroadcastRequest {
           extras.writeUInt32BE(Math.max(0, what.delay), 0);
           return binaryHead(Opcode.FLUSH, opaque, 0, EMPTY, extras, 0, 0n);
         }
-        return binaryHead(Opcode.STAT, opaque, 0, what.kind === 'stats' ? EMPTY : RESET_KEY, null, 0, 0n);
+        const key = what.kind === 'stats' ? (what.group ?? EMPTY) : RESET_KEY;
+        return binaryHead(Opcode.STAT, opaque, 0, key, null, 0, 0n);
       },
       onPacket: (p: BinaryPacket) => {
         if (what.kind === 'flush') {
@@ -91,6 +98,7 @@ export class BroadcastRequest {
           return true;
         }
         if (p.status !== Status.SUCCESS || p.keyLength === 0) {
+          if (p.status !== Status.SUCCESS) this.statRefusal ??= p;
           this.serverDone(p.status === Status.SUCCESS);
           return true;
         }
@@ -169,7 +177,13 @@ export class BroadcastRequest {
     const ok =
       this.what.kind === 'flush' ? this.failure === null && this.flushError === null : this.answered > 0;
     if (!ok) {
-      this.finish([binaryFailure(b.opcode, b.opaque, this.failure ?? FailReason.Closed)]);
+      const refusal = this.statRefusal;
+      // every server that answered refused (a group memcached does not know): its answer, as memcached's
+      this.finish([
+        refusal !== null
+          ? encodeErrorResponse(b.opcode, refusal.status, b.opaque, refusal.value)
+          : binaryFailure(b.opcode, b.opaque, this.failure ?? FailReason.Closed),
+      ]);
       return;
     }
     if (this.what.kind !== 'stats') {

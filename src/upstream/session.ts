@@ -21,7 +21,7 @@ import { BinaryParseError, BinaryParser, type BinaryPacket } from '../protocol/b
 import { wellFormed } from '../protocol/binary/shape.ts';
 import { BinaryKeyedRequest, FORWARDED_OPCODES, binarySuccess } from '../proxy/b2b.ts';
 import { ProxyError } from '../protocol/wire-errors.ts';
-import { BroadcastRequest, type BinaryAnswer } from '../proxy/broadcast.ts';
+import { BroadcastRequest, type BinaryAnswer, type BroadcastKind } from '../proxy/broadcast.ts';
 import { classify } from '../proxy/classify.ts';
 import { countBinaryCommand, countTextCommand } from '../proxy/command-stats.ts';
 import { a2aKeyed, a2bArith, a2bDelete, a2bStore, a2bTouch, metaCodec } from '../proxy/codecs.ts';
@@ -289,16 +289,14 @@ export class ProxySession {
         return;
       }
       case Opcode.STAT: {
-        const sub = p.key.toString('latin1');
-        if (sub === '' || sub === 'reset') {
-          this.broadcast(pool, sub === '' ? { kind: 'stats' } : { kind: 'stats-reset' }, false, {
-            opcode,
-            opaque,
-            quiet: false,
-          });
-        } else {
-          this.localReply([encodeErrorResponse(opcode, Status.KEY_ENOENT, opaque)]);
-        }
+        // a group (items, slabs, settings...) goes to every server and is merged, as moxi's b2b does
+        const what: BroadcastKind =
+          p.key.length === 0
+            ? { kind: 'stats' }
+            : p.key.toString('latin1') === 'reset'
+              ? { kind: 'stats-reset' }
+              : { kind: 'stats', group: Buffer.from(p.key) };
+        this.broadcast(pool, what, false, { opcode, opaque, quiet: false });
         return;
       }
     }

@@ -974,7 +974,6 @@ function randomTextOp(r: SeededRandom, known: Set<string>, pending: Set<string>)
 /** Cases a proxy answers differently on purpose, each with moxi's rule. */
 const PROXY_DEVIATIONS = new Map<string, string>([
   ['stats (bodies not compared)', 'stats subcommands other than reset and proxy are ERROR (moxi-spec §6.1)'],
-  ['bin stat (bodies not compared)', 'STAT with a key other than reset is not broadcast: KEY_ENOENT'],
   [
     'bin verbosity is an unknown command (over-swallows)',
     'keyless opcodes not forwarded are EINTERNAL (§6.9)',

@@ -17,7 +17,14 @@ import assert from 'node:assert/strict';
 import { KetamaRouter } from '../../src/routing/ketama.ts';
 import { SeededRandom } from '../helpers/random.ts';
 import { pauseServer, resumeServer, startMemcached, type ServerHandle } from '../helpers/processes.ts';
-import { RawClient } from '../helpers/raw-client.ts';
+import {
+  BinOp,
+  RawClient,
+  binRequest,
+  binaryExchange,
+  parseBinFrames,
+  printable,
+} from '../helpers/raw-client.ts';
 import {
   DETERMINISTIC_MEMCACHED_ARGS,
   DualSession,
@@ -654,6 +661,45 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
       } finally {
         await withFlag.stop();
       }
+    });
+
+    it("binary STAT of a group: every server's, merged; one no server knows: their KEY_ENOENT", async () => {
+      for (let i = 0; i < 30; i++) await requestOnce(proxy, `set statgroup:${i} 0 0 1\r\nx\r\n`);
+      const direct = await Promise.all(backends.map((b) => requestOnce(b, 'stats items\r\n', statsDone)));
+      const perServer = direct.map((r) => Number(/STAT items:1:number (\d+)/.exec(r.text)?.[1] ?? 0));
+      const stat = async (server: { port: number }, group: string) => {
+        const c = await RawClient.connect(server.port);
+        try {
+          const ex = await binaryExchange(c, binRequest({ opcode: BinOp.stat, key: group, opaque: 9 }));
+          assert.ok(ex.sentinelSeen, `STAT ${group}: ${printable(ex.data)}`);
+          return parseBinFrames(ex.data).frames;
+        } finally {
+          c.destroy();
+        }
+      };
+      const items = await stat(proxy, 'items');
+      assert.ok(
+        items.every((f) => f.opcode === BinOp.stat && f.status === 0 && f.opaque === 9),
+        'STAT packets, with the client opaque',
+      );
+      assert.equal(items.at(-1)?.keylen, 0, 'ends with the empty STAT');
+      const number = items.find((f) => f.key.toString() === 'items:1:number');
+      assert.equal(
+        number?.value.toString(),
+        String(perServer.reduce((a, n) => a + n, 0)),
+        `items:1:number summed over the servers (${perServer.join(' + ')})`,
+      );
+      const settings = await stat(proxy, 'settings');
+      assert.ok(
+        settings.some((f) => f.key.toString() === 'maxbytes'),
+        'STAT settings lists maxbytes',
+      );
+      const [bogus, reference] = await Promise.all([stat(proxy, 'bogus'), stat(ref, 'bogus')]);
+      assert.deepEqual(
+        bogus.map((f) => [f.status, f.value.toString()]),
+        reference.map((f) => [f.status, f.value.toString()]),
+        'an unknown group: what memcached answers',
+      );
     });
 
     it('long lines: never a disconnect (an unknown 3000-byte line, a 3000-byte key)', async () => {
