@@ -20,8 +20,17 @@ export const ProxyError = {
   parseRequest: 'CLIENT_ERROR a2b parse request',
 } as const;
 
-/** memcached's own lines (proto_text.c) for failures a binary server reports by status. */
+/**
+ * memcached's own error lines (proto_text.c), which the embedded server, the proxy's own checks and
+ * (`--memcached-errors`) its a2b replies send.
+ */
 export const MemcachedError = {
+  error: 'ERROR',
+  badFormat: 'CLIENT_ERROR bad command line format',
+  badDataChunk: 'CLIENT_ERROR bad data chunk',
+  invalidExptime: 'CLIENT_ERROR invalid exptime argument',
+  invalidDelta: 'CLIENT_ERROR invalid numeric delta argument',
+  deleteUsage: 'CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]',
   tooLarge: 'SERVER_ERROR object too large for cache',
   outOfMemoryStoring: 'SERVER_ERROR out of memory storing object',
   nonNumeric: 'CLIENT_ERROR cannot increment or decrement non-numeric value',

@@ -17,14 +17,8 @@ import { MemcachedError } from '../protocol/wire-errors.ts';
 import { MetaFlags, metaSetLineError } from '../protocol/meta/flags.ts';
 
 export const TextErrors = {
-  error: 'ERROR',
-  badFormat: 'CLIENT_ERROR bad command line format',
-  badDataChunk: 'CLIENT_ERROR bad data chunk',
-  invalidExptime: 'CLIENT_ERROR invalid exptime argument',
-  invalidDelta: 'CLIENT_ERROR invalid numeric delta argument',
-  deleteUsage: 'CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]',
+  ...MemcachedError,
   mgFlagsTooLong: 'CLIENT_ERROR options flags are too long',
-  tooLarge: MemcachedError.tooLarge,
   flagsTooLong: 'CLIENT_ERROR options flags too long',
 } as const;
 

@@ -147,7 +147,7 @@ export class Proxy implements SessionHost {
       log: this.options.log,
       timer: this.timer,
       ...(this.options.maxBytes !== undefined ? { frontCacheBytes: this.options.maxBytes } : {}),
-      ...(this.options.memcachedErrors === true ? { memcachedErrors: true } : {}),
+      memcachedErrors: this.options.memcachedErrors === true,
     });
     const forgot = this.options.frontCacheForgot;
     if (forgot !== undefined && pool.frontCache !== null) {

@@ -22,7 +22,8 @@ import { After, type ReplyTarget, type ServerContext } from './context.ts';
 import { positiveExptime } from './exptime.ts';
 import { SlabClasses } from './slab-classes.ts';
 import { DeltaResult, type Item, StoreMode, StoreResult } from './store.ts';
-import { TEXT, reply, replyError } from './text-handler.ts';
+import { MemcachedError } from '../protocol/wire-errors.ts';
+import { reply, replyError } from './text-handler.ts';
 
 const flags = new MetaFlags();
 const slabs = new SlabClasses();
@@ -43,7 +44,7 @@ export function handleMeta(ctx: ServerContext, target: ReplyTarget, req: TextReq
     return After.Continue;
   }
   if (req.ntokens < 3) {
-    reply(target, TEXT.error);
+    reply(target, MemcachedError.error);
     return After.Continue;
   }
   switch (req.command) {
@@ -60,7 +61,7 @@ export function handleMeta(ctx: ServerContext, target: ReplyTarget, req: TextReq
       metaArithmetic(ctx, target, req);
       break;
     default:
-      reply(target, TEXT.error);
+      reply(target, MemcachedError.error);
   }
   return After.Continue;
 }
@@ -102,7 +103,7 @@ function echoOpaqueAndKey(req: TextRequest, keyBytes: Buffer, binary: boolean): 
 function metaGet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): void {
   const { store, counters } = ctx;
   if (req.tokenLength(1) > KEY_MAX_LENGTH) {
-    replyError(target, TEXT.badFormat);
+    replyError(target, MemcachedError.badFormat);
     return;
   }
   if (req.ntokens > META_MAX_TOKENS) {
@@ -234,11 +235,11 @@ const MODES: Record<number, StoreMode | undefined> = {
 function metaSet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): void {
   const { store, counters } = ctx;
   if (req.tokenLength(1) > KEY_MAX_LENGTH) {
-    replyError(target, TEXT.badFormat);
+    replyError(target, MemcachedError.badFormat);
     return;
   }
   if (req.ntokens === 3) {
-    replyError(target, TEXT.badFormat);
+    replyError(target, MemcachedError.badFormat);
     return;
   }
   if (req.ntokens > META_MAX_TOKENS) {
@@ -246,7 +247,7 @@ function metaSet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
     return;
   }
   if (!req.storageValid) {
-    replyError(target, TEXT.badFormat);
+    replyError(target, MemcachedError.badFormat);
     return;
   }
   // From here on a data block follows the line; the parser has read or is discarding it.
@@ -274,12 +275,12 @@ function metaSet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
     counters.storeTooLarge++;
     const old = store.peek(key);
     if (old !== undefined) store.remove(old);
-    replyError(target, TEXT.tooLarge);
+    replyError(target, MemcachedError.tooLarge);
     return;
   }
   counters.cmdSet++;
   if (req.dataStatus === DataStatus.BadChunk) {
-    replyError(target, TEXT.badDataChunk);
+    replyError(target, MemcachedError.badDataChunk);
     return;
   }
   const exptime = flags.newTtl ? store.clock.realtime(positiveExptime(flags.exptime)) : 0;
@@ -314,7 +315,7 @@ function metaSet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
     default:
       counters.storeNoMemory++;
       {
-        replyError(target, TEXT.outOfMemoryStoring);
+        replyError(target, MemcachedError.outOfMemoryStoring);
         return;
       }
   }
@@ -330,7 +331,7 @@ function metaSet(ctx: ServerContext, target: ReplyTarget, req: TextRequest): voi
 function metaDelete(ctx: ServerContext, target: ReplyTarget, req: TextRequest): void {
   const { store, counters } = ctx;
   if (req.tokenLength(1) > KEY_MAX_LENGTH) {
-    reply(target, TEXT.badFormat);
+    reply(target, MemcachedError.badFormat);
     return;
   }
   if (req.ntokens > META_MAX_TOKENS) {
@@ -375,7 +376,7 @@ function metaDelete(ctx: ServerContext, target: ReplyTarget, req: TextRequest): 
 function metaArithmetic(ctx: ServerContext, target: ReplyTarget, req: TextRequest): void {
   const { store, counters } = ctx;
   if (req.tokenLength(1) > KEY_MAX_LENGTH) {
-    reply(target, TEXT.badFormat);
+    reply(target, MemcachedError.badFormat);
     return;
   }
   if (req.ntokens > META_MAX_TOKENS) {
@@ -422,11 +423,11 @@ function metaArithmetic(ctx: ServerContext, target: ReplyTarget, req: TextReques
       silent = target.noreply;
       break;
     case DeltaResult.NonNumeric: {
-      replyError(target, TEXT.nonNumeric);
+      replyError(target, MemcachedError.nonNumeric);
       return;
     }
     case DeltaResult.OutOfMemory: {
-      replyError(target, TEXT.outOfMemory);
+      replyError(target, MemcachedError.outOfMemory);
       return;
     }
     case DeltaResult.NotFound:
@@ -479,14 +480,14 @@ function metaArithmetic(ctx: ServerContext, target: ReplyTarget, req: TextReques
 function metaDebug(ctx: ServerContext, target: ReplyTarget, req: TextRequest): void {
   const { store, counters } = ctx;
   if (req.ntokens < 3 || req.tokenLength(1) > KEY_MAX_LENGTH) {
-    reply(target, TEXT.badFormat);
+    reply(target, MemcachedError.badFormat);
     return;
   }
   let keyBytes = req.token(1);
   if (req.ntokens >= 4 && req.tokenLength(2) === 1 && req.line[req.tokenStart[2]] === 0x62 /* b */) {
     const decoded = base64DecodeKey(req.line, req.tokenStart[1], req.tokenEnd[1]);
     if (decoded === null) {
-      reply(target, TEXT.badFormat);
+      reply(target, MemcachedError.badFormat);
       return;
     }
     keyBytes = decoded;

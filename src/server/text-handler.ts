@@ -22,19 +22,6 @@ const HTTP = Buffer.from('HTTP/');
 
 const MAX_VERBOSITY_LEVEL = 2;
 
-export const TEXT = {
-  error: 'ERROR',
-  badFormat: 'CLIENT_ERROR bad command line format',
-  badDataChunk: 'CLIENT_ERROR bad data chunk',
-  tooLarge: MemcachedError.tooLarge,
-  outOfMemoryStoring: MemcachedError.outOfMemoryStoring,
-  invalidExptime: 'CLIENT_ERROR invalid exptime argument',
-  invalidDelta: 'CLIENT_ERROR invalid numeric delta argument',
-  nonNumeric: MemcachedError.nonNumeric,
-  outOfMemory: MemcachedError.outOfMemory,
-  deleteUsage: 'CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]',
-} as const;
-
 /** memcached's out_string: one line, dropped when the command said noreply. */
 export function reply(target: ReplyTarget, line: string): void {
   if (target.noreply) return;
@@ -60,7 +47,7 @@ function keyOf(req: TextRequest, i: number): string {
 export function handleText(ctx: ServerContext, target: ReplyTarget, req: TextRequest): After {
   target.noreply = false;
   if (req.tokenCount === 0 || req.tokenLength(0) < 2) {
-    reply(target, TEXT.error);
+    reply(target, MemcachedError.error);
     return After.Continue;
   }
   const nt = req.ntokens;
@@ -131,7 +118,7 @@ export function handleText(ctx: ServerContext, target: ReplyTarget, req: TextReq
 }
 
 function error(target: ReplyTarget): After {
-  reply(target, TEXT.error);
+  reply(target, MemcachedError.error);
   return After.Continue;
 }
 
@@ -152,7 +139,7 @@ function unknown(target: ReplyTarget, req: TextRequest): After {
       return After.Abort;
     }
   }
-  reply(target, TEXT.error);
+  reply(target, MemcachedError.error);
   return After.Continue;
 }
 
@@ -169,7 +156,7 @@ function get(
   if (andTouch) {
     const raw = parseInt32(req.line, req.tokenStart[1], req.tokenEnd[1]);
     if (raw === undefined) {
-      reply(target, TEXT.invalidExptime);
+      reply(target, MemcachedError.invalidExptime);
       return After.Continue;
     }
     exptime = store.clock.realtime(positiveExptime(raw));
@@ -181,7 +168,7 @@ function get(
       // memcached culls every reply not yet sent (this command's VALUEs and earlier pipelined replies)
       // and answers only the error
       out.truncate(0);
-      reply(target, TEXT.badFormat);
+      reply(target, MemcachedError.badFormat);
       return After.Continue;
     }
     const key = keyOf(req, i);
@@ -225,14 +212,14 @@ function update(ctx: ServerContext, target: ReplyTarget, req: TextRequest): Afte
   const { store, counters } = ctx;
   noreplyMaybe(target, req);
   if (req.tokenLength(1) > KEY_MAX_LENGTH || !req.storageValid) {
-    reply(target, TEXT.badFormat);
+    reply(target, MemcachedError.badFormat);
     return After.Continue;
   }
   const mode = MODE_OF[req.command]!;
   const key = keyOf(req, 1);
   const nkey = req.tokenLength(1);
   if (req.dataStatus === DataStatus.Swallowed || !store.itemSizeOk(nkey, req.flags, req.dataLength)) {
-    reply(target, TEXT.tooLarge);
+    reply(target, MemcachedError.tooLarge);
     counters.storeTooLarge++;
     // a failed SET must not leave the old value readable
     if (mode === StoreMode.Set) {
@@ -243,7 +230,7 @@ function update(ctx: ServerContext, target: ReplyTarget, req: TextRequest): Afte
   }
   counters.cmdSet++;
   if (req.dataStatus === DataStatus.BadChunk) {
-    reply(target, TEXT.badDataChunk);
+    reply(target, MemcachedError.badDataChunk);
     return After.Continue;
   }
   const exptime = store.clock.realtime(positiveExptime(req.exptime));
@@ -276,7 +263,7 @@ function update(ctx: ServerContext, target: ReplyTarget, req: TextRequest): Afte
       break;
     case StoreResult.OutOfMemory:
       counters.storeNoMemory++;
-      reply(target, TEXT.outOfMemoryStoring);
+      reply(target, MemcachedError.outOfMemoryStoring);
       break;
   }
   return After.Continue;
@@ -286,12 +273,12 @@ function arithmetic(ctx: ServerContext, target: ReplyTarget, req: TextRequest, i
   const { store, counters } = ctx;
   noreplyMaybe(target, req);
   if (req.tokenLength(1) > KEY_MAX_LENGTH) {
-    reply(target, TEXT.badFormat);
+    reply(target, MemcachedError.badFormat);
     return After.Continue;
   }
   const delta = parseUint64(req.line, req.tokenStart[2], req.tokenEnd[2]);
   if (delta === undefined) {
-    reply(target, TEXT.invalidDelta);
+    reply(target, MemcachedError.invalidDelta);
     return After.Continue;
   }
   const outcome = store.delta(keyOf(req, 1), incr, delta, 0n);
@@ -302,10 +289,10 @@ function arithmetic(ctx: ServerContext, target: ReplyTarget, req: TextRequest, i
       reply(target, outcome.value.toString());
       break;
     case DeltaResult.NonNumeric:
-      reply(target, TEXT.nonNumeric);
+      reply(target, MemcachedError.nonNumeric);
       break;
     case DeltaResult.OutOfMemory:
-      reply(target, TEXT.outOfMemory);
+      reply(target, MemcachedError.outOfMemory);
       break;
     case DeltaResult.NotFound:
     case DeltaResult.CasMismatch:
@@ -324,12 +311,12 @@ function del(ctx: ServerContext, target: ReplyTarget, req: TextRequest): After {
     const setsNoreply = noreplyMaybe(target, req);
     const valid = (nt === 4 && (holdIsZero || setsNoreply)) || (nt === 5 && holdIsZero && setsNoreply);
     if (!valid) {
-      reply(target, TEXT.deleteUsage);
+      reply(target, MemcachedError.deleteUsage);
       return After.Continue;
     }
   }
   if (req.tokenLength(1) > KEY_MAX_LENGTH) {
-    reply(target, TEXT.badFormat);
+    reply(target, MemcachedError.badFormat);
     return After.Continue;
   }
   const item = ctx.store.delete(keyOf(req, 1));
@@ -347,12 +334,12 @@ function touch(ctx: ServerContext, target: ReplyTarget, req: TextRequest): After
   const { store, counters } = ctx;
   noreplyMaybe(target, req);
   if (req.tokenLength(1) > KEY_MAX_LENGTH) {
-    reply(target, TEXT.badFormat);
+    reply(target, MemcachedError.badFormat);
     return After.Continue;
   }
   const raw = parseInt32(req.line, req.tokenStart[2], req.tokenEnd[2]);
   if (raw === undefined) {
-    reply(target, TEXT.invalidExptime);
+    reply(target, MemcachedError.invalidExptime);
     return After.Continue;
   }
   const item = store.touch(keyOf(req, 1), store.clock.realtime(positiveExptime(raw)));
@@ -374,7 +361,7 @@ function flushAll(ctx: ServerContext, target: ReplyTarget, req: TextRequest): Af
   if (req.ntokens !== (target.noreply ? 3 : 2)) {
     const raw = parseInt32(req.line, req.tokenStart[1], req.tokenEnd[1]);
     if (raw === undefined) {
-      reply(target, TEXT.invalidExptime);
+      reply(target, MemcachedError.invalidExptime);
       return After.Continue;
     }
     delay = raw;
@@ -388,7 +375,7 @@ function verbosity(ctx: ServerContext, target: ReplyTarget, req: TextRequest): A
   noreplyMaybe(target, req);
   const level = parseUint32(req.line, req.tokenStart[1], req.tokenEnd[1]);
   if (level === undefined) {
-    reply(target, TEXT.badFormat);
+    reply(target, MemcachedError.badFormat);
     return After.Continue;
   }
   ctx.settings.verbosity = Math.min(level, MAX_VERBOSITY_LEVEL);
@@ -400,7 +387,7 @@ function verbosity(ctx: ServerContext, target: ReplyTarget, req: TextRequest): A
 function memlimit(ctx: ServerContext, target: ReplyTarget, req: TextRequest): After {
   noreplyMaybe(target, req);
   const megabytes = parseUint32(req.line, req.tokenStart[1], req.tokenEnd[1]);
-  if (megabytes === undefined) reply(target, TEXT.error);
+  if (megabytes === undefined) reply(target, MemcachedError.error);
   else if (megabytes < 8) reply(target, 'MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m');
   else if (megabytes > 1000000000) reply(target, 'MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes');
   else {
@@ -446,7 +433,7 @@ function stats(ctx: ServerContext, target: ReplyTarget, req: TextRequest): After
     else {
       const id = parseUint32(req.line, req.tokenStart[2], req.tokenEnd[2]);
       const limit = parseUint32(req.line, req.tokenStart[3], req.tokenEnd[3]);
-      if (id === undefined || limit === undefined) reply(target, TEXT.badFormat);
+      if (id === undefined || limit === undefined) reply(target, MemcachedError.badFormat);
       else if (id >= 64) reply(target, 'CLIENT_ERROR Illegal slab id');
       else target.out.latin1('END\r\n');
     }
@@ -464,7 +451,7 @@ function stats(ctx: ServerContext, target: ReplyTarget, req: TextRequest): After
   } else if (req.tokenEquals(1, SIZES)) {
     target.out.latin1(renderTextStats([['sizes_status', 'disabled']]));
   } else {
-    reply(target, TEXT.error);
+    reply(target, MemcachedError.error);
   }
   return After.Continue;
 }

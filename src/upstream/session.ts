@@ -457,12 +457,7 @@ export class ProxySession {
     this.admit(pool, request, slot, WAIT_QUEUE_TIMEOUT, bytes);
   }
 
-  private broadcast(
-    pool: ProxyPool,
-    what: ConstructorParameters<typeof BroadcastRequest>[2],
-    noreply: boolean,
-    binary?: BinaryAnswer,
-  ): void {
+  private broadcast(pool: ProxyPool, what: BroadcastKind, noreply: boolean, binary?: BinaryAnswer): void {
     const slot = noreply ? null : this.newSlot();
     const request = new BroadcastRequest(pool, slot, what, this.id, binary);
     const busy =

@@ -7,10 +7,11 @@
  */
 import type { TextRequest } from '../ascii/request-parser.ts';
 import { parseInt32, parseUint32, parseUint64 } from '../ascii/numbers.ts';
+import { MemcachedError } from '../wire-errors.ts';
 import { base64DecodeKey } from './base64.ts';
 
 export const META_ERRORS = {
-  badFormat: 'CLIENT_ERROR bad command line format',
+  badFormat: MemcachedError.badFormat,
   duplicateFlag: 'CLIENT_ERROR duplicate flag',
   invalidFlag: 'CLIENT_ERROR invalid flag',
   badToken: 'CLIENT_ERROR bad token in command line format',
