@@ -10,6 +10,7 @@ usage: transcript.py PORT CLIENT   (CLIENT: pymemcache | pylibmc-text | pylibmc-
 import os
 import sys
 import threading
+import zlib
 
 HOST = '127.0.0.1'
 PORT = int(sys.argv[1])
@@ -34,7 +35,6 @@ def shown(value):
 
 def hash_of(text):
     # zlib's crc32 is stable across runs (str hashes are salted)
-    import zlib
     return zlib.crc32(text.encode('latin1', 'replace'))
 
 
