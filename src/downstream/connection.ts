@@ -172,14 +172,43 @@ const NO_READS = new ReadBuffer(READ_BUFFER);
 export const replySlabs = new SlabPool(READ_BUFFER, 128);
 
 /**
+ * Large values that more than one client reply is written from (identical gets answered by one fetch),
+ * and how many of those replies are still to be written besides one.
+ */
+const moreReaders = new WeakMap<readonly Buffer[], number>();
+
+/**
+ * One more client reply will be written from these pieces (a get that joined the one that fetched
+ * them): their slabs go back to the pool after the last reply's write, not the first. Sharing them
+ * instead of a copy per joined get keeps a hot large value in memory once, however many clients wait
+ * for it. A reply that is never written (its client left) only keeps the slabs from the pool; the
+ * collector takes them.
+ */
+export function shareSlabs(pieces: readonly Buffer[]): void {
+  moreReaders.set(pieces, (moreReaders.get(pieces) ?? 0) + 1);
+}
+
+/**
  * Queues a large value's pieces (a binary reply's valueParts, read into slabs of their own that nothing
- * else refers to) for the one client reply written from them, and gives the slabs back once the
- * client's socket has taken them.
+ * else refers to) for a client reply written from them, and gives the slabs back once the client's
+ * socket has taken them (see releaseSlabsWhenWritten).
  */
 export function writeFromSlabs(out: OutputQueue, pieces: readonly Buffer[]): void {
   for (const piece of pieces) out.bytes(piece);
+  releaseSlabsWhenWritten(out, pieces);
+}
+
+/**
+ * Once `out` has written what is queued in it now, one reply is done with these pieces: their slabs go
+ * back to the pool, or (shareSlabs) wait for the other replies. Once per reply, however many times the
+ * reply carries the value ("get k k"), and after all of them are queued.
+ */
+export function releaseSlabsWhenWritten(out: OutputQueue, pieces: readonly Buffer[]): void {
   out.afterWritten(() => {
-    replySlabs.giveBack(pieces);
+    const more = moreReaders.get(pieces);
+    if (more === undefined) replySlabs.giveBack(pieces);
+    else if (more > 1) moreReaders.set(pieces, more - 1);
+    else moreReaders.delete(pieces);
   });
 }
 

@@ -13,7 +13,7 @@
  * unanswered at that server.
  */
 import type { DownstreamOp, FailReason } from '../downstream/connection.ts';
-import { FailReason as Fail, writeFromSlabs } from '../downstream/connection.ts';
+import { FailReason as Fail, shareSlabs, writeFromSlabs } from '../downstream/connection.ts';
 import { HEADER_LENGTH, HeaderOffset } from '../protocol/binary/header.ts';
 import { encodeErrorResponse, encodeResponse } from '../protocol/binary/encoder.ts';
 import { MUTATING_OPCODES, Opcode, Status, isQuiet, loudOf } from '../protocol/binary/opcodes.ts';
@@ -248,11 +248,12 @@ export class BinaryKeyedRequest implements DownstreamOp {
     }
     this.countKeys(packet.status === Status.SUCCESS, packet.valueLength);
     if (packet.valueParts !== null) {
-      if (this.followers !== null) {
-        // the pieces go back to the slab pool once this client has them: the others get a copy
-        const value = [Buffer.concat(packet.valueParts)];
-        this.answerFollowers((get) => reopaque(packet.head, value, get.clientOpaque));
-      }
+      const pieces = packet.valueParts;
+      // every reply is written from the same slabs, given back after the last one's write
+      this.answerFollowers((get) => {
+        shareSlabs(pieces);
+        return new PiecesReply(packet, get.clientOpaque);
+      });
       this.finish(new PiecesReply(packet, this.clientOpaque));
     } else {
       this.answerFollowers((get) => reopaque(packet.frame, null, get.clientOpaque));

@@ -21,7 +21,8 @@ import {
   type DownstreamOp,
   type FailReason,
   FailReason as Fail,
-  writeFromSlabs,
+  releaseSlabsWhenWritten,
+  shareSlabs,
 } from '../downstream/connection.ts';
 import type { DownstreamServer } from '../downstream/server.ts';
 import { HEADER_LENGTH } from '../protocol/binary/header.ts';
@@ -234,10 +235,10 @@ export class MultiGetRequest implements ReplyWriter {
 
   /** The get this one joined (`leader`) is answered: so is this one, the same. */
   private answeredBy(leader: MultiGetRequest): void {
-    let hit = leader.hits[0];
+    const hit = leader.hits[0];
     if (hit instanceof Hit && !(hit.value instanceof Uint8Array)) {
-      // a large value in read slabs goes back to the pool once its first client has it: a copy
-      hit = new Hit(hit.flags, Buffer.concat(hit.value, hit.length), hit.length, hit.cas);
+      // a large value in read slabs: its slabs go back to the pool after the last reply's write
+      shareSlabs(hit.value);
     } else if (hit !== undefined && !(hit instanceof Hit)) {
       this.blocks = leader.blocks!.slice(0, 3);
     }
@@ -448,6 +449,8 @@ export class MultiGetRequest implements ReplyWriter {
     let run: Buffer | null = null;
     let runStart = 0;
     let runEnd = 0;
+    /** Large values written from read slabs. */
+    let slabbed: Array<readonly Buffer[]> | null = null;
     for (let i = 0; i < keys.length; i++) {
       const index = distinctOf === null ? i : distinctOf[i];
       if (index === REPEAT_MISSES) continue;
@@ -483,11 +486,17 @@ export class MultiGetRequest implements ReplyWriter {
       out.latin1('\r\n');
       const value = hit.value;
       if (value instanceof Uint8Array) out.bytes(value);
-      else writeFromSlabs(out, value);
+      else {
+        for (const piece of value) out.bytes(piece);
+        // released once per reply, after its last copy of the value (a key asked twice)
+        if (slabbed === null) slabbed = [value];
+        else if (!slabbed.includes(value)) slabbed.push(value);
+      }
       out.latin1('\r\n');
     }
     if (run !== null) out.range(run, runStart, runEnd);
     out.latin1(END);
+    if (slabbed !== null) for (const pieces of slabbed) releaseSlabsWhenWritten(out, pieces);
   }
 
   private finish(reply: Reply): void {

@@ -7,6 +7,9 @@
  *  - the same client against a healthy server that takes the values as fast as it can: what is in
  *    flight is bounded by the same budget, whatever the client's pace.
  *
+ * and that a client asking for large values without reading holds a window of replies, not all of them,
+ * and that many clients asking for one large value at once (a hot key) share one copy of it.
+ *
  * Each asserts the proxy's peak RSS (VmHWM) stays under its startup peak + 64 MB of budget + 128 MB of
  * slack (socket buffers, V8 collecting dead Buffers only every so often: see memory-bound.test.ts),
  * while the client offers 300 MB. Afterwards the server is resumed and every value sent gets exactly one
@@ -189,5 +192,83 @@ describe('proxy memory bound: a client that asks for large values and does not r
     socket.destroy();
     assert.equal(received, GETS * reply, 'bytes of replies');
     assert.equal(last.subarray(-5).toString('latin1'), 'END\r\n');
+  });
+});
+
+describe('proxy memory bound: many clients asking for one large value at once', () => {
+  const CLIENTS = 200;
+  const HOT_BYTES = 900 * 1024; // 200 copies: 176 MB
+  let mc: ServerHandle;
+  let proxy: ProxyHandle;
+
+  before(async () => {
+    mc = await startMemcached({ memoryMb: 64, maxItemSize: '1m' });
+    proxy = await startProxy((ports) => `${ports[0]}=${hostList([mc])}`);
+  });
+  after(async () => {
+    await proxy.stop();
+    await mc.stop();
+  });
+
+  it(`${CLIENTS} clients get a ${HOT_BYTES / 1024} KB value together and read it later: the proxy holds it about once`, async () => {
+    const value = Buffer.alloc(HOT_BYTES);
+    for (let i = 0; i < HOT_BYTES; i++) value[i] = (i * 131 + (i >> 8)) & 0xff;
+    const admin = await RawClient.connect(proxy.poolPorts[0], '127.0.0.1');
+    const clients: Socket[] = [];
+    try {
+      const set = Buffer.concat([Buffer.from(`set hot 0 0 ${HOT_BYTES}\r\n`), value, Buffer.from('\r\n')]);
+      assert.equal((await asciiExchange(admin, set)).data.toString('latin1'), 'STORED\r\n');
+      for (let i = 0; i < CLIENTS; i++) {
+        const socket = connect(proxy.poolPorts[0], '127.0.0.1');
+        await new Promise<void>((res, rej) => {
+          socket.once('connect', res).once('error', rej);
+        });
+        socket.pause(); // not reading, yet
+        clients.push(socket);
+      }
+      await sleep(200);
+      const base = proxy.memory();
+      assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
+      for (const socket of clients) socket.write('get hot\r\n');
+      await sleep(1500);
+      const during = proxy.memory();
+      assert.ok(during);
+      const stats = (await asciiExchange(admin, 'stats proxy\r\n')).data.toString('latin1');
+      const squashed = Number(/:pstd_stats:tot_gets_squashed (\d+)/.exec(stats)?.[1]);
+      // the gets that met before the fetch was written share its reply: its slabs, not a copy each
+      assert.ok(squashed >= CLIENTS / 2, `only ${squashed} of ${CLIENTS} gets were squashed`);
+      const limit = base.peak + 64 * MB;
+      assert.ok(
+        during.peak < limit,
+        `peak RSS ${(during.peak / MB).toFixed(0)} MB >= ${(limit / MB).toFixed(0)} MB (${(base.peak / MB).toFixed(0)} MB before)`,
+      );
+      const reply = Buffer.concat([
+        Buffer.from(`VALUE hot 0 ${HOT_BYTES}\r\n`),
+        value,
+        Buffer.from('\r\nEND\r\n'),
+      ]);
+      const intact = await Promise.all(
+        clients.map(
+          (socket) =>
+            new Promise<boolean>((res) => {
+              const parts: Buffer[] = [];
+              let length = 0;
+              socket.on('data', (d: Buffer) => {
+                parts.push(d);
+                length += d.length;
+                if (length >= reply.length) res(Buffer.concat(parts).equals(reply));
+              });
+              socket.resume();
+              void sleep(20_000).then(() => {
+                res(false);
+              });
+            }),
+        ),
+      );
+      assert.equal(intact.filter(Boolean).length, CLIENTS, 'clients with the whole value, byte for byte');
+    } finally {
+      for (const socket of clients) socket.destroy();
+      await admin.close();
+    }
   });
 });

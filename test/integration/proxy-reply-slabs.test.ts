@@ -14,7 +14,7 @@ import { createProxy } from '../../src/cli/proxy-service.ts';
 import { replySlabs } from '../../src/downstream/connection.ts';
 import { ListenError, type Proxy } from '../../src/proxy/proxy.ts';
 import { silentLogger } from '../../src/util/log.ts';
-import { startMemcached, type ServerHandle } from '../helpers/processes.ts';
+import { pauseServer, resumeServer, startMemcached, type ServerHandle } from '../helpers/processes.ts';
 import { freePort, LOOPBACK } from '../helpers/ports.ts';
 import { hostList, requestOnce, retrievalDone, timedRequest, withClient } from '../helpers/proxy.ts';
 import { binaryExchange, binRequest, BinOp, parseBinFrames } from '../helpers/raw-client.ts';
@@ -39,6 +39,24 @@ function replyFor(key: string, value: Buffer): Buffer {
     value,
     Buffer.from('\r\nEND\r\n', 'latin1'),
   ]);
+}
+
+/** memcached's reply to a binary GETK (opaque 0) of `key` stored with flags 0, its cas zeroed (withoutCas). */
+function binaryValueReply(key: string, value: Buffer): Buffer {
+  const head = Buffer.alloc(24 + 4);
+  head[0] = 0x81;
+  head[1] = BinOp.getk;
+  head.writeUInt16BE(Buffer.byteLength(key, 'latin1'), 2);
+  head[4] = 4;
+  head.writeUInt32BE(4 + Buffer.byteLength(key, 'latin1') + value.length, 8);
+  return Buffer.concat([head, Buffer.from(key, 'latin1'), value]);
+}
+
+/** Binary response frames with their cas fields zeroed, to compare with binaryValueReply. */
+function withoutCas(frames: Buffer): Buffer {
+  for (let at = 0; at + 24 <= frames.length; at += 24 + frames.readUInt32BE(at + 8))
+    frames.fill(0, at + 16, at + 24);
+  return frames;
 }
 
 async function startInProcessProxy(
@@ -246,6 +264,110 @@ describe('large replies read into reused slabs', { timeout: 120_000 }, () => {
       }
     });
   });
+
+  /** The keys (indexes) whose values the memcached `server` holds. */
+  async function keysOn(server: ServerHandle): Promise<number[]> {
+    const owned: number[] = [];
+    for (let i = 0; i < KEYS; i++) {
+      const r = await requestOnce(server, `mg ${keyOf(i)}\r\n`);
+      if (r.text.startsWith('HD')) owned.push(i);
+    }
+    return owned;
+  }
+
+  /**
+   * A client's requests and the reply it must get, for the test below: text gets of one key (or of the
+   * key twice), or binary GET/GETK.
+   */
+  const sharedValueModes = {
+    'text, readers ask once': {
+      greeting: 'version\r\n',
+      get: (key: string) => Buffer.from(`get ${key}\r\n`),
+      readerGet: (key: string) => Buffer.from(`get ${key}\r\n`),
+      reply: (key: string, value: Buffer) => replyFor(key, value),
+      readerReply: (key: string, value: Buffer) => replyFor(key, value),
+      normalize: (got: Buffer) => got,
+    },
+    'text, readers ask twice': {
+      greeting: 'version\r\n',
+      get: (key: string) => Buffer.from(`get ${key}\r\n`),
+      readerGet: (key: string) => Buffer.from(`get ${key} ${key}\r\n`),
+      reply: (key: string, value: Buffer) => replyFor(key, value),
+      readerReply: (key: string, value: Buffer) => {
+        const unit = replyFor(key, value).subarray(0, -'END\r\n'.length);
+        return Buffer.concat([unit, unit, Buffer.from('END\r\n')]);
+      },
+      normalize: (got: Buffer) => got,
+    },
+    binary: {
+      greeting: binRequest({ opcode: BinOp.noop }),
+      get: (key: string) => binRequest({ opcode: BinOp.getk, key }),
+      readerGet: (key: string) => binRequest({ opcode: BinOp.getk, key }),
+      reply: binaryValueReply,
+      readerReply: binaryValueReply,
+      normalize: withoutCas,
+    },
+  };
+
+  for (const [mode, m] of Object.entries(sharedValueModes)) {
+    it(`gives a value shared by gets that met back to the pool only after the last reply (${mode})`, async () => {
+      const big = SIZES.indexOf(900 * 1024);
+      const hot = keyOf(big);
+      const [onFirst, onSecond] = await Promise.all(servers.map((s) => keysOn(s)));
+      const [otherServer, hotKeys, otherKeys] = onFirst.includes(big)
+        ? [servers[1], onFirst, onSecond]
+        : [servers[0], onSecond, onFirst];
+      assert.ok(
+        hotKeys.length > 1 && otherKeys.length > 0,
+        `keys per server: ${onFirst.join()} / ${onSecond.join()}`,
+      );
+      const slow = keyOf(otherKeys[0]);
+      const readers = await Promise.all([0, 1, 2, 3].map(() => stalledClient(port, m.greeting)));
+      const laters = await Promise.all([0, 1, 2].map(() => stalledClient(port, m.greeting)));
+      // an empty pool: slabs given back early would be lent to the next values read, not dropped
+      const held = Array.from({ length: replySlabs.freeCount }, () => replySlabs.lend());
+      const squashedBefore = proxy!.pools[0].counters.totGetsSquashed;
+      pauseServer(otherServer);
+      try {
+        // written in one turn: the proxy reads every client before the first fetch is written. The
+        // later clients' gets join the readers' fetch, but their replies wait behind a get of theirs
+        // that the paused server holds up
+        for (const c of laters) c.write(Buffer.concat([m.get(slow), m.get(hot)]));
+        for (const c of readers) c.write(m.readerGet(hot));
+        const readerReply = m.readerReply(hot, values[big]);
+        for (const [i, c] of readers.entries()) {
+          const got = m.normalize(await readAll(c, readerReply.length, TIMEOUT_MS));
+          c.destroy();
+          assert.ok(
+            got.equals(readerReply),
+            `reader ${i}: first difference at ${firstDifference(got, readerReply)}`,
+          );
+        }
+        const squashed = proxy!.pools[0].counters.totGetsSquashed - squashedBefore;
+        // (the later clients' gets to the paused server join one another's too)
+        assert.ok(
+          squashed >= readers.length + laters.length - 1,
+          `gets that joined another's fetch: ${squashed}`,
+        );
+        // other large values read now, from the server that answers
+        await withClient({ port }, async (c) => {
+          for (const i of hotKeys.filter((k) => k !== big)) {
+            const r = await timedRequest(c, `get ${keyOf(i)}\r\n`, retrievalDone, TIMEOUT_MS);
+            assert.ok(r.raw.equals(replyFor(keyOf(i), values[i])), `get ${keyOf(i)}`);
+          }
+        });
+      } finally {
+        resumeServer(otherServer);
+        replySlabs.giveBack(held);
+      }
+      const want = Buffer.concat([m.reply(slow, values[otherKeys[0]]), m.reply(hot, values[big])]);
+      for (const [i, c] of laters.entries()) {
+        const got = m.normalize(await readAll(c, want.length, TIMEOUT_MS));
+        c.destroy();
+        assert.ok(got.equals(want), `later client ${i}: first difference at ${firstDifference(got, want)}`);
+      }
+    });
+  }
 
   it('serves everyone else byte for byte when clients leave in the middle of large replies', async () => {
     const leavers = Array.from({ length: 6 }, async (_, n) => {
