@@ -83,7 +83,7 @@ function render(s, prev, seconds) {
   for (const p of s.pools) {
     const q = prevPool(p);
     const c = p.counters, qc = q ? q.counters : {};
-    const errors = (x) => (x.totDownstreamTimeouts || 0) + (x.totWaitQueueTimeouts || 0) + (x.totDownstreamConnectFailures || 0) + (x.totDownstreamClosed || 0);
+    const errors = (x) => (x.totDownstreamTimeouts || 0) + (x.totWaitQueueTimeouts || 0) + (x.totDownstreamConnectFailures || 0) + (x.totDownstreamClosed || 0) + (x.totDownstreamConnQueueTimeouts || 0);
     const rows = [[
       p.port + ' / ' + p.bucket,
       el('span', p.available ? 'yes' : 'no', p.available ? 'ok' : 'down'),

@@ -276,6 +276,7 @@ export class BinaryKeyedRequest implements DownstreamOp {
       this.send();
       return;
     }
+    this.pool.countFailure(reason);
     this.countKeys(false, 0);
     this.answerFollowers((get) => get.failure(reason));
     this.finish(this.failure(reason));

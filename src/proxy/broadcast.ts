@@ -145,6 +145,7 @@ export class BroadcastRequest {
   }
 
   private serverFailed(reason: FailReason): void {
+    this.pool.countFailure(reason);
     this.failure ??= reason;
     if (--this.outstanding === 0) this.complete();
   }

@@ -10,7 +10,6 @@
  * connection's replies in step with its requests whatever the server says.
  */
 import type { DownstreamOp, FailReason } from '../downstream/connection.ts';
-import { FailReason as Fail } from '../downstream/connection.ts';
 import type { DownstreamServer } from '../downstream/server.ts';
 import type { TextResponse } from '../protocol/ascii/response-parser.ts';
 import type { BinaryPacket } from '../protocol/binary/parser.ts';
@@ -123,9 +122,7 @@ export class KeyedRequest implements DownstreamOp {
       this.send();
       return;
     }
-    if (reason === Fail.Timeout) this.pool.counters.totDownstreamTimeouts++;
-    else if (reason === Fail.Connect) this.pool.counters.totDownstreamConnectFailures++;
-    else this.pool.counters.totDownstreamClosed++;
+    this.pool.countFailure(reason);
     this.finish(failureText(reason, RequestShape.Keyed, this.server) + CRLF);
   }
 

@@ -20,7 +20,6 @@
 import {
   type DownstreamOp,
   type FailReason,
-  FailReason as Fail,
   releaseSlabsWhenWritten,
   shareSlabs,
 } from '../downstream/connection.ts';
@@ -382,8 +381,6 @@ export class MultiGetRequest implements ReplyWriter {
    * (their server may have left the cluster).
    */
   batchFailed(reason: FailReason, group: readonly number[], answered: boolean): void {
-    if (reason === Fail.Timeout) this.pool.counters.totDownstreamTimeouts++;
-    else if (reason === Fail.Connect) this.pool.counters.totDownstreamConnectFailures++;
     this.failure ??= reason;
     const again: number[] = [];
     for (const index of group) {
@@ -397,6 +394,8 @@ export class MultiGetRequest implements ReplyWriter {
       this.routes[index] = moved;
       again.push(index);
     }
+    // keys a newer configuration sends elsewhere are asked again: no failure, unless some are not
+    if (again.length < group.length) this.pool.countFailure(reason);
     if (again.length > 0) this.fetch(again);
     if (--this.outstanding === 0) this.complete();
   }

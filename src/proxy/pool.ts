@@ -112,6 +112,8 @@ export class PoolCounters {
   totWaitQueueTimeouts = 0;
   totDownstreamConnectFailures = 0;
   totDownstreamClosed = 0;
+  /** moxi's tot_downstream_conn_queue_timeout: waited longer than downstream_conn_queue_timeout. */
+  totDownstreamConnQueueTimeouts = 0;
   totRetries = 0;
   totNotMyVBucket = 0;
   totMultigetKeys = 0;
@@ -363,6 +365,28 @@ export class ProxyPool implements DeadlineHolder {
    * route for a connection that closed before any reply, while the request has made fewer than
    * downstream_retry such retries (`closeRetries`; the answer's `closeRetry` says to count one more).
    */
+  /**
+   * A request failed at its server for `reason`, with no retry left (a multi-get: one server's part of
+   * it): counted once, under the counter of the reason, whatever the client's protocol.
+   */
+  countFailure(reason: FailReason): void {
+    const counters = this.counters;
+    switch (reason) {
+      case FailReason.Timeout:
+        counters.totDownstreamTimeouts++;
+        break;
+      case FailReason.QueueTimeout:
+        counters.totDownstreamConnQueueTimeouts++;
+        break;
+      case FailReason.Connect:
+      case FailReason.Blacklisted:
+        counters.totDownstreamConnectFailures++;
+        break;
+      default:
+        counters.totDownstreamClosed++;
+    }
+  }
+
   retryKeyed(
     route: Route | null,
     key: Buffer,

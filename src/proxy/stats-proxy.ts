@@ -405,7 +405,7 @@ const PSTD_STATS: ReadonlyArray<readonly [name: string, value: PoolValue]> = [
   ['tot_downstream_bucket_failed', NONE],
   ['tot_downstream_propagate_failed', NONE],
   ['tot_downstream_close_on_upstream_close', NONE],
-  ['tot_downstream_conn_queue_timeout', NONE],
+  ['tot_downstream_conn_queue_timeout', counter('totDownstreamConnQueueTimeouts')],
   ['tot_downstream_conn_queue_add', NONE],
   ['tot_downstream_conn_queue_remove', NONE],
   ['tot_downstream_timeout', counter('totDownstreamTimeouts')],

@@ -190,6 +190,14 @@ function scriptedHandler(script: Script): (conn: MockConn) => void {
   };
 }
 
+/** `stats proxy` row `pstd_stats:<name>` of the pool on the proxy's first port. */
+async function pstd(proxy: ProxyHandle, name: string): Promise<number> {
+  const r = await requestOnce(proxy, 'stats proxy\r\n', statsDone, 3000);
+  const row = new RegExp(`^STAT ${proxy.poolPorts[0]}:[^ ]*:pstd_stats:${name} (\\d+)\\r$`, 'm').exec(r.text);
+  assert.ok(row, `no pstd_stats:${name} in stats proxy:\n${r.text}`);
+  return Number(row[1]);
+}
+
 /** Connections of `mock` that received at least one request byte. */
 function attempts(mock: MockServer): number {
   return mock.connections.filter((c) => c.received.length > 0).length;
@@ -478,6 +486,10 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
         });
         const queued = results.filter((r) => r.text === TIMEOUT);
         assert.ok(queued.length > 0, `some sets must wait for the connection and time out there:\n${shown}`);
+        // each failure counted once, under its own row
+        assert.equal(await pstd(proxy, 'tot_downstream_conn_queue_timeout'), queued.length, shown);
+        assert.equal(await pstd(proxy, 'tot_downstream_timeout'), results.length - queued.length, shown);
+        assert.equal(await pstd(proxy, 'tot_downstream_closed'), 0);
         assert.ok(
           queued.some((r) => r.ms <= Q + SLACK_MS),
           `a queued set must be answered within downstream_conn_queue_timeout (${Q} ms) + slack:\n${shown}`,
@@ -612,6 +624,11 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
         } finally {
           c.destroy();
         }
+        // refused and blacklisted alike are connect failures: 10 sets, the two gets and the stats
+        // broadcast's part; no connection ever closed
+        const textFailures = await pstd(proxy, 'tot_requests_connect_failed');
+        assert.ok(textFailures >= 13, `tot_requests_connect_failed ${textFailures}:\n${log.join('\n')}`);
+        assert.equal(await pstd(proxy, 'tot_downstream_closed'), 0);
         // Binary gets of the blacklisted server's key, over and over: each is answered (an identical get
         // once joined one that had already failed, and neither it nor any later one was ever answered;
         // the NOOP after each one shows a quiet one is over).
@@ -657,6 +674,10 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
         } finally {
           bc.destroy();
         }
+        // binary requests are counted as text ones are: the 12 gets, quiet ones too
+        const binaryFailures = (await pstd(proxy, 'tot_requests_connect_failed')) - textFailures;
+        assert.ok(binaryFailures >= 13, `binary connect failures counted: ${binaryFailures}`);
+        assert.equal(await pstd(proxy, 'tot_downstream_closed'), 0);
 
         const none = await requestOnce({ port: proxy.poolPorts[1] }, 'stats\r\n', statsDone, 3000);
         assert.equal(
