@@ -70,13 +70,19 @@ function rate(now, before, seconds) {
   if (before === undefined || seconds <= 0 || now < before) return 0;
   return (now - before) / seconds;
 }
+// the REST configuration stream, in cluster mode: open or not, and how old its last configuration is
+function configSourceText(c) {
+  if (!c) return '';
+  const age = c.lastConfigAt === null ? 'no configuration yet' : 'last configuration ' + num((Date.now() - c.lastConfigAt) / 1000, 0) + ' s ago';
+  return ' \\u00b7 config stream ' + (c.connected ? 'open' : 'closed' + (c.lastError ? ' (' + c.lastError + ')' : '')) + ', ' + age;
+}
 function render(s, prev, seconds) {
   const h = document.getElementById('health');
   h.textContent = s.health;
   h.className = s.health;
   document.getElementById('meta').textContent =
     'version ' + s.version + ' \\u00b7 ' + (s.mode === 'proxy' ? 'proxy, ' + s.threads + (s.threads === 1 ? ' event loop' : ' workers') : 'embedded memcached server') +
-    ' \\u00b7 up ' + num(s.uptimeSeconds / 3600, 2) + ' h';
+    ' \\u00b7 up ' + num(s.uptimeSeconds / 3600, 2) + ' h' + configSourceText(s.configSource);
   const pools = document.getElementById('pools');
   pools.replaceChildren();
   const prevPool = (p) => prev && prev.pools.find((q) => q.port === p.port && q.bucket === p.bucket);

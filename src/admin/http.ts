@@ -107,6 +107,7 @@ export class AdminServer {
             servers: p.servers,
           })),
           embedded: snapshot.embedded,
+          configSource: snapshot.configSource,
         };
         send(res, 200, JSON_TYPE, JSON.stringify(body) + '\n');
         return;

@@ -148,6 +148,8 @@ export class AdminMetrics {
   private readonly proxy = new Registry();
   /** With -p (the embedded server). */
   private readonly server = new Registry();
+  /** In cluster mode (a REST configuration stream). */
+  private readonly configStream = new Registry();
   private readonly counters: Counter[] = [];
   private readonly gauges: Gauge[] = [];
 
@@ -208,6 +210,30 @@ export class AdminMetrics {
   private readonly workerHeap = this.gauge(this.proxy, 'moxi_worker_heap_used_bytes', 'V8 heap in use', [
     'worker',
   ]);
+  private readonly configConnected = this.gauge(
+    this.configStream,
+    'moxi_config_stream_connected',
+    'Cluster mode: the REST configuration stream is open (0: moxi.ts is reconnecting; the last map stays in use)',
+    [],
+  );
+  private readonly configsReceived = this.counter(
+    this.configStream,
+    'moxi_config_stream_configs_total',
+    'Cluster mode: configurations received from the REST stream',
+    [],
+  );
+  private readonly configErrors = this.counter(
+    this.configStream,
+    'moxi_config_stream_errors_total',
+    'Cluster mode: REST requests that failed (no connection, stream cut, bad document, HTTP error)',
+    [],
+  );
+  private readonly configLastAt = this.gauge(
+    this.configStream,
+    'moxi_config_stream_last_config_timestamp_seconds',
+    'Cluster mode: when the last configuration arrived (Unix time)',
+    [],
+  );
   private readonly poolAvailable = this.gauge(
     this.proxy,
     'moxi_pool_available',
@@ -303,6 +329,13 @@ export class AdminMetrics {
       this.workerRss.set({ worker }, w.process.rssBytes);
       this.workerHeap.set({ worker }, w.process.heapUsedBytes);
     }
+    const source = snapshot.configSource;
+    if (source !== null) {
+      this.configConnected.set(source.connected ? 1 : 0);
+      this.configsReceived.inc(source.configs);
+      this.configErrors.inc(source.errors);
+      if (source.lastConfigAt !== null) this.configLastAt.set(source.lastConfigAt / 1000);
+    }
     for (const p of merged?.pools ?? []) {
       const labels = { port: String(p.port), bucket: p.name };
       this.poolAvailable.set(labels, p.available ? 1 : 0);
@@ -339,6 +372,7 @@ export class AdminMetrics {
     }
     const shown = [this.common];
     if (snapshot.mode === 'proxy') shown.push(this.proxy, responseTimes(merged));
+    if (source !== null) shown.push(this.configStream);
     if (e !== null) shown.push(this.server);
     return Registry.merge(shown).metrics();
   }

@@ -5,6 +5,7 @@
  * Nothing here is computed on the request path: it reads the counters the proxy keeps anyway.
  */
 import type { EmbeddedServer } from '../server/server.ts';
+import type { RestStreamStatus } from '../config/rest-stream.ts';
 import type { StatsProxySnapshot } from '../proxy/stats-proxy.ts';
 import { MOXI_TS_VERSION } from '../version.ts';
 
@@ -55,6 +56,8 @@ export interface AdminSnapshot {
   /** Empty without -z; with -t N, the workers that answered (a restarting one may be missing). */
   readonly workers: readonly WorkerSnapshot[];
   readonly embedded: EmbeddedSnapshot | null;
+  /** The REST configuration stream followed (cluster mode), null without one. */
+  readonly configSource: RestStreamStatus | null;
 }
 
 /** This process's CPU and memory, as `worker` (its -t N slot, 1..N; 1 for a single process). */
@@ -90,6 +93,7 @@ export function adminSnapshot(
   workers: readonly WorkerSnapshot[],
   embedded: EmbeddedSnapshot | null,
   proxyMode: boolean,
+  configSource: RestStreamStatus | null = null,
 ): AdminSnapshot {
   return {
     version: MOXI_TS_VERSION,
@@ -98,6 +102,7 @@ export function adminSnapshot(
     uptimeSeconds: process.uptime(),
     workers,
     embedded,
+    configSource,
   };
 }
 

@@ -7,7 +7,13 @@
 import { readFileSync } from 'node:fs';
 import { parseCommandLine } from './args.ts';
 import { licenseText, usageText } from './usage.ts';
-import { applyRestConfig, createProxy, followRestConfig, serverSettings } from './proxy-service.ts';
+import {
+  applyRestConfig,
+  createProxy,
+  followRestConfig,
+  serverSettings,
+  type RestConfigFollower,
+} from './proxy-service.ts';
 import { createLogger, type Logger } from '../util/log.ts';
 import { EmbeddedServer } from '../server/server.ts';
 import { ListenError, type Proxy } from '../proxy/proxy.ts';
@@ -46,6 +52,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const stoppable: Array<{ close(): Promise<void> }> = [];
   let workers: WorkerGroup | null = null;
   let singleProxy: Proxy | null = null;
+  let restFollower: RestConfigFollower | null = null;
   let server: EmbeddedServer | null = null;
   if (options.cluster !== null && options.threads > 1) {
     // -t N: N worker processes share the proxy ports; this process only coordinates them
@@ -69,20 +76,19 @@ async function main(argv: readonly string[]): Promise<number> {
     stoppable.push(proxy);
     if (options.cluster.kind === 'rest') {
       // Cluster mode: a 401 ends the process with moxi's message, as does a shared port that cannot be bound
-      stoppable.push(
-        followRestConfig(options.cluster, options, log, {
-          config: (document, url) => {
-            applyRestConfig(proxy, document, url, options, log).catch((err: unknown) => {
-              process.stderr.write((err instanceof ListenError ? err.message : String(err)) + '\n');
-              process.exit(1);
-            });
-          },
-          authFailure: () => {
-            process.stderr.write(AUTH_FAILURE_MESSAGE + '\n');
+      restFollower = followRestConfig(options.cluster, options, log, {
+        config: (document, url) => {
+          applyRestConfig(proxy, document, url, options, log).catch((err: unknown) => {
+            process.stderr.write((err instanceof ListenError ? err.message : String(err)) + '\n');
             process.exit(1);
-          },
-        }),
-      );
+          });
+        },
+        authFailure: () => {
+          process.stderr.write(AUTH_FAILURE_MESSAGE + '\n');
+          process.exit(1);
+        },
+      });
+      stoppable.push(restFollower);
     }
   }
 
@@ -101,6 +107,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (options.admin !== null) {
     const group = workers;
     const single = singleProxy;
+    const rest = restFollower;
     const embedded = server;
     // loaded only when asked for: prom-client and node:http are no cost to a proxy without --admin
     const { AdminServer } = await import('../admin/http.ts');
@@ -115,7 +122,8 @@ async function main(argv: readonly string[]): Promise<number> {
                 ? [workerSnapshot(statsProxySnapshot(single))]
                 : [];
           const embeddedNow = embedded !== null ? embeddedSnapshot(embedded) : null;
-          return adminSnapshot(options.threads, serving, embeddedNow, options.cluster !== null);
+          const configSource = group !== null ? group.configSourceStatus() : (rest?.status() ?? null);
+          return adminSnapshot(options.threads, serving, embeddedNow, options.cluster !== null, configSource);
         },
       },
       log,

@@ -6,7 +6,7 @@
 import type { MoxiOptions } from './args.ts';
 import type { Logger } from '../util/log.ts';
 import { Proxy, type ClusterBucket, type ProxyOptions } from '../proxy/proxy.ts';
-import { RestConfigStream } from '../config/rest-stream.ts';
+import { RestConfigStream, type RestStreamStatus } from '../config/rest-stream.ts';
 import { parseClusterBuckets, type BucketConfig } from '../config/bucket-config.ts';
 import { restCredentials, type RestClusterConfig } from '../config/cluster-config.ts';
 import { KetamaRouter, parseDistribution } from '../routing/ketama.ts';
@@ -66,6 +66,13 @@ export interface RestConfigHandlers {
   authFailure(): void;
 }
 
+/** A followed REST configuration stream. */
+export interface RestConfigFollower {
+  /** Where the stream stands (the admin endpoint shows it). */
+  status(): RestStreamStatus;
+  close(): Promise<void>;
+}
+
 /**
  * Cluster mode: opens the REST configuration stream of the first -z agent (reconnecting and failing
  * over as RestConfigStream does) and reports each configuration.
@@ -75,7 +82,7 @@ export function followRestConfig(
   options: MoxiOptions,
   log: Logger,
   handlers: RestConfigHandlers,
-): { close(): Promise<void> } {
+): RestConfigFollower {
   const agent = cluster.agents[0];
   if (cluster.agents.length > 1) log.warn('only the first -z REST configuration (before ";") is followed');
   const credentials = restCredentials(agent, options.behaviors);
@@ -103,6 +110,7 @@ export function followRestConfig(
   });
   stream.start();
   return {
+    status: () => stream.status,
     close: () => {
       stream.close();
       return Promise.resolve();

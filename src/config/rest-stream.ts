@@ -73,6 +73,27 @@ export interface RestConfigStreamEvents {
   'auth-failure': [url: string];
 }
 
+/** Where a RestConfigStream stands, for operators (the admin endpoint): moxi only logged it. */
+export interface RestStreamStatus {
+  /** The URL asked last (without user and password), null before the first request. */
+  readonly url: string | null;
+  /** A configuration stream is open now (a 2xx response whose body is being read). */
+  readonly connected: boolean;
+  /** Configurations handed over (documents that parsed as JSON). */
+  readonly configs: number;
+  /** When the last of them arrived (ms since the epoch), null before the first. */
+  readonly lastConfigAt: number | null;
+  /** Requests that failed (no connection, a cut stream, a bad document, an HTTP error). */
+  readonly errors: number;
+  /** What the last failure said (curl's words, as logged), null before the first. */
+  readonly lastError: string | null;
+}
+
+/** `url` as shown to operators: any user and password left out. */
+export function displayUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i, '$1');
+}
+
 const DEFAULT_RETRY_DELAY_MS = 1000;
 const DEFAULT_MAX_RETRY_DELAY_MS = 5000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 300_000;
@@ -177,6 +198,14 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
   #failedRounds = 0;
   /** #handedOver when the current round began: a round that handed documents over was no failure. */
   #roundStart = 0;
+  #status: RestStreamStatus = {
+    url: null,
+    connected: false,
+    configs: 0,
+    lastConfigAt: null,
+    errors: 0,
+    lastError: null,
+  };
 
   constructor(agent: RestStreamAgent, options: RestConfigStreamOptions = {}) {
     super();
@@ -196,6 +225,20 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#maxConfigBytes = options.maxConfigBytes ?? DEFAULT_MAX_CONFIG_BYTES;
     this.#schedule = options.schedule ?? defaultSchedule;
+  }
+
+  /** Where the stream stands now. */
+  get status(): RestStreamStatus {
+    return this.#status;
+  }
+
+  #update(change: Partial<RestStreamStatus>): void {
+    this.#status = { ...this.#status, ...change };
+  }
+
+  /** A request failed: counted, and its message kept for the status. */
+  #failed(message: string): void {
+    this.#update({ connected: false, errors: this.#status.errors + 1, lastError: message });
   }
 
   /** True once close() was called (or a 401 closed the stream). */
@@ -285,8 +328,10 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
       config = JSON.parse(raw);
     } catch {
       this.#log.error(`ERROR: parse JSON failed, from REST server: ${url}, ${raw}`);
+      this.#failed('parse JSON failed');
       return false;
     }
+    this.#update({ configs: this.#status.configs + 1, lastConfigAt: Date.now() });
     this.emit('config', config, url);
     return true;
   }
@@ -297,6 +342,7 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
       this.#handedOver++;
       this.#log.info('configuration received');
       this.#log.error(`ERROR: invalid, empty config from REST server ${url}`);
+      this.#failed('invalid, empty config');
       this.emit('empty', url);
       return this.#closed ? 'stop' : 'restart';
     }
@@ -306,11 +352,13 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
   }
 
   #fetch(url: string, done: (outcome: Outcome) => void): void {
+    this.#update({ url: displayUrl(url), connected: false });
     const target = parseTarget(url);
     if (typeof target === 'string') {
       // Reported asynchronously, like any other failure, so a round never recurses.
       this.#cancel = this.#schedule(() => {
         this.#log.warn(`WARNING: curl error: ${target} from: ${url}`);
+        this.#failed(target);
         done('next');
       }, 0);
       return;
@@ -343,17 +391,20 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
       settled = true;
       stopConnectTimer();
       req.destroy();
+      if (this.#status.connected) this.#update({ connected: false });
       done(outcome);
     };
     const curlError = (message: string): void => {
       if (settled) return;
       this.#log.warn(`WARNING: curl error: ${message} from: ${url}`);
+      this.#failed(message);
       finish('next');
     };
     this.#cancel = () => {
       settled = true;
       stopConnectTimer();
       req.destroy();
+      this.#update({ connected: false });
     };
 
     req.on('socket', (socket: Socket) => {
@@ -382,6 +433,7 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
   ): void {
     const status = res.statusCode ?? 0;
     if (status === 401) {
+      this.#failed('HTTP 401');
       finish('stop');
       this.close();
       this.emit('auth-failure', url);
@@ -389,6 +441,7 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
     }
     // Only a 2xx body is a config stream; any other status is read whole and judged at its end.
     const streaming = status >= 200 && status < 300;
+    if (streaming) this.#update({ connected: true });
 
     /** Received bytes not yet handed over; never contains a whole terminator. */
     let pending: Buffer[] = [];
@@ -434,6 +487,7 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
         this.#log.error(
           `ERROR: config from REST server ${url} exceeds ${this.#maxConfigBytes} bytes without an end`,
         );
+        this.#failed(`config exceeds ${this.#maxConfigBytes} bytes without an end`);
         stop('next');
       }
     });
@@ -458,6 +512,7 @@ export class RestConfigStream extends EventEmitter<RestConfigStreamEvents> {
         }
         if (json) {
           this.#log.error(`ERROR: HTTP ${status} from REST server: ${url}, ${raw}`);
+          this.#failed(`HTTP ${status}`);
           finish('next');
           return;
         }

@@ -30,8 +30,8 @@ import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { MoxiOptions } from '../cli/args.ts';
 import { workerExecArgv } from '../cli/heap.ts';
-import { followRestConfig } from '../cli/proxy-service.ts';
-import { AUTH_FAILURE_MESSAGE } from '../config/rest-stream.ts';
+import { followRestConfig, type RestConfigFollower } from '../cli/proxy-service.ts';
+import { AUTH_FAILURE_MESSAGE, type RestStreamStatus } from '../config/rest-stream.ts';
 import { workerSnapshot, type WorkerSnapshot } from '../admin/snapshot.ts';
 import type { Logger } from '../util/log.ts';
 import {
@@ -101,7 +101,7 @@ export class WorkerGroup {
   private readonly log: Logger;
   private readonly slots: Slot[] = [];
   private latestConfig: RestConfigMessage | null = null;
-  private rest: { close(): Promise<void> } | null = null;
+  private rest: RestConfigFollower | null = null;
   private starting = true;
   private stopping = false;
   private onStarted: (() => void) | null = null;
@@ -151,6 +151,11 @@ export class WorkerGroup {
         },
       });
     }
+  }
+
+  /** The REST configuration stream the primary follows for the workers (null: none). */
+  configSourceStatus(): RestStreamStatus | null {
+    return this.rest?.status() ?? null;
   }
 
   /** Stops following the REST stream and stops every worker. */

@@ -7,12 +7,14 @@
  *  - a server that refuses connections: /healthz degraded (200) with that server down, its
  *    moxi_server_up 0 and the connect failures counted; with every server down: 503;
  *  - -t 2: the counters are the two workers' sums and each worker has its CPU and memory series;
+ *  - cluster mode: the REST configuration stream's series and /api/stats entry (open, configurations
+ *    received, errors once it is cut; the URL without its password);
  *  - an admin port in use: a clear message and exit 71, as for -p.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
-import { httpRequest } from '../helpers/cluster.ts';
+import { StubRestServer, httpRequest } from '../helpers/cluster.ts';
 import { LOOPBACK, freePort } from '../helpers/ports.ts';
 import { pauseServer, resumeServer, startMemcached, type ServerHandle } from '../helpers/processes.ts';
 import {
@@ -353,6 +355,56 @@ describe('admin endpoint: -t 2', SUITE, () => {
       }
     } finally {
       for (const c of clients) c.destroy();
+    }
+  });
+});
+
+describe('admin endpoint: cluster mode', SUITE, () => {
+  it('shows the REST configuration stream: open with its configurations, then cut', async () => {
+    const stub = await StubRestServer.start({ document: { buckets: [] } });
+    const port = await freePort();
+    const admin = await freePort();
+    const url = stub.at().replace('http://', 'http://ops:secret@');
+    // runs until killed at its time limit; the test is done well before
+    const running = runMoxi(
+      ['-l', LOOPBACK, '-t', '1', '-Z', `port_listen=${port}`, '--admin', `${LOOPBACK}:${admin}`, url],
+      { timeoutMs: 6000 },
+    );
+    try {
+      const series = async (want: (m: Map<string, number>) => boolean): Promise<Map<string, number>> => {
+        const m = await pollUntil(async () => {
+          const r = await httpRequest(`http://${LOOPBACK}:${admin}/metrics`).catch(() => null);
+          if (r === null || r.status !== 200) return undefined;
+          const samples = promSamples(r.body);
+          return want(samples) ? samples : undefined;
+        }, 4000);
+        assert.ok(m, 'the admin endpoint never showed the expected config stream series');
+        return m;
+      };
+      const open = await series((m) => m.get('moxi_config_stream_connected') === 1);
+      assert.equal(open.get('moxi_config_stream_configs_total'), 1);
+      assert.equal(open.get('moxi_config_stream_errors_total'), 0);
+      assert.ok(
+        Math.abs((open.get('moxi_config_stream_last_config_timestamp_seconds') ?? 0) - Date.now() / 1000) <
+          10,
+      );
+      const api = JSON.parse((await httpRequest(`http://${LOOPBACK}:${admin}/api/stats`)).body) as {
+        configSource: { url: string; connected: boolean; configs: number };
+      };
+      assert.deepEqual(
+        [api.configSource.url, api.configSource.connected, api.configSource.configs],
+        [stub.at(), true, 1],
+        'the URL without user and password',
+      );
+      stub.publish({ buckets: [] });
+      await series((m) => m.get('moxi_config_stream_configs_total') === 2);
+      await stub.close();
+      const cut = await series((m) => m.get('moxi_config_stream_connected') === 0);
+      assert.ok((cut.get('moxi_config_stream_errors_total') ?? 0) >= 1);
+      assert.equal(cut.get('moxi_config_stream_configs_total'), 2);
+    } finally {
+      await stub.close();
+      await running;
     }
   });
 });

@@ -220,6 +220,29 @@ describe('Prometheus metrics', () => {
     assert.ok(![...server1.keys()].some((k) => k.startsWith('moxi_server_response_seconds')));
   });
 
+  it("cluster mode: the REST configuration stream's series, none without one", async () => {
+    const lastConfigAt = Date.UTC(2026, 10, 24, 12, 0, 0);
+    const source = {
+      url: 'http://127.0.0.1:8091/pools/default/bucketsStreaming/default',
+      connected: false,
+      configs: 3,
+      lastConfigAt,
+      errors: 2,
+      lastError: 'Failed to connect to 127.0.0.1 port 8091: Connection refused',
+    };
+    const s = await render(adminSnapshot(1, [worker(1, [pool({})])], null, true, source));
+    assert.equal(s.get('moxi_config_stream_connected'), 0);
+    assert.equal(s.get('moxi_config_stream_configs_total'), 3);
+    assert.equal(s.get('moxi_config_stream_errors_total'), 2);
+    assert.equal(s.get('moxi_config_stream_last_config_timestamp_seconds'), lastConfigAt / 1000);
+    const open = await render(
+      adminSnapshot(1, [worker(1, [pool({})])], null, true, { ...source, connected: true }),
+    );
+    assert.equal(open.get('moxi_config_stream_connected'), 1);
+    const static1 = await render(adminSnapshot(1, [worker(1, [pool({})])], null, true));
+    assert.ok(![...static1.keys()].some((k) => k.startsWith('moxi_config_stream')));
+  });
+
   it('front cache series when it is on', async () => {
     const p = pool({ frontCache: { size: 7, counters: { totGetHits: 11, totGetMisses: 3, totAdds: 9 } } });
     const s = await render(adminSnapshot(1, [worker(1, [p])], null, true));

@@ -309,6 +309,37 @@ describe('RestConfigStream', () => {
     },
   );
 
+  it(
+    'shows where it stands: the URL without credentials, open or not, configs and errors',
+    TEST_TIMEOUT,
+    async (t) => {
+      let response: ServerResponse | undefined;
+      const good = await httpServer(t, (_req, res) => {
+        response = res;
+        streaming({ rev: 1 }, { rev: 2 })(_req, res);
+      });
+      const refused = `http://${LOOPBACK}:${await freePort()}/pools`;
+      const withCredentials = good.url().replace('http://', 'http://admin:secret@');
+      const { stream, configs } = open(t, { urls: [refused, withCredentials] });
+      assert.equal(stream.status.configs, 0);
+      await waitUntil(() => configs.length >= 2, 'two configs');
+      const open1 = stream.status;
+      assert.equal(open1.url, good.url(), 'no user nor password');
+      assert.equal(open1.connected, true);
+      assert.equal(open1.configs, 2);
+      assert.ok(open1.lastConfigAt !== null && Math.abs(open1.lastConfigAt - Date.now()) < WAIT_MS);
+      assert.equal(open1.errors, 1, 'the refused URL');
+      assert.match(open1.lastError ?? '', /Connection refused/);
+      // the stream is cut: closed, counted, and open again on the next round
+      response!.destroy();
+      await waitUntil(() => stream.status.errors >= 2, 'the cut to be counted');
+      await waitUntil(() => stream.status.connected && good.requests.length >= 2, 'the stream again');
+      assert.equal(stream.status.configs, 4);
+      stream.close();
+      assert.equal(stream.status.connected, false);
+    },
+  );
+
   it('fails over when a stream turns bad, and after an HTTP error status', TEST_TIMEOUT, async (t) => {
     const turning = await httpServer(t, (_req, res) => {
       res.writeHead(200);
