@@ -122,7 +122,9 @@ export function normalizeAscii(buf: Buffer): string {
       shown = t.join(' ');
       if (line.startsWith('VA ')) dataLen = Number(t[1]);
     } else if (line.startsWith('ME ')) {
-      shown = line.replace(/ cas=\d+ /, ' cas=<cas> ');
+      // la= is whole seconds since the last access by the server's clock, which ticks on its own: a
+      // step that takes a moment (a proxy, a reply sent in pieces) may straddle a tick, 0 then reads 1
+      shown = line.replace(/ cas=\d+ /, ' cas=<cas> ').replace(/ la=[01] /, ' la=<0|1> ');
     } else if (line.startsWith('VERSION ')) {
       shown = 'VERSION <version>';
     }
