@@ -136,39 +136,43 @@ describe('proxy memory bound: large values in flight', () => {
   }
 });
 
-describe('proxy memory bound: a client that asks for large values and does not read them', () => {
-  const GETS = 2000; // 1 GB of replies
-  let mc: ServerHandle;
-  let proxy: ProxyHandle;
-
+/** A proxy over one memcached (items up to 1 MB) for the tests of one describe block. */
+function proxyOverOneServer(): { readonly proxy: ProxyHandle } {
+  const f = {} as { mc: ServerHandle; proxy: ProxyHandle };
   before(async () => {
-    mc = await startMemcached({ memoryMb: 64, maxItemSize: '1m' });
-    proxy = await startProxy((ports) => `${ports[0]}=${hostList([mc])}`);
+    f.mc = await startMemcached({ memoryMb: 64, maxItemSize: '1m' });
+    f.proxy = await startProxy((ports) => `${ports[0]}=${hostList([f.mc])}`);
   });
   after(async () => {
-    await proxy.stop();
-    await mc.stop();
+    await f.proxy.stop();
+    await f.mc.stop();
   });
+  return f;
+}
+
+describe('proxy memory bound: a client that asks for large values and does not read them', () => {
+  const GETS = 2000; // 1 GB of replies
+  const f = proxyOverOneServer();
 
   it(`${GETS} pipelined gets of a ${VALUE_BYTES / 1024} KB value: the proxy holds a window of replies, not all of them`, async () => {
     const value = Buffer.alloc(VALUE_BYTES, 0x62);
-    const setter = await RawClient.connect(proxy.poolPorts[0], '127.0.0.1');
+    const setter = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
     try {
       const set = Buffer.concat([Buffer.from(`set big 0 0 ${VALUE_BYTES}\r\n`), value, Buffer.from('\r\n')]);
       assert.equal((await asciiExchange(setter, set)).data.toString('latin1'), 'STORED\r\n');
     } finally {
       await setter.close();
     }
-    const base = proxy.memory();
+    const base = f.proxy.memory();
     assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
-    const socket = connect(proxy.poolPorts[0], '127.0.0.1');
+    const socket = connect(f.proxy.poolPorts[0], '127.0.0.1');
     await new Promise<void>((res, rej) => {
       socket.once('connect', res).once('error', rej);
     });
     socket.pause(); // not reading, yet
     socket.write('get big\r\n'.repeat(GETS));
     await sleep(1500);
-    const during = proxy.memory();
+    const during = f.proxy.memory();
     assert.ok(during);
     // 64 replies of 512 KB are 32 MB; all of them would be 1 GB (MAX_PENDING: 1024, 512 MB)
     const limit = base.peak + 96 * MB;
@@ -198,28 +202,18 @@ describe('proxy memory bound: a client that asks for large values and does not r
 describe('proxy memory bound: many clients asking for one large value at once', () => {
   const CLIENTS = 200;
   const HOT_BYTES = 900 * 1024; // 200 copies: 176 MB
-  let mc: ServerHandle;
-  let proxy: ProxyHandle;
-
-  before(async () => {
-    mc = await startMemcached({ memoryMb: 64, maxItemSize: '1m' });
-    proxy = await startProxy((ports) => `${ports[0]}=${hostList([mc])}`);
-  });
-  after(async () => {
-    await proxy.stop();
-    await mc.stop();
-  });
+  const f = proxyOverOneServer();
 
   it(`${CLIENTS} clients get a ${HOT_BYTES / 1024} KB value together and read it later: the proxy holds it about once`, async () => {
     const value = Buffer.alloc(HOT_BYTES);
     for (let i = 0; i < HOT_BYTES; i++) value[i] = (i * 131 + (i >> 8)) & 0xff;
-    const admin = await RawClient.connect(proxy.poolPorts[0], '127.0.0.1');
+    const admin = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
     const clients: Socket[] = [];
     try {
       const set = Buffer.concat([Buffer.from(`set hot 0 0 ${HOT_BYTES}\r\n`), value, Buffer.from('\r\n')]);
       assert.equal((await asciiExchange(admin, set)).data.toString('latin1'), 'STORED\r\n');
       for (let i = 0; i < CLIENTS; i++) {
-        const socket = connect(proxy.poolPorts[0], '127.0.0.1');
+        const socket = connect(f.proxy.poolPorts[0], '127.0.0.1');
         await new Promise<void>((res, rej) => {
           socket.once('connect', res).once('error', rej);
         });
@@ -227,11 +221,11 @@ describe('proxy memory bound: many clients asking for one large value at once', 
         clients.push(socket);
       }
       await sleep(200);
-      const base = proxy.memory();
+      const base = f.proxy.memory();
       assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
       for (const socket of clients) socket.write('get hot\r\n');
       await sleep(1500);
-      const during = proxy.memory();
+      const during = f.proxy.memory();
       assert.ok(during);
       const stats = (await asciiExchange(admin, 'stats proxy\r\n')).data.toString('latin1');
       const squashed = Number(/:pstd_stats:tot_gets_squashed (\d+)/.exec(stats)?.[1]);
