@@ -360,12 +360,6 @@ export class ProxyPool implements DeadlineHolder {
   }
 
   /**
-   * A one-key request failed on `route`: where to send it again, or null to give up. A newer
-   * configuration's route when the server may have left it (see rerouteAfterFailure); else the same
-   * route for a connection that closed before any reply, while the request has made fewer than
-   * downstream_retry such retries (`closeRetries`; the answer's `closeRetry` says to count one more).
-   */
-  /**
    * A request failed at its server for `reason`, with no retry left (a multi-get: one server's part of
    * it): counted once, under the counter of the reason, whatever the client's protocol.
    */
@@ -387,6 +381,12 @@ export class ProxyPool implements DeadlineHolder {
     }
   }
 
+  /**
+   * A one-key request failed on `route`: where to send it again, or null to give up. A newer
+   * configuration's route when the server may have left it (see rerouteAfterFailure); else the same
+   * route for a connection that closed before any reply, while the request has made fewer than
+   * downstream_retry such retries (`closeRetries`; the answer's `closeRetry` says to count one more).
+   */
   retryKeyed(
     route: Route | null,
     key: Buffer,
