@@ -277,7 +277,7 @@ describe('large replies read into reused slabs', { timeout: 120_000 }, () => {
 
   /**
    * A client's requests and the reply it must get, for the test below: text gets of one key (or of the
-   * key twice), or binary GET/GETK.
+   * key twice), or binary GETKs.
    */
   const sharedValueModes = {
     'text, readers ask once': {
