@@ -90,7 +90,7 @@ export interface RestStreamStatus {
 }
 
 /** `url` as shown to operators: any user and password left out. */
-export function displayUrl(url: string): string {
+function displayUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i, '$1');
 }
 
