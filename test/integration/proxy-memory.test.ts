@@ -7,7 +7,8 @@
  *  - the same client against a healthy server that takes the values as fast as it can: what is in
  *    flight is bounded by the same budget, whatever the client's pace.
  *
- * and that a client asking for large values without reading holds a window of replies, not all of them,
+ * and that a client asking for large values without reading holds a window of replies, not all of them
+ * (at most 256, even after its window grew on small replies),
  * and that many clients asking for one large value at once (a hot key) share one copy of it.
  *
  * Each asserts the proxy's peak RSS (VmHWM) stays under its startup peak + 64 MB of budget + 128 MB of
@@ -174,7 +175,7 @@ describe('proxy memory bound: a client that asks for large values and does not r
     await sleep(1500);
     const during = f.proxy.memory();
     assert.ok(during);
-    // 64 replies of 512 KB are 32 MB; all of them would be 1 GB (MAX_PENDING: 1024, 512 MB)
+    // 64 replies of 512 KB are 32 MB; all of them would be 1 GB (MAX_PENDING: 256, 128 MB)
     const limit = base.peak + 96 * MB;
     assert.ok(
       during.peak < limit,
@@ -196,6 +197,64 @@ describe('proxy memory bound: a client that asks for large values and does not r
     socket.destroy();
     assert.equal(received, GETS * reply, 'bytes of replies');
     assert.equal(last.subarray(-5).toString('latin1'), 'END\r\n');
+  });
+  it('a client whose window grew on small replies, then asking for 1,024 large values at once: at most 256 of them are held', async () => {
+    const GETS_AFTER = 1024;
+    const setter = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
+    try {
+      const set = Buffer.concat([
+        Buffer.from(`set big2 0 0 ${VALUE_BYTES}\r\n`),
+        Buffer.alloc(VALUE_BYTES, 0x63),
+        Buffer.from('\r\nset small 0 0 2\r\nhi\r\n'),
+      ]);
+      assert.equal((await asciiExchange(setter, set)).data.toString('latin1'), 'STORED\r\nSTORED\r\n');
+    } finally {
+      await setter.close();
+    }
+    const socket = connect(f.proxy.poolPorts[0], '127.0.0.1');
+    await new Promise<void>((res, rej) => {
+      socket.once('connect', res).once('error', rej);
+    });
+    let received = 0;
+    let wanted = 0;
+    let reached: (() => void) | null = null;
+    socket.on('data', (d: Buffer) => {
+      received += d.length;
+      if (reached !== null && received >= wanted) reached();
+    });
+    const receive = (bytes: number): Promise<void> => {
+      wanted = received + bytes;
+      return Promise.race([new Promise<void>((res) => (reached = res)), sleep(10_000)]);
+    };
+    // small replies read as they come: the window doubles up to its largest
+    const SMALL_REPLY = 'VALUE small 0 2\r\nhi\r\nEND\r\n'.length;
+    for (let round = 0; round < 8; round++) {
+      const got = receive(512 * SMALL_REPLY);
+      socket.write('get small\r\n'.repeat(512));
+      await got;
+    }
+    reached = null;
+    assert.equal(received, 8 * 512 * SMALL_REPLY, 'bytes of the small replies');
+    await sleep(300);
+    const base = f.proxy.memory();
+    assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
+    socket.pause();
+    socket.write('get big2\r\n'.repeat(GETS_AFTER));
+    await sleep(2000);
+    const during = f.proxy.memory();
+    assert.ok(during);
+    // 256 replies of 512 KB are 128 MB; a window of 1024 held 512 MB (peak RSS +519 MB)
+    const limit = base.peak + 200 * MB;
+    assert.ok(
+      during.peak < limit,
+      `peak RSS ${(during.peak / MB).toFixed(0)} MB >= ${(limit / MB).toFixed(0)} MB (${(base.peak / MB).toFixed(0)} MB before)`,
+    );
+    const reply = `VALUE big2 0 ${VALUE_BYTES}\r\n`.length + VALUE_BYTES + '\r\nEND\r\n'.length;
+    const done = receive(GETS_AFTER * reply);
+    socket.resume();
+    await Promise.race([done, sleep(60_000)]);
+    socket.destroy();
+    assert.equal(received - 8 * 512 * SMALL_REPLY, GETS_AFTER * reply, 'bytes of the large replies');
   });
 });
 
