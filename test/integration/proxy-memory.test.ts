@@ -29,6 +29,15 @@ const OFFERED = 600; // 300 MB
 const BUDGET_MB = 64;
 const SLACK_MB = 128;
 
+/** Asserts that moxi's peak RSS stayed below `before` + `extraMb` MB. */
+function assertPeakBelow(peak: number, before: number, extraMb: number): void {
+  const limit = before + extraMb * MB;
+  assert.ok(
+    peak < limit,
+    `peak RSS ${(peak / MB).toFixed(0)} MB >= ${(limit / MB).toFixed(0)} MB (${(before / MB).toFixed(0)} MB before)`,
+  );
+}
+
 /** Writes `count` sets of VALUE_BYTES and never reads; resolves when the socket stops taking more or all is written. */
 async function floodWithoutReading(
   port: number,
@@ -176,11 +185,7 @@ describe('proxy memory bound: a client that asks for large values and does not r
     const during = f.proxy.memory();
     assert.ok(during);
     // 64 replies of 512 KB are 32 MB; all of them would be 1 GB (MAX_PENDING: 256, 128 MB)
-    const limit = base.peak + 96 * MB;
-    assert.ok(
-      during.peak < limit,
-      `peak RSS ${(during.peak / MB).toFixed(0)} MB >= ${(limit / MB).toFixed(0)} MB (${(base.peak / MB).toFixed(0)} MB before)`,
-    );
+    assertPeakBelow(during.peak, base.peak, 96);
     // then every reply arrives, whole: counted, not kept
     const reply = `VALUE big 0 ${VALUE_BYTES}\r\n`.length + VALUE_BYTES + '\r\nEND\r\n'.length;
     let received = 0;
@@ -244,11 +249,7 @@ describe('proxy memory bound: a client that asks for large values and does not r
     const during = f.proxy.memory();
     assert.ok(during);
     // 256 replies of 512 KB are 128 MB; a window of 1024 held 512 MB (peak RSS +519 MB)
-    const limit = base.peak + 200 * MB;
-    assert.ok(
-      during.peak < limit,
-      `peak RSS ${(during.peak / MB).toFixed(0)} MB >= ${(limit / MB).toFixed(0)} MB (${(base.peak / MB).toFixed(0)} MB before)`,
-    );
+    assertPeakBelow(during.peak, base.peak, 200);
     const reply = `VALUE big2 0 ${VALUE_BYTES}\r\n`.length + VALUE_BYTES + '\r\nEND\r\n'.length;
     const done = receive(GETS_AFTER * reply);
     socket.resume();
@@ -290,11 +291,7 @@ describe('proxy memory bound: many clients asking for one large value at once', 
       const squashed = Number(/:pstd_stats:tot_gets_squashed (\d+)/.exec(stats)?.[1]);
       // the gets that met before the fetch was written share its reply: its slabs, not a copy each
       assert.ok(squashed >= CLIENTS / 2, `only ${squashed} of ${CLIENTS} gets were squashed`);
-      const limit = base.peak + 64 * MB;
-      assert.ok(
-        during.peak < limit,
-        `peak RSS ${(during.peak / MB).toFixed(0)} MB >= ${(limit / MB).toFixed(0)} MB (${(base.peak / MB).toFixed(0)} MB before)`,
-      );
+      assertPeakBelow(during.peak, base.peak, 64);
       const reply = Buffer.concat([
         Buffer.from(`VALUE hot 0 ${HOT_BYTES}\r\n`),
         value,
