@@ -46,6 +46,10 @@ const PROXY = Buffer.from('proxy');
 
 const local = (reply: string | null): ProxyCommand => ({ kind: 'local', reply });
 const ERROR = local(TextErrors.error);
+// get and gets are most of the traffic: one shared command each rather than an object per request (not
+// frozen: the same shape as the gat commands made below, so readers of a command see one shape)
+const GET: ProxyCommand = { kind: 'get', withCas: false, touch: false, exptime: 0, firstKey: 1 };
+const GETS: ProxyCommand = { kind: 'get', withCas: true, touch: false, exptime: 0, firstKey: 1 };
 
 const VERBS: Partial<Record<Command, StoreVerb>> = {
   [Command.Set]: 'set',
@@ -177,6 +181,7 @@ function retrieval(req: TextRequest): ProxyCommand {
     if (req.tokenLength(i) > KEY_MAX_LENGTH) return local(TextErrors.badFormat);
   }
   if (firstKey >= req.tokenCount) return local('END');
+  if (!touch) return withCas ? GETS : GET;
   return { kind: 'get', withCas, touch, exptime, firstKey };
 }
 

@@ -50,22 +50,28 @@ export function binaryHead(
   cas: bigint,
 ): Buffer {
   const head = Buffer.allocUnsafe(HEADER_LENGTH + (extras === null ? 0 : extras.length) + key.length);
-  writeHeadAt(head, 0, opcode, opaque, vbucket, key, extras, valueLength, cas);
+  writeHeadAt(head, 0, opcode, opaque, vbucket, key, 0, key.length, extras, valueLength, cas);
   return head;
 }
 
-/** binaryHead (with cas 0) written straight into a connection's output. */
+/**
+ * binaryHead (with cas 0) written straight into a connection's output; the key is bytes `keyStart` to
+ * `keyEnd` of `keySource` (a get's key where its command line lies: no view of it is made).
+ */
 export function writeBinaryHead(
   out: OutputQueue,
   opcode: number,
   opaque: number,
   vbucket: number,
-  key: Buffer,
+  keySource: Uint8Array,
+  keyStart: number,
+  keyEnd: number,
   extras: Buffer | null,
   valueLength: number,
 ): void {
-  const at = out.reserve(HEADER_LENGTH + (extras === null ? 0 : extras.length) + key.length);
-  writeHeadAt(out.scratchBuffer, at, opcode, opaque, vbucket, key, extras, valueLength, 0n);
+  const at = out.reserve(HEADER_LENGTH + (extras === null ? 0 : extras.length) + keyEnd - keyStart);
+  const buf = out.scratchBuffer;
+  writeHeadAt(buf, at, opcode, opaque, vbucket, keySource, keyStart, keyEnd, extras, valueLength, 0n);
 }
 
 function writeHeadAt(
@@ -74,18 +80,21 @@ function writeHeadAt(
   opcode: number,
   opaque: number,
   vbucket: number,
-  key: Buffer,
+  keySource: Uint8Array,
+  keyStart: number,
+  keyEnd: number,
   extras: Buffer | null,
   valueLength: number,
   cas: bigint,
 ): void {
   const extrasLength = extras === null ? 0 : extras.length;
-  const bodyLength = extrasLength + key.length + valueLength;
-  writeHeader(buf, at, Magic.Request, opcode, key.length, extrasLength, 0, vbucket, bodyLength, opaque, cas);
+  const keyLength = keyEnd - keyStart;
+  const bodyLength = extrasLength + keyLength + valueLength;
+  writeHeader(buf, at, Magic.Request, opcode, keyLength, extrasLength, 0, vbucket, bodyLength, opaque, cas);
   if (extras !== null) extras.copy(buf, at + HEADER_LENGTH);
   // keys are short: a loop beats Buffer#copy's native call
-  const keyAt = at + HEADER_LENGTH + extrasLength;
-  for (let i = 0; i < key.length; i++) buf[keyAt + i] = key[i];
+  const keyAt = at + HEADER_LENGTH + extrasLength - keyStart;
+  for (let i = keyStart; i < keyEnd; i++) buf[keyAt + i] = keySource[i];
 }
 
 const STORE_OPCODES: Record<StoreVerb, readonly [loud: number, quiet: number]> = {

@@ -40,14 +40,19 @@ import { COPY_LIMIT, type OutputQueue } from '../util/output-queue.ts';
 /** A value found by a binary batch (or a text one that could not keep the unit as received). */
 class Hit {
   readonly flags: number;
-  /** The value, or a large one in the pieces it arrived in (written on as they are). */
+  /**
+   * The bytes holding the value at `offset` (a server's reply frame: no view of the value is made), or
+   * a large value in the pieces it arrived in (written on as they are).
+   */
   readonly value: Buffer | readonly Buffer[];
+  readonly offset: number;
   readonly length: number;
   readonly cas: bigint;
 
-  constructor(flags: number, value: Buffer | readonly Buffer[], length: number, cas: bigint) {
+  constructor(flags: number, value: Buffer | readonly Buffer[], offset: number, length: number, cas: bigint) {
     this.flags = flags;
     this.value = value;
+    this.offset = offset;
     this.length = length;
     this.cas = cas;
   }
@@ -64,9 +69,8 @@ const SPACE = 0x20;
 /** The group of a one-key get: its only distinct key. */
 const ONLY_KEY: readonly number[] = Object.freeze([0]);
 const NONE_REFUSED: readonly number[] = Object.freeze([]);
-// placeholders until start(): never written
-const NO_ROUTES: Route[] = [];
-const NO_HITS: Array<Hit | Buffer | undefined> = [];
+/** A value found, as hits hold it: parsed, or the server's reply bytes holding its VALUE unit. */
+type Found = Hit | Buffer | undefined;
 const END = 'END\r\n';
 /** In distinctOf: a repeated key answered as a miss. */
 const REPEAT_MISSES = -1;
@@ -95,14 +99,16 @@ export class MultiGetRequest implements ReplyWriter {
    * batches name keys by their index here (no object per key: a multi-get's keys live until its reply).
    */
   private distinct: KeyList;
-  /** The view of a one-key get's key, made once for its route and its binary request. */
-  private onlyKey: Buffer | null = null;
-  private routes: Route[] = NO_ROUTES;
   /**
-   * Values found, by distinct key index: parsed, or the server's reply bytes holding the VALUE unit to
-   * send exactly as received (where in them: `blocks`).
+   * Where distinct key 0 goes now, and its value once found: parsed, or the server's reply bytes
+   * holding the VALUE unit to send exactly as received (where in them: `blocks`). Fields rather than
+   * arrays: most gets have one key, and a request in flight keeps all it holds alive (routeOf, hitAt).
    */
-  private hits: Array<Hit | Buffer | undefined> = NO_HITS;
+  private firstRoute: Route | undefined = undefined;
+  private firstHit: Found = undefined;
+  /** The same for distinct keys 1 and on, at their index (null for a one-key get). */
+  private routes: Route[] | null = null;
+  private hits: Found[] | null = null;
   /**
    * For each hit that is a server's reply bytes, at 3 x its distinct key index: where its VALUE unit
    * starts and ends there, and its value's length. Numbers in one array rather than an object per value
@@ -161,11 +167,15 @@ export class MultiGetRequest implements ReplyWriter {
     counters.totMultigetKeysDeduped += keys.length - distinct.length;
     // arrays of their final size: grown from empty, each would take room for 17
     const n = distinct.length;
-    this.hits = new Array<Hit | Buffer | undefined>(n);
-    const routes = new Array<Route>(n);
-    if (n === 1) routes[0] = this.pool.route(this.keyOf(0));
-    else this.pool.routeAll(distinct, routes);
-    this.routes = routes;
+    if (n === 1) {
+      this.firstRoute = this.pool.routeIn(distinct.source, distinct.starts[0], distinct.ends[0]);
+    } else {
+      this.hits = new Array<Found>(n);
+      const routes = new Array<Route>(n);
+      this.pool.routeAll(distinct, routes);
+      this.routes = routes;
+      this.firstRoute = routes[0];
+    }
     const cache = this.pool.frontCache;
     if (cache !== null) this.cacheMark = cache.sendMark;
     if (cache !== null && !this.options.withCas && !this.options.touch) {
@@ -188,7 +198,7 @@ export class MultiGetRequest implements ReplyWriter {
       this.fetch(ONLY_KEY);
       return;
     }
-    const route = this.routes[0];
+    const route = this.firstRoute!;
     const server = route.config.server(route.index);
     if (server === undefined) return; // no owner: a miss
     const { source, starts, ends } = this.distinct;
@@ -234,14 +244,14 @@ export class MultiGetRequest implements ReplyWriter {
 
   /** The get this one joined (`leader`) is answered: so is this one, the same. */
   private answeredBy(leader: MultiGetRequest): void {
-    const hit = leader.hits[0];
+    const hit = leader.firstHit;
     if (hit instanceof Hit && !(hit.value instanceof Uint8Array)) {
       // a large value in read slabs: its slabs go back to the pool after the last reply's write
       shareSlabs(hit.value);
     } else if (hit !== undefined && !(hit instanceof Hit)) {
       this.blocks = leader.blocks!.slice(0, 3);
     }
-    this.hits[0] = hit;
+    this.firstHit = hit;
     this.failure = leader.failure;
     if (--this.outstanding === 0) this.complete();
   }
@@ -256,7 +266,7 @@ export class MultiGetRequest implements ReplyWriter {
         ? cache.get(source.toString('latin1', starts[i], ends[i]), now)
         : undefined;
       if (item === undefined) misses.push(i);
-      else this.hits[i] = new Hit(item.flags, item.value, item.value.length, 0n);
+      else this.setHit(i, new Hit(item.flags, item.value, 0, item.value.length, 0n));
     }
     return misses;
   }
@@ -270,10 +280,9 @@ export class MultiGetRequest implements ReplyWriter {
     cache.add(key, flags, value, length, performance.now(), this.cacheMark);
   }
 
-  /** @internal Distinct key `index`, as a view (made now; a one-key get's is kept for its request). */
-  keyOf(index: number): Buffer {
-    if (this.distinct.length === 1) return (this.onlyKey ??= this.distinct.key(0));
-    return this.distinct.key(index);
+  /** @internal The distinct keys, which batches name by index. */
+  get distinctKeys(): KeyList {
+    return this.distinct;
   }
 
   /** @internal Appends distinct key `index` to `out` (no view made). */
@@ -290,15 +299,28 @@ export class MultiGetRequest implements ReplyWriter {
 
   /** @internal Where distinct key `index` goes now. */
   routeOf(index: number): Route {
-    return this.routes[index];
+    return index === 0 ? this.firstRoute! : this.routes![index];
+  }
+
+  private setRoute(index: number, route: Route): void {
+    if (index === 0) this.firstRoute = route;
+    else this.routes![index] = route;
+  }
+
+  private hitAt(index: number): Found {
+    return index === 0 ? this.firstHit : this.hits![index];
+  }
+
+  private setHit(index: number, hit: Found): void {
+    if (index === 0) this.firstHit = hit;
+    else this.hits![index] = hit;
   }
 
   /** Groups distinct keys (by index) by the server their route names and sends one batch to each. */
   private fetch(indexes: readonly number[]): void {
-    const routes = this.routes;
     if (indexes.length === 1) {
       // the usual one-key get: no grouping
-      const route = routes[indexes[0]];
+      const route = this.routeOf(indexes[0]);
       const server = route.config.server(route.index);
       if (server === undefined) return; // no owner: a miss
       this.outstanding++;
@@ -307,7 +329,7 @@ export class MultiGetRequest implements ReplyWriter {
     }
     const groups = new Map<DownstreamServer, number[]>();
     for (const index of indexes) {
-      const route = routes[index];
+      const route = this.routeOf(index);
       const server = route.config.server(route.index);
       if (server === undefined) continue; // no owner: a miss
       let group = groups.get(server);
@@ -332,10 +354,19 @@ export class MultiGetRequest implements ReplyWriter {
     return server.send(batch, protocol, this.affinity);
   }
 
-  /** @internal A batch found the value of distinct key `index`. */
-  hit(index: number, flags: number, value: Buffer | readonly Buffer[], length: number, cas: bigint): void {
-    this.hits[index] = new Hit(flags, value, length, cas);
-    if (this.pool.frontCache !== null) this.offer(index, flags, value, length);
+  /** @internal A batch found the value of distinct key `index`: `length` bytes of `value` at `offset`. */
+  hit(
+    index: number,
+    flags: number,
+    value: Buffer | readonly Buffer[],
+    offset: number,
+    length: number,
+    cas: bigint,
+  ): void {
+    this.setHit(index, new Hit(flags, value, offset, length, cas));
+    if (this.pool.frontCache === null) return;
+    const whole = value instanceof Uint8Array && offset > 0 ? value.subarray(offset, offset + length) : value;
+    this.offer(index, flags, whole, length);
   }
 
   /**
@@ -343,11 +374,11 @@ export class MultiGetRequest implements ReplyWriter {
    * the client's reply as it is (its `blockSource` is not null).
    */
   hitUnit(index: number, unit: ValueResponse): void {
-    const blocks = (this.blocks ??= new Array<number>(3 * this.hits.length));
+    const blocks = (this.blocks ??= new Array<number>(3 * this.distinct.length));
     blocks[3 * index] = unit.blockStart;
     blocks[3 * index + 1] = unit.blockEnd;
     blocks[3 * index + 2] = unit.bytes;
-    this.hits[index] = unit.blockSource!;
+    this.setHit(index, unit.blockSource!);
     if (this.pool.frontCache !== null) this.offer(index, unit.flags, unit.data, unit.bytes);
   }
 
@@ -358,14 +389,14 @@ export class MultiGetRequest implements ReplyWriter {
       const next = new Map<string, Route | null>();
       const again: number[] = [];
       for (const r of refused) {
-        const old = this.routes[r];
+        const old = this.routeOf(r);
         const key = this.distinct.key(r);
         const id = `${old.index}/${old.vbucket}`;
         if (!next.has(id)) next.set(id, this.pool.nextRoute(old, key, this.vbucketRetries));
         const route = next.get(id);
         if (route == null) continue;
         // a fresh configuration routes each key by itself; a learned master serves the whole vBucket
-        this.routes[r] = route.config === old.config ? route : route.config.route(key);
+        this.setRoute(r, route.config === old.config ? route : route.config.route(key));
         again.push(r);
       }
       if (again.length > 0) {
@@ -385,13 +416,13 @@ export class MultiGetRequest implements ReplyWriter {
     const again: number[] = [];
     for (const index of group) {
       const moved = this.pool.rerouteAfterFailure(
-        this.routes[index],
+        this.routeOf(index),
         this.distinct.key(index),
         reason,
         answered,
       );
       if (moved === null) continue;
-      this.routes[index] = moved;
+      this.setRoute(index, moved);
       again.push(index);
     }
     // keys a newer configuration sends elsewhere are asked again: no failure, unless some are not
@@ -427,7 +458,7 @@ export class MultiGetRequest implements ReplyWriter {
       for (let i = 0; i < n; i++) {
         const index = distinctOf === null ? i : distinctOf[i];
         if (index === REPEAT_MISSES) continue;
-        const hit = this.hits[index];
+        const hit = this.hitAt(index);
         if (hit === undefined) continue;
         hits++;
         bytes += (hit instanceof Hit ? hit.length : this.blocks![3 * index + 2]) + 2;
@@ -453,7 +484,7 @@ export class MultiGetRequest implements ReplyWriter {
     for (let i = 0; i < keys.length; i++) {
       const index = distinctOf === null ? i : distinctOf[i];
       if (index === REPEAT_MISSES) continue;
-      const hit = this.hits[index];
+      const hit = this.hitAt(index);
       if (hit === undefined) continue;
       if (!(hit instanceof Hit)) {
         const start = this.blocks![3 * index];
@@ -484,7 +515,7 @@ export class MultiGetRequest implements ReplyWriter {
       }
       out.latin1('\r\n');
       const value = hit.value;
-      if (value instanceof Uint8Array) out.bytes(value);
+      if (value instanceof Uint8Array) out.range(value, hit.offset, hit.offset + hit.length);
       else {
         for (const piece of value) out.bytes(piece);
         // released once per reply, after its last copy of the value (a key asked twice)
@@ -542,19 +573,13 @@ class BinaryGetBatch implements DownstreamOp {
         ? Opcode.GETK
         : Opcode.GETKQ;
     const request = this.request;
+    const { source, starts, ends } = request.distinctKeys;
     for (let i = 0; i < group.length; i++) {
       const index = group[i];
-      writeBinaryHead(
-        out,
-        opcode,
-        opaque + i,
-        request.routeOf(index).vbucket,
-        request.keyOf(index),
-        extras,
-        0,
-      );
+      const vbucket = request.routeOf(index).vbucket;
+      writeBinaryHead(out, opcode, opaque + i, vbucket, source, starts[index], ends[index], extras, 0);
     }
-    if (!single) writeBinaryHead(out, Opcode.NOOP, opaque + group.length, 0, EMPTY, null, 0);
+    if (!single) writeBinaryHead(out, Opcode.NOOP, opaque + group.length, 0, EMPTY, 0, 0, null, 0);
     return undefined;
   }
 
@@ -566,10 +591,12 @@ class BinaryGetBatch implements DownstreamOp {
     if (p.status === Status.SUCCESS && p.extrasLength >= 4) {
       const i = p.opaque - this.base;
       if (i >= 0 && i < this.group.length) {
+        const parts = p.valueParts;
         this.request.hit(
           this.group[i],
           p.head.readUInt32BE(HEADER_LENGTH),
-          p.valueParts ?? p.value,
+          parts ?? p.frame,
+          parts === null ? HEADER_LENGTH + p.extrasLength + p.keyLength : 0,
           p.valueLength,
           this.options.withCas ? p.cas : 0n,
         );
@@ -640,7 +667,7 @@ class TextGetBatch implements DownstreamOp {
     if (this.cursor === group.length) return false;
     const index = group[this.cursor];
     if (unit.blockSource !== null) this.request.hitUnit(index, unit);
-    else this.request.hit(index, unit.flags, unit.data, unit.bytes, unit.cas ?? 0n);
+    else this.request.hit(index, unit.flags, unit.data, 0, unit.bytes, unit.cas ?? 0n);
     this.cursor++;
     return true;
   }

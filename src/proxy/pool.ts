@@ -66,6 +66,14 @@ export class PoolConfig {
     return index < 0 ? this.noRoute : this.serverRoutes[index];
   }
 
+  /** route() of the key `start` to `end` of `source`; no view of it is made for a host list. */
+  routeIn(source: Buffer, start: number, end: number): Route {
+    const router = this.router;
+    if (router?.kind !== 'ketama') return this.route(source.subarray(start, end));
+    const index = router.serverIndex(source, start, end);
+    return index < 0 ? this.noRoute : this.serverRoutes[index];
+  }
+
   /** route() of each of `keys`, into `routes` (at least as long). */
   routeAll(keys: KeyList, routes: Route[]): void {
     const router = this.router;
@@ -321,6 +329,11 @@ export class ProxyPool implements DeadlineHolder {
   /** Where `key` goes now (new requests). */
   route(key: Buffer): Route {
     return this.snapshot.route(key);
+  }
+
+  /** route() of the key `start` to `end` of `source`. */
+  routeIn(source: Buffer, start: number, end: number): Route {
+    return this.snapshot.routeIn(source, start, end);
   }
 
   /** Where each of `keys` goes now, into `routes` (at least as long). */

@@ -41,31 +41,34 @@ const md5Words = new Int32Array(16);
 const md5Tail = new Uint8Array(128);
 const md5State = new Int32Array(4);
 
-/** Bytes 0-3 of the MD5 digest of `data`, little-endian: what `ketamaHash(data, 0)` returns. */
-export function md5FirstWord(data: Uint8Array): number {
+/**
+ * Bytes 0-3 of the MD5 digest of `data` (its bytes `start` to `end`), little-endian: what
+ * `ketamaHash(data, 0)` returns.
+ */
+export function md5FirstWord(data: Uint8Array, start = 0, end = data.length): number {
   const st = md5State;
   st[0] = 0x67452301;
   st[1] = 0xefcdab89 | 0;
   st[2] = 0x98badcfe | 0;
   st[3] = 0x10325476;
-  const n = data.length;
+  const n = end - start;
   const whole = n - (n % 64);
-  for (let off = 0; off < whole; off += 64) md5Block(data, off);
+  for (let off = 0; off < whole; off += 64) md5Block(data, start + off);
   // the tail: remaining bytes, 0x80, zeros, bit length (little-endian) in the last 8 bytes
   const rest = n - whole;
   const tail = md5Tail;
   tail.fill(0);
-  for (let i = 0; i < rest; i++) tail[i] = data[whole + i];
+  for (let i = 0; i < rest; i++) tail[i] = data[start + whole + i];
   tail[rest] = 0x80;
-  const end = rest < 56 ? 64 : 128;
+  const tailEnd = rest < 56 ? 64 : 128;
   const bits = n * 8;
-  tail[end - 8] = bits & 0xff;
-  tail[end - 7] = (bits >>> 8) & 0xff;
-  tail[end - 6] = (bits >>> 16) & 0xff;
-  tail[end - 5] = (bits >>> 24) & 0xff;
-  tail[end - 4] = Math.floor(bits / 2 ** 32) & 0xff;
+  tail[tailEnd - 8] = bits & 0xff;
+  tail[tailEnd - 7] = (bits >>> 8) & 0xff;
+  tail[tailEnd - 6] = (bits >>> 16) & 0xff;
+  tail[tailEnd - 5] = (bits >>> 24) & 0xff;
+  tail[tailEnd - 4] = Math.floor(bits / 2 ** 32) & 0xff;
   md5Block(tail, 0);
-  if (end === 128) md5Block(tail, 64);
+  if (tailEnd === 128) md5Block(tail, 64);
   return st[0] >>> 0;
 }
 
@@ -143,7 +146,7 @@ export function md5FirstWordsLanes(keys: KeyRanges, out: Uint32Array): void {
       let oneBlock = true;
       for (let l = i; l < i + LANES; l++) if (ends[l] - starts[l] > ONE_BLOCK_MAX) oneBlock = false;
       if (!oneBlock) {
-        for (let l = i; l < i + LANES; l++) out[l] = md5FirstWord(source.subarray(starts[l], ends[l]));
+        for (let l = i; l < i + LANES; l++) out[l] = md5FirstWord(source, starts[l], ends[l]);
         continue;
       }
       for (let l = 0; l < LANES; l++) fillLane(source, starts[i + l], ends[i + l], 64 * l);
@@ -151,7 +154,7 @@ export function md5FirstWordsLanes(keys: KeyRanges, out: Uint32Array): void {
       for (let l = 0; l < LANES; l++) clearLane(ends[i + l] - starts[i + l], 64 * l);
     }
   }
-  for (; i < n; i++) out[i] = md5FirstWord(source.subarray(starts[i], ends[i]));
+  for (; i < n; i++) out[i] = md5FirstWord(source, starts[i], ends[i]);
 }
 
 /** A key of at most ONE_BLOCK_MAX bytes (`start` to `end` of `source`) as its one padded MD5 block. */
@@ -261,9 +264,9 @@ export function crc32Hash(data: Uint8Array): number {
  * Jenkins one-at-a-time as libmemcached computes it: each byte is read through a (signed) `char`
  * and sign-extended, so bytes >= 0x80 add 0xffffff80..0xffffffff rather than 0x80..0xff.
  */
-export function oneAtATime(data: Uint8Array): number {
+export function oneAtATime(data: Uint8Array, start = 0, end = data.length): number {
   let value = 0;
-  for (let i = 0; i < data.length; i++) {
+  for (let i = start; i < end; i++) {
     value = (value + ((data[i] << 24) >> 24)) >>> 0;
     value = (value + (value << 10)) >>> 0;
     value = (value ^ (value >>> 6)) >>> 0;

@@ -14,7 +14,7 @@
 
 import { DEFAULT_SERVER_PORT } from '../config/cluster-config.ts';
 import type { KeyRanges } from '../util/key-list.ts';
-import { ketamaHash, md5, md5FirstWords, oneAtATime } from './hash.ts';
+import { ketamaHash, md5, md5FirstWord, md5FirstWords, oneAtATime } from './hash.ts';
 import type { KeyRouter } from './router.ts';
 
 export const Distribution = {
@@ -163,8 +163,10 @@ export class KetamaRouter implements KeyRouter {
    * The 32-bit hash libmemcached computes for a key under this distribution (MD5 for ketama,
    * one-at-a-time for modula). Not used when there is one server.
    */
-  keyHash(key: Uint8Array): number {
-    return this.distribution === Distribution.MODULA ? oneAtATime(key) : ketamaHash(key);
+  keyHash(key: Uint8Array, start = 0, end = key.length): number {
+    return this.distribution === Distribution.MODULA
+      ? oneAtATime(key, start, end)
+      : md5FirstWord(key, start, end);
   }
 
   /** keyHash() of each of `keys`, into `out` (at least as long): MD5s are computed several at once. */
@@ -174,7 +176,7 @@ export class KetamaRouter implements KeyRouter {
       return;
     }
     const { source, starts, ends } = keys;
-    for (let i = 0; i < starts.length; i++) out[i] = oneAtATime(source.subarray(starts[i], ends[i]));
+    for (let i = 0; i < starts.length; i++) out[i] = oneAtATime(source, starts[i], ends[i]);
   }
 
   /**
@@ -190,10 +192,10 @@ export class KetamaRouter implements KeyRouter {
     return this.owners[i === n ? 0 : i];
   }
 
-  /** Index into `servers` for `key`; 0 with one server, -1 with none. */
-  serverIndex(key: Buffer): number {
+  /** Index into `servers` for `key` (its bytes `start` to `end`); 0 with one server, -1 with none. */
+  serverIndex(key: Uint8Array, start = 0, end = key.length): number {
     const count = this.servers.length;
     if (count <= 1) return count - 1;
-    return this.serverForHash(this.keyHash(key));
+    return this.serverForHash(this.keyHash(key, start, end));
   }
 }

@@ -31,3 +31,23 @@ describe('PoolConfig.routeAll (the routes of a multi-get)', () => {
     }
   });
 });
+
+describe('PoolConfig.routeIn (the route of a one-key get, from its command line)', () => {
+  it('routes the key start..end of a line as route() routes a view of it', () => {
+    for (const [list, distribution] of [
+      ['127.0.0.1:11211', Distribution.KETAMA_WEIGHTED],
+      ['127.0.0.1:11211,127.0.0.1:11212,127.0.0.1:11213', Distribution.KETAMA_WEIGHTED],
+      ['127.0.0.1:11211,127.0.0.1:11212', Distribution.MODULA],
+    ] as const) {
+      const config = new PoolConfig(new KetamaRouter(parseHostList(list), distribution), []);
+      fc.assert(
+        fc.property(fc.uint8Array({ minLength: 1, maxLength: 250 }), fc.nat(20), (key, before) => {
+          const line = Buffer.concat([Buffer.from('get '.padEnd(before + 4, ' ')), key, Buffer.from('\r\n')]);
+          const start = before + 4;
+          assert.equal(config.routeIn(line, start, start + key.length), config.route(Buffer.from(key)));
+        }),
+        { numRuns: 200 },
+      );
+    }
+  });
+});

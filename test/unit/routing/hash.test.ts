@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
-import { crc32Hash, ketamaHash, md5, oneAtATime } from '../../../src/routing/hash.ts';
+import fc from 'fast-check';
+import { crc32Hash, ketamaHash, md5, md5FirstWord, oneAtATime } from '../../../src/routing/hash.ts';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const hex = (h: string): Buffer => Buffer.from(h, 'hex');
@@ -150,5 +151,18 @@ describe('binary keys (sign extension, NUL)', () => {
     assert.equal(oneAtATime(buf.subarray(2, 7)), ONE_AT_A_TIME[0]);
     assert.equal(ketamaHash(new Uint8Array(buf.subarray(2, 7))), MD5[0]);
     assert.equal(crc32Hash(buf.subarray(2, 7)), CRC[0]);
+  });
+
+  it('hash bytes start..end of a buffer as they hash a view of them (md5 across block edges too)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(), fc.nat(), (bytes, a, b) => {
+        const start = a % (bytes.length + 1);
+        const end = start + (b % (bytes.length - start + 1));
+        const view = bytes.subarray(start, end);
+        assert.equal(md5FirstWord(bytes, start, end), ketamaHash(view));
+        assert.equal(oneAtATime(bytes, start, end), oneAtATime(view));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
