@@ -35,6 +35,7 @@ export const MemcachedError = {
   outOfMemoryStoring: 'SERVER_ERROR out of memory storing object',
   nonNumeric: 'CLIENT_ERROR cannot increment or decrement non-numeric value',
   outOfMemory: 'SERVER_ERROR out of memory',
+  outOfMemoryGet: 'SERVER_ERROR out of memory writing get response',
 } as const;
 
 /**

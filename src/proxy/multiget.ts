@@ -31,8 +31,15 @@ import type { TextResponse, ValueResponse } from '../protocol/ascii/response-par
 import { binaryExptime, touchExpiresItem, writeBinaryHead } from './codecs.ts';
 import type { FrontCache } from './front-cache.ts';
 import type { ProxyPool, Route } from './pool.ts';
-import { RequestShape, failureText, type Reply, type ReplySlot, type ReplyWriter } from './request.ts';
-import { ProxyError } from '../protocol/wire-errors.ts';
+import {
+  RequestShape,
+  failureText,
+  type Reply,
+  type ReplyAccount,
+  type ReplySlot,
+  type ReplyWriter,
+} from './request.ts';
+import { MemcachedError, ProxyError } from '../protocol/wire-errors.ts';
 import { distinctKeys, sameBytes } from '../util/distinct-keys.ts';
 import type { KeyList } from '../util/key-list.ts';
 import { COPY_LIMIT, type OutputQueue } from '../util/output-queue.ts';
@@ -134,13 +141,28 @@ export class MultiGetRequest implements ReplyWriter {
   /** Identical gets that joined this one's fetch (squash()). */
   private followers: MultiGetRequest[] | null = null;
 
-  constructor(pool: ProxyPool, slot: ReplySlot, keys: KeyList, options: GetOptions, affinity: number) {
+  /** The client's reply bytes, which a multi-get's values are held in until its reply is written. */
+  private readonly account: ReplyAccount;
+  /** Bytes of values this multi-get holds in `account`. */
+  private heldBytes = 0;
+  /** Its values passed the client's limit: they were let go, and the reply is an out-of-memory line. */
+  private tooLarge = false;
+
+  constructor(
+    pool: ProxyPool,
+    slot: ReplySlot,
+    keys: KeyList,
+    options: GetOptions,
+    affinity: number,
+    account: ReplyAccount,
+  ) {
     this.pool = pool;
     this.slot = slot;
     this.keys = keys;
     this.distinct = keys;
     this.options = options;
     this.affinity = affinity;
+    this.account = account;
   }
 
   start(): void {
@@ -354,6 +376,32 @@ export class MultiGetRequest implements ReplyWriter {
     return server.send(batch, protocol, this.affinity);
   }
 
+  /**
+   * Whether a value of `length` bytes that arrived for this get is kept: a multi-get holds its values in
+   * the client's account, and once they would pass its limit (CLIENT_REPLY_LIMIT) it lets all of them go.
+   * A one-key get keeps its value: the client's window bounds how many it has in flight.
+   */
+  private keep(length: number): boolean {
+    if (this.keys.length === 1) return true;
+    if (this.tooLarge) return false;
+    if (this.account.holdReplyBytes(length)) {
+      this.heldBytes += length;
+      return true;
+    }
+    this.tooLarge = true;
+    this.firstHit = undefined;
+    this.hits?.fill(undefined);
+    this.blocks = null;
+    this.releaseHeld();
+    return false;
+  }
+
+  private releaseHeld(): void {
+    if (this.heldBytes === 0) return;
+    this.account.releaseReplyBytes(this.heldBytes);
+    this.heldBytes = 0;
+  }
+
   /** @internal A batch found the value of distinct key `index`: `length` bytes of `value` at `offset`. */
   hit(
     index: number,
@@ -363,6 +411,7 @@ export class MultiGetRequest implements ReplyWriter {
     length: number,
     cas: bigint,
   ): void {
+    if (!this.keep(length)) return;
     this.setHit(index, new Hit(flags, value, offset, length, cas));
     if (this.pool.frontCache === null) return;
     const whole = value instanceof Uint8Array && offset > 0 ? value.subarray(offset, offset + length) : value;
@@ -374,6 +423,7 @@ export class MultiGetRequest implements ReplyWriter {
    * the client's reply as it is (its `blockSource` is not null).
    */
   hitUnit(index: number, unit: ValueResponse): void {
+    if (!this.keep(unit.bytes)) return;
     const blocks = (this.blocks ??= new Array<number>(3 * this.distinct.length));
     blocks[3 * index] = unit.blockStart;
     blocks[3 * index + 1] = unit.blockEnd;
@@ -438,10 +488,16 @@ export class MultiGetRequest implements ReplyWriter {
     if (this.followers !== null) {
       for (const get of this.followers) get.answeredBy(this);
     }
+    if (this.tooLarge) {
+      this.countKeys(false);
+      this.finish(MemcachedError.outOfMemoryGet + '\r\n');
+      return;
+    }
     const failure = this.pool.getErrorsAsText ? this.failure : null;
     this.countKeys(failure === null);
     if (failure !== null) {
       // a cluster's vBucket buckets report a failed get (moxi-spec §6.5); static pools answer misses
+      this.releaseHeld();
       this.finish(failureText(failure, RequestShape.Retrieval, null) + '\r\n');
       return;
     }
@@ -526,6 +582,8 @@ export class MultiGetRequest implements ReplyWriter {
     }
     if (run !== null) out.range(run, runStart, runEnd);
     out.latin1(END);
+    // the values are in the client's output now, counted there (the socket's writableLength)
+    this.releaseHeld();
     if (slabbed !== null) for (const pieces of slabbed) releaseSlabsWhenWritten(out, pieces);
   }
 

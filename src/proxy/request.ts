@@ -17,6 +17,16 @@ export interface ReplyWriter {
   writeTo(out: OutputQueue): void;
 }
 
+/**
+ * The reply bytes a client lets its requests hold (ProxySession): a multi-get holds its values here from
+ * their arrival until its reply goes into the client's output.
+ */
+export interface ReplyAccount {
+  /** Holds `n` more bytes, or refuses (false) when the client already holds its limit. */
+  holdReplyBytes(n: number): boolean;
+  releaseReplyBytes(n: number): void;
+}
+
 /** Where a request puts its reply; null for noreply requests. */
 export interface ReplySlot {
   complete(reply: Reply): void;

@@ -29,7 +29,7 @@ import { KeyedRequest, type KeyedCodec } from '../proxy/keyed.ts';
 import { MultiGetRequest } from '../proxy/multiget.ts';
 import { KeyList } from '../util/key-list.ts';
 import type { ProxyPool } from '../proxy/pool.ts';
-import type { Reply, ReplySlot } from '../proxy/request.ts';
+import type { Reply, ReplyAccount, ReplySlot } from '../proxy/request.ts';
 import { requestBytes } from '../util/byte-budget.ts';
 import { FlushBatch } from '../util/flush-batch.ts';
 import { OutputQueue } from '../util/output-queue.ts';
@@ -54,6 +54,17 @@ const MAX_PENDING = 256;
  * MAX_PENDING.
  */
 const START_WINDOW = 64;
+/**
+ * Multi-get values one client may make the proxy hold: those arrived for its multi-gets in flight
+ * (a multi-get's reply is written whole, in key order) plus the replies its socket has not taken yet.
+ * A multi-get whose values would pass it is answered as memcached answers a get it cannot build
+ * (`SERVER_ERROR out of memory writing get response`) and its values are let go. Without it, one client
+ * asking for many large values and not reading them could hold gigabytes. One-key gets are bounded by
+ * the window instead (MAX_PENDING values).
+ */
+export const CLIENT_REPLY_LIMIT = 256 * 1024 * 1024;
+/** Past this many held reply bytes a client's requests are not read until its replies drain. */
+const REPLY_BYTES_PAUSE = CLIENT_REPLY_LIMIT / 4;
 /** Largest data block accepted from a client; larger ones are refused as too large and skipped. */
 export const PROXY_MAX_ITEM = 32 * 1024 * 1024;
 /** Longest multi-get line buffered. */
@@ -125,7 +136,7 @@ function scheduleFlush(session: ProxySession): void {
   dirty.add(session);
 }
 
-export class ProxySession {
+export class ProxySession implements ReplyAccount {
   readonly id: number;
   readonly socket: Socket;
   /** The client's bucket; null is moxi's NULL bucket (default_bucket_name names a bucket that is absent). */
@@ -141,6 +152,8 @@ export class ProxySession {
   private paused = false;
   /** Requests allowed in flight now (START_WINDOW..MAX_PENDING). */
   private window = START_WINDOW;
+  /** Multi-get values arrived for this client's requests and not yet in its output (holdReplyBytes). */
+  private replyBytesHeld = 0;
   /** A `stats proxy` waits for the replies before it: no later request is read (hostReply). */
   private inputHeld = false;
   private closed = false;
@@ -192,7 +205,7 @@ export class ProxySession {
   /** Parses and dispatches what is buffered, until backpressure or the end of the input. */
   private process(): void {
     while (!this.paused && !this.inputHeld && !this.closed && !this.closeWhenDone) {
-      if (this.slots.length >= this.window || this.socket.writableNeedDrain) {
+      if (this.slots.length >= this.window || this.socket.writableNeedDrain || this.holdsManyReplyBytes) {
         this.pause();
         return;
       }
@@ -397,7 +410,7 @@ export class ProxySession {
         }
         const keys = new KeyList(req.line, starts, ends);
         const slot = this.newSlot();
-        const request = new MultiGetRequest(pool, slot, keys, cmd, this.id);
+        const request = new MultiGetRequest(pool, slot, keys, cmd, this.id, this);
         this.admit(pool, request, slot);
         return;
       }
@@ -590,7 +603,14 @@ export class ProxySession {
       wrote = true;
     }
     if (wrote || (this.closeWhenDone && this.slots.length === 0)) scheduleFlush(this);
-    if (this.paused && this.slots.length < this.window / 2 && !this.socket.writableNeedDrain) this.resume();
+    if (
+      this.paused &&
+      this.slots.length < this.window / 2 &&
+      !this.socket.writableNeedDrain &&
+      !this.holdsManyReplyBytes
+    ) {
+      this.resume();
+    }
   }
 
   /** @internal Writes what is ready; closes after the last reply when asked to. */
@@ -606,6 +626,22 @@ export class ProxySession {
       this.closed = true;
       this.socket.end();
     }
+  }
+
+  holdReplyBytes(n: number): boolean {
+    if (this.replyBytesHeld + this.socket.writableLength + n > CLIENT_REPLY_LIMIT) return false;
+    this.replyBytesHeld += n;
+    return true;
+  }
+
+  releaseReplyBytes(n: number): void {
+    this.replyBytesHeld -= n;
+  }
+
+  /** Enough reply bytes wait for this client that reading more of its requests would only add to them. */
+  private get holdsManyReplyBytes(): boolean {
+    // with nothing held, the socket's own backlog is writableNeedDrain's to judge
+    return this.replyBytesHeld !== 0 && this.replyBytesHeld + this.socket.writableLength > REPLY_BYTES_PAUSE;
   }
 
   /** The request budget has room again. */

@@ -9,7 +9,9 @@
  *
  * and that a client asking for large values without reading holds a window of replies, not all of them
  * (at most 256, even after its window grew on small replies),
- * and that many clients asking for one large value at once (a hot key) share one copy of it.
+ * and that many clients asking for one large value at once (a hot key) share one copy of it,
+ * and that a client's multi-gets hold at most 256 MiB of values (src/upstream/session.ts,
+ * CLIENT_REPLY_LIMIT): past it a multi-get is answered with memcached's out-of-memory line.
  *
  * Each asserts the proxy's peak RSS (VmHWM) stays under its startup peak + 64 MB of budget + 128 MB of
  * slack (socket buffers, V8 collecting dead Buffers only every so often: see memory-bound.test.ts),
@@ -319,6 +321,128 @@ describe('proxy memory bound: many clients asking for one large value at once', 
     } finally {
       for (const socket of clients) socket.destroy();
       await admin.close();
+    }
+  });
+});
+
+describe('proxy memory bound: multi-gets of more values than a client may hold', () => {
+  // 300 values of 1,000,000 bytes over two servers: 300 MB in one multi-get, past the client's 256 MiB
+  const KEYS = 300;
+  const BIG = 1_000_000;
+  const f = {} as { mcs: ServerHandle[]; proxy: ProxyHandle };
+  before(async () => {
+    f.mcs = [
+      await startMemcached({ memoryMb: 256, maxItemSize: '2m' }),
+      await startMemcached({ memoryMb: 256, maxItemSize: '2m' }),
+    ];
+    f.proxy = await startProxy((ports) => `${ports[0]}=${hostList(f.mcs)}`);
+    const setter = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
+    try {
+      for (let i = 0; i < KEYS; i += 20) {
+        const sets: Buffer[] = [];
+        for (let k = i; k < i + 20; k++) {
+          sets.push(
+            Buffer.from(`set mg${k} ${k} 0 ${BIG}\r\n`),
+            Buffer.alloc(BIG, k & 0xff),
+            Buffer.from('\r\n'),
+          );
+        }
+        const replies = await asciiExchange(setter, Buffer.concat(sets));
+        assert.equal(replies.data.toString('latin1'), 'STORED\r\n'.repeat(20));
+      }
+    } finally {
+      await setter.close();
+    }
+  });
+  after(async () => {
+    await f.proxy.stop();
+    for (const mc of f.mcs) await mc.stop();
+  });
+
+  const keys = (from: number, to: number): string =>
+    Array.from({ length: to - from }, (_, i) => `mg${from + i}`).join(' ');
+  const valuesReply = (from: number, to: number): Buffer => {
+    const parts: Buffer[] = [];
+    for (let k = from; k < to; k++) {
+      parts.push(
+        Buffer.from(`VALUE mg${k} ${k} ${BIG}\r\n`),
+        Buffer.alloc(BIG, k & 0xff),
+        Buffer.from('\r\n'),
+      );
+    }
+    parts.push(Buffer.from('END\r\n'));
+    return Buffer.concat(parts);
+  };
+
+  /** Reads from `socket` until `bytes` have arrived (or 30 s): what arrived. */
+  function readBytes(socket: Socket, bytes: number): Promise<Buffer> {
+    return new Promise<Buffer>((res) => {
+      const parts: Buffer[] = [];
+      let length = 0;
+      const timer = setTimeout(() => {
+        res(Buffer.concat(parts));
+      }, 30_000);
+      socket.on('data', (d: Buffer) => {
+        parts.push(d);
+        length += d.length;
+        if (length >= bytes) {
+          clearTimeout(timer);
+          socket.removeAllListeners('data');
+          res(Buffer.concat(parts));
+        }
+      });
+      socket.resume();
+    });
+  }
+
+  it('a client that reads: three multi-gets of 100 MB in a row are answered whole', async () => {
+    const socket = connect(f.proxy.poolPorts[0], '127.0.0.1');
+    await new Promise<void>((res, rej) => {
+      socket.once('connect', res).once('error', rej);
+    });
+    try {
+      for (const from of [0, 100, 200]) {
+        const expected = valuesReply(from, from + 100);
+        const got = readBytes(socket, expected.length);
+        socket.write(`get ${keys(from, from + 100)}\r\n`);
+        assert.ok((await got).equals(expected), `multi-get of mg${from}..mg${from + 99}`);
+      }
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it(`a client that does not read: two multi-gets of ${KEYS} MB are refused as memcached refuses a get it cannot build, the next ones answered`, async () => {
+    const base = f.proxy.memory();
+    assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
+    const socket = connect(f.proxy.poolPorts[0], '127.0.0.1');
+    await new Promise<void>((res, rej) => {
+      socket.once('connect', res).once('error', rej);
+    });
+    try {
+      socket.pause(); // not reading, yet
+      socket.write(`get ${keys(0, KEYS)}\r\nget ${keys(0, KEYS)}\r\nget ${keys(0, 10)}\r\nget mg7\r\n`);
+      await sleep(3000);
+      const during = f.proxy.memory();
+      assert.ok(during);
+      // the client may hold 256 MiB of values (268 MB): peak RSS +269 MB; without that limit both
+      // multi-gets were held whole, +563 MB
+      assertPeakBelow(during.peak, base.peak, 268 + SLACK_MB);
+      // another client is served meanwhile
+      const other = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
+      try {
+        const reply = await asciiExchange(other, `get ${keys(5, 8)}\r\n`);
+        assert.ok(reply.data.equals(valuesReply(5, 8)), 'the other client gets its values');
+      } finally {
+        await other.close();
+      }
+      const refused = 'SERVER_ERROR out of memory writing get response\r\n';
+      const expected = Buffer.concat([Buffer.from(refused + refused), valuesReply(0, 10), valuesReply(7, 8)]);
+      const got = await readBytes(socket, expected.length);
+      assert.equal(got.subarray(0, refused.length).toString('latin1'), refused);
+      assert.ok(got.equals(expected), 'then the 10 values, then mg7, byte for byte');
+    } finally {
+      socket.destroy();
     }
   });
 });
