@@ -71,6 +71,12 @@ const POOL_METRICS: ReadonlyArray<readonly [field: string, name: string, kind: K
     'counter',
     "One-key gets answered by an identical get's fetch",
   ],
+  [
+    'errOom',
+    'moxi_out_of_memory_replies_total',
+    'counter',
+    'Multi-gets answered out of memory: their values would pass what one client may hold',
+  ],
   ['totConfigs', 'moxi_configs_total', 'counter', 'Configurations applied to the pool'],
   ['totBytesRead', 'moxi_client_read_bytes_total', 'counter', "Bytes read from the pool's clients"],
   ['totBytesWritten', 'moxi_client_written_bytes_total', 'counter', "Bytes written to the pool's clients"],

@@ -389,6 +389,7 @@ export class MultiGetRequest implements ReplyWriter {
       return true;
     }
     this.tooLarge = true;
+    this.pool.counters.errOom++;
     this.firstHit = undefined;
     this.hits?.fill(undefined);
     this.blocks = null;

@@ -128,6 +128,11 @@ export class PoolCounters {
   totMultigetKeysDeduped = 0;
   /** One-key gets answered by an identical get's fetch (not moxi's: it never squashed). */
   totGetsSquashed = 0;
+  /**
+   * moxi's err_oom: requests answered out of memory, here multi-gets whose values would pass what one
+   * client may hold (CLIENT_REPLY_LIMIT).
+   */
+  errOom = 0;
   totConfigs = 0;
   /** Bytes read from and written to this pool's clients (memcached:stats:bytes_read/bytes_written). */
   totBytesRead = 0;

@@ -425,7 +425,7 @@ const PSTD_STATS: ReadonlyArray<readonly [name: string, value: PoolValue]> = [
   ['tot_retry_vbucket', counter('totNotMyVBucket')],
   ['tot_upstream_paused', NONE],
   ['tot_upstream_unpaused', NONE],
-  ['err_oom', NONE],
+  ['err_oom', counter('errOom')],
   ['err_upstream_write_prep', NONE],
   ['err_downstream_write_prep', NONE],
   ['tot_cmd_time', NONE],

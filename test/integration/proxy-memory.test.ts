@@ -441,6 +441,17 @@ describe('proxy memory bound: multi-gets of more values than a client may hold',
       const got = await readBytes(socket, expected.length);
       assert.equal(got.subarray(0, refused.length).toString('latin1'), refused);
       assert.ok(got.equals(expected), 'then the 10 values, then mg7, byte for byte');
+      const admin = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
+      try {
+        const stats = (await asciiExchange(admin, 'stats proxy\r\n')).data.toString('latin1');
+        assert.equal(
+          /:pstd_stats:err_oom (\d+)/.exec(stats)?.[1],
+          '2',
+          'err_oom counts the refused multi-gets',
+        );
+      } finally {
+        await admin.close();
+      }
     } finally {
       socket.destroy();
     }

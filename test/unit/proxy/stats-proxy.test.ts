@@ -134,6 +134,7 @@ describe('stats proxy pstd_stats', () => {
             totNotMyVBucket: 11,
             totRequests: 12,
             totGetsSquashed: 13,
+            errOom: 14,
           }),
           '',
         ),
@@ -157,7 +158,7 @@ describe('stats proxy pstd_stats', () => {
       tot_requests: '12',
       tot_gets_squashed: '13',
       tot_downstream_reserved: '0',
-      err_oom: '0',
+      err_oom: '14',
     };
     for (const [name, value] of Object.entries(expected)) assert.equal(rows.get(name), value, name);
   });
