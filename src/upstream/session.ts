@@ -154,6 +154,13 @@ export class ProxySession implements ReplyAccount {
   private window = START_WINDOW;
   /** Multi-get values arrived for this client's requests and not yet in its output (holdReplyBytes). */
   private replyBytesHeld = 0;
+  /**
+   * A request of this client waits in its pool's wait queue (downstream_max requests are in flight): no
+   * later request is read until it runs or times out. moxi serves a connection one request at a time,
+   * so its wait queue holds at most one request per client; so does moxi.ts's, and the rest of a deep
+   * pipeline stays in the client's socket rather than in objects the collector copies (admit).
+   */
+  private awaitingAdmission = false;
   /** A `stats proxy` waits for the replies before it: no later request is read (hostReply). */
   private inputHeld = false;
   private closed = false;
@@ -205,7 +212,12 @@ export class ProxySession implements ReplyAccount {
   /** Parses and dispatches what is buffered, until backpressure or the end of the input. */
   private process(): void {
     while (!this.paused && !this.inputHeld && !this.closed && !this.closeWhenDone) {
-      if (this.slots.length >= this.window || this.socket.writableNeedDrain || this.holdsManyReplyBytes) {
+      if (
+        this.slots.length >= this.window ||
+        this.socket.writableNeedDrain ||
+        this.holdsManyReplyBytes ||
+        this.awaitingAdmission
+      ) {
         this.pause();
         return;
       }
@@ -505,16 +517,25 @@ export class ProxySession implements ReplyAccount {
       request.start();
       return;
     }
+    this.awaitingAdmission = true;
     pool.admit({
       start: () => {
         request.start();
+        this.admitted();
       },
       timedOut: () => {
         // never started, so the request will not give its bytes back itself
         if (bytes > 0) requestBytes.give(bytes);
         slot?.complete(timeoutReply);
+        this.admitted();
       },
     });
+  }
+
+  /** The request that waited for admission runs (or timed out): read on. */
+  private admitted(): void {
+    this.awaitingAdmission = false;
+    this.resume();
   }
 
   private newSlot(): Slot {

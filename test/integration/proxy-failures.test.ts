@@ -442,6 +442,48 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
       }
     });
 
+    it('downstream_max=1: a client pipelining behind a busy downstream waits one request at a time, as in moxi', async () => {
+      const W = 300;
+      const T = 3000;
+      const proxy = await startProxy((p) => `${p[0]}=${hostList([a, b])}`, {
+        behaviors: behaviorsFor(protocol, `downstream_max=1,wait_queue_timeout=${W},downstream_timeout=${T}`),
+      });
+      const [kA] = keysOn([a, b], 0, 'wq1A:');
+      const [kB] = keysOn([a, b], 1, 'wq1B:');
+      const sets = `set ${kA} 0 0 1\r\n1\r\nset ${kA} 0 0 1\r\n2\r\nset ${kA} 0 0 1\r\n3\r\n`;
+      try {
+        pauseServer(b);
+        try {
+          const first = requestOnce(proxy, `set ${kB} 0 0 1\r\nx\r\n`, oneLine, T + 3000);
+          await sleep(100);
+          // moxi reads a connection's next request once the one before is answered: the second set
+          // starts waiting when the first timed out, the third when the second did
+          const three = (b: Buffer): boolean => b.toString('latin1').split('\r\n').length > 3;
+          const piped = await requestOnce(proxy, sets, three, T + 3000);
+          assertTimed(
+            'three pipelined sets',
+            sets,
+            piped,
+            WAIT_QUEUE.repeat(3),
+            3 * W,
+            3 * W + 200 + SLACK_MS,
+          );
+          assertTimed(
+            'the set on the stopped server',
+            `set ${kB} 0 0 1\r\nx\r\n`,
+            await first,
+            TIMEOUT_HOST,
+            T,
+            T + SLACK_MS,
+          );
+        } finally {
+          resumeServer(b);
+        }
+      } finally {
+        await proxy.stop();
+      }
+    });
+
     it('downstream_conn_max=1: requests that cannot be written within downstream_conn_queue_timeout get the timeout without host', async () => {
       const Q = 150;
       const T = 2500;
