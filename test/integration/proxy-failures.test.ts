@@ -396,14 +396,21 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
       }
     });
 
-    it('downstream_max=1: a request waiting longer than wait_queue_timeout gets the wait queue error (with CRLF)', async () => {
-      const W = 200;
-      const T = 1500;
+    /**
+     * downstream_max=1, its one request in flight a set to the stopped server b (answered with the
+     * timeout after T): `whileBusy` sends to a key of server a meanwhile. Then the proxy goes on.
+     */
+    async function withTheOnlyDownstreamBusy(
+      name: string,
+      W: number,
+      T: number,
+      whileBusy: (proxy: ProxyHandle, kA: string) => Promise<void>,
+    ): Promise<{ proxy: ProxyHandle; kA: string }> {
       const proxy = await startProxy((p) => `${p[0]}=${hostList([a, b])}`, {
         behaviors: behaviorsFor(protocol, `downstream_max=1,wait_queue_timeout=${W},downstream_timeout=${T}`),
       });
-      const [kA] = keysOn([a, b], 0, 'wqA:');
-      const [kB] = keysOn([a, b], 1, 'wqB:');
+      const [kA] = keysOn([a, b], 0, `${name}A:`);
+      const [kB] = keysOn([a, b], 1, `${name}B:`);
       try {
         const warm = await requestOnce(proxy, `set ${kA} 0 0 1\r\nx\r\n`);
         assert.equal(warm.text, 'STORED\r\n', describeExchange('set', warm));
@@ -411,15 +418,7 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
         try {
           const first = requestOnce(proxy, `set ${kB} 0 0 1\r\nx\r\n`, oneLine, T + 3000);
           await sleep(100);
-          const second = await requestOnce(proxy, `set ${kA} 0 0 1\r\ny\r\n`, oneLine, T + 3000);
-          assertTimed(
-            'the second request, waiting for the only downstream',
-            `set ${kA} 0 0 1\r\ny\r\n`,
-            second,
-            WAIT_QUEUE,
-            W,
-            W + 200 + SLACK_MS,
-          );
+          await whileBusy(proxy, kA);
           assertTimed(
             'the first request, on the stopped server',
             `set ${kB} 0 0 1\r\nx\r\n`,
@@ -431,6 +430,27 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
         } finally {
           resumeServer(b);
         }
+      } catch (err) {
+        await proxy.stop();
+        throw err;
+      }
+      return { proxy, kA };
+    }
+
+    it('downstream_max=1: a request waiting longer than wait_queue_timeout gets the wait queue error (with CRLF)', async () => {
+      const W = 200;
+      const { proxy, kA } = await withTheOnlyDownstreamBusy('wq', W, 1500, async (busy, key) => {
+        const second = await requestOnce(busy, `set ${key} 0 0 1\r\ny\r\n`, oneLine, 4500);
+        assertTimed(
+          'the second request, waiting for the only downstream',
+          `set ${key} 0 0 1\r\ny\r\n`,
+          second,
+          WAIT_QUEUE,
+          W,
+          W + 200 + SLACK_MS,
+        );
+      });
+      try {
         const again = await requestOnce(proxy, `set ${kA} 0 0 1\r\nz\r\n`);
         assert.equal(
           again.text,
@@ -444,44 +464,15 @@ for (const protocol of [DownstreamProtocols.binary, DownstreamProtocols.ascii] a
 
     it('downstream_max=1: a client pipelining behind a busy downstream waits one request at a time, as in moxi', async () => {
       const W = 300;
-      const T = 3000;
-      const proxy = await startProxy((p) => `${p[0]}=${hostList([a, b])}`, {
-        behaviors: behaviorsFor(protocol, `downstream_max=1,wait_queue_timeout=${W},downstream_timeout=${T}`),
+      const { proxy } = await withTheOnlyDownstreamBusy('wq1', W, 3000, async (busy, key) => {
+        // moxi reads a connection's next request once the one before is answered: the second set
+        // starts waiting when the first timed out, the third when the second did
+        const sets = `set ${key} 0 0 1\r\n1\r\nset ${key} 0 0 1\r\n2\r\nset ${key} 0 0 1\r\n3\r\n`;
+        const three = (reply: Buffer): boolean => reply.toString('latin1').split('\r\n').length > 3;
+        const piped = await requestOnce(busy, sets, three, 6000);
+        assertTimed('three pipelined sets', sets, piped, WAIT_QUEUE.repeat(3), 3 * W, 3 * W + 200 + SLACK_MS);
       });
-      const [kA] = keysOn([a, b], 0, 'wq1A:');
-      const [kB] = keysOn([a, b], 1, 'wq1B:');
-      const sets = `set ${kA} 0 0 1\r\n1\r\nset ${kA} 0 0 1\r\n2\r\nset ${kA} 0 0 1\r\n3\r\n`;
-      try {
-        pauseServer(b);
-        try {
-          const first = requestOnce(proxy, `set ${kB} 0 0 1\r\nx\r\n`, oneLine, T + 3000);
-          await sleep(100);
-          // moxi reads a connection's next request once the one before is answered: the second set
-          // starts waiting when the first timed out, the third when the second did
-          const three = (b: Buffer): boolean => b.toString('latin1').split('\r\n').length > 3;
-          const piped = await requestOnce(proxy, sets, three, T + 3000);
-          assertTimed(
-            'three pipelined sets',
-            sets,
-            piped,
-            WAIT_QUEUE.repeat(3),
-            3 * W,
-            3 * W + 200 + SLACK_MS,
-          );
-          assertTimed(
-            'the set on the stopped server',
-            `set ${kB} 0 0 1\r\nx\r\n`,
-            await first,
-            TIMEOUT_HOST,
-            T,
-            T + SLACK_MS,
-          );
-        } finally {
-          resumeServer(b);
-        }
-      } finally {
-        await proxy.stop();
-      }
+      await proxy.stop();
     });
 
     it('downstream_conn_max=1: requests that cannot be written within downstream_conn_queue_timeout get the timeout without host', async () => {

@@ -6,14 +6,18 @@ import { PoolConfig, type Route } from '../../../src/proxy/pool.ts';
 import { Distribution, KetamaRouter } from '../../../src/routing/ketama.ts';
 import { keyList } from '../../helpers/keys.ts';
 
+/** Host-list pools of one server or several, ketama or modula. */
+const CONFIGS = (
+  [
+    ['127.0.0.1:11211', Distribution.KETAMA_WEIGHTED],
+    ['127.0.0.1:11211,127.0.0.1:11212,127.0.0.1:11213', Distribution.KETAMA_WEIGHTED],
+    ['127.0.0.1:11211,127.0.0.1:11212', Distribution.MODULA],
+  ] as const
+).map(([list, distribution]) => new PoolConfig(new KetamaRouter(parseHostList(list), distribution), []));
+
 describe('PoolConfig.routeAll (the routes of a multi-get)', () => {
   it('routes every key as route() does, for one server or several, ketama or modula', () => {
-    for (const [list, distribution] of [
-      ['127.0.0.1:11211', Distribution.KETAMA_WEIGHTED],
-      ['127.0.0.1:11211,127.0.0.1:11212,127.0.0.1:11213', Distribution.KETAMA_WEIGHTED],
-      ['127.0.0.1:11211,127.0.0.1:11212', Distribution.MODULA],
-    ] as const) {
-      const config = new PoolConfig(new KetamaRouter(parseHostList(list), distribution), []);
+    for (const config of CONFIGS) {
       fc.assert(
         fc.property(
           fc.array(fc.uint8Array({ minLength: 1, maxLength: 250 }), { minLength: 1, maxLength: 300 }),
@@ -34,12 +38,7 @@ describe('PoolConfig.routeAll (the routes of a multi-get)', () => {
 
 describe('PoolConfig.routeIn (the route of a one-key get, from its command line)', () => {
   it('routes the key start..end of a line as route() routes a view of it', () => {
-    for (const [list, distribution] of [
-      ['127.0.0.1:11211', Distribution.KETAMA_WEIGHTED],
-      ['127.0.0.1:11211,127.0.0.1:11212,127.0.0.1:11213', Distribution.KETAMA_WEIGHTED],
-      ['127.0.0.1:11211,127.0.0.1:11212', Distribution.MODULA],
-    ] as const) {
-      const config = new PoolConfig(new KetamaRouter(parseHostList(list), distribution), []);
+    for (const config of CONFIGS) {
       fc.assert(
         fc.property(fc.uint8Array({ minLength: 1, maxLength: 250 }), fc.nat(20), (key, before) => {
           const line = Buffer.concat([Buffer.from('get '.padEnd(before + 4, ' ')), key, Buffer.from('\r\n')]);
