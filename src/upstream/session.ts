@@ -215,8 +215,8 @@ export class ProxySession implements ReplyAccount {
       if (
         this.slots.length >= this.window ||
         this.socket.writableNeedDrain ||
-        this.holdsManyReplyBytes ||
-        this.awaitingAdmission
+        this.awaitingAdmission ||
+        this.holdsManyReplyBytes
       ) {
         this.pause();
         return;
@@ -628,6 +628,7 @@ export class ProxySession implements ReplyAccount {
       this.paused &&
       this.slots.length < this.window / 2 &&
       !this.socket.writableNeedDrain &&
+      !this.awaitingAdmission &&
       !this.holdsManyReplyBytes
     ) {
       this.resume();
