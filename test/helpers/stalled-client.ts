@@ -27,22 +27,28 @@ export async function stalledClient(port: number, greeting?: string | Buffer): P
   return socket;
 }
 
-/** Lets `socket` read again and collects `length` bytes (failing after `timeoutMs`). */
+/**
+ * Lets `socket` read again and collects `length` bytes (failing after `timeoutMs`). It stops listening
+ * then, so the socket can be read this way again for the next reply.
+ */
 export function readAll(socket: net.Socket, length: number, timeoutMs: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let have = 0;
-    const timer = setTimeout(() => {
-      reject(new Error(`stalled client: ${have} of ${length} bytes after ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.on('data', (b: Buffer) => {
+    const onData = (b: Buffer): void => {
       chunks.push(b);
       have += b.length;
       if (have >= length) {
         clearTimeout(timer);
+        socket.off('data', onData);
         resolve(Buffer.concat(chunks));
       }
-    });
+    };
+    const timer = setTimeout(() => {
+      socket.off('data', onData);
+      reject(new Error(`stalled client: ${have} of ${length} bytes after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.on('data', onData);
     socket.resume();
   });
 }

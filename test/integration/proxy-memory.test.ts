@@ -24,6 +24,7 @@ import { connect, type Socket } from 'node:net';
 import { pauseServer, resumeServer, startMemcached, type ServerHandle } from '../helpers/processes.ts';
 import { hostList, sleep, startProxy, type ProxyHandle } from '../helpers/proxy.ts';
 import { RawClient, asciiExchange } from '../helpers/raw-client.ts';
+import { readAll } from '../helpers/stalled-client.ts';
 
 const MB = 1024 * 1024;
 const VALUE_BYTES = 512 * 1024;
@@ -40,16 +41,35 @@ function assertPeakBelow(peak: number, before: number, extraMb: number): void {
   );
 }
 
+/** moxi's peak RSS (VmHWM) before `act` and once it is done, with what `act` returned. */
+async function peakDuring<T>(
+  proxy: ProxyHandle,
+  act: () => Promise<T>,
+): Promise<{ base: number; peak: number; result: T }> {
+  const base = proxy.memory();
+  assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
+  const result = await act();
+  const during = proxy.memory();
+  assert.ok(during);
+  return { base: base.peak, peak: during.peak, result };
+}
+
+/** A connected client socket to `port`. */
+async function openSocket(port: number): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1');
+  await new Promise<void>((res, rej) => {
+    socket.once('connect', res).once('error', rej);
+  });
+  return socket;
+}
+
 /** Writes `count` sets of VALUE_BYTES and never reads; resolves when the socket stops taking more or all is written. */
 async function floodWithoutReading(
   port: number,
   count: number,
   stallMs: number,
 ): Promise<{ socket: Socket; written: number }> {
-  const socket = connect(port, '127.0.0.1');
-  await new Promise<void>((res, rej) => {
-    socket.once('connect', res).once('error', rej);
-  });
+  const socket = await openSocket(port);
   socket.pause(); // never read
   const value = Buffer.alloc(VALUE_BYTES, 0x61);
   let written = 0;
@@ -106,17 +126,17 @@ describe('proxy memory bound: large values in flight', () => {
 
   for (const hung of [true, false]) {
     it(`${hung ? 'a server that stopped answering' : 'a healthy server'}: ${OFFERED} pipelined sets of ${VALUE_BYTES / 1024} KB, replies never read`, async () => {
-      const base = proxy.memory();
-      assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
-      if (hung) pauseServer(mc);
-      const { socket, written } = await floodWithoutReading(proxy.poolPorts[0], OFFERED, 2000);
-      await sleep(500);
-      const during = proxy.memory();
-      assert.ok(during);
-      const limit = base.peak + (BUDGET_MB + SLACK_MB) * MB;
+      const { base, peak, result } = await peakDuring(proxy, async () => {
+        if (hung) pauseServer(mc);
+        const flood = await floodWithoutReading(proxy.poolPorts[0], OFFERED, 2000);
+        await sleep(500);
+        return flood;
+      });
+      const { socket, written } = result;
+      const limit = base + (BUDGET_MB + SLACK_MB) * MB;
       assert.ok(
-        during.peak < limit,
-        `peak RSS ${(during.peak / MB).toFixed(0)} MB >= ${(limit / MB).toFixed(0)} MB (startup ${(base.peak / MB).toFixed(0)} MB, ${written} sets written)`,
+        peak < limit,
+        `peak RSS ${(peak / MB).toFixed(0)} MB >= ${(limit / MB).toFixed(0)} MB (startup ${(base / MB).toFixed(0)} MB, ${written} sets written)`,
       );
       if (hung) {
         assert.ok(
@@ -175,19 +195,14 @@ describe('proxy memory bound: a client that asks for large values and does not r
     } finally {
       await setter.close();
     }
-    const base = f.proxy.memory();
-    assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
-    const socket = connect(f.proxy.poolPorts[0], '127.0.0.1');
-    await new Promise<void>((res, rej) => {
-      socket.once('connect', res).once('error', rej);
-    });
+    const socket = await openSocket(f.proxy.poolPorts[0]);
     socket.pause(); // not reading, yet
-    socket.write('get big\r\n'.repeat(GETS));
-    await sleep(1500);
-    const during = f.proxy.memory();
-    assert.ok(during);
+    const { base, peak } = await peakDuring(f.proxy, async () => {
+      socket.write('get big\r\n'.repeat(GETS));
+      await sleep(1500);
+    });
     // 64 replies of 512 KB are 32 MB; all of them would be 1 GB (MAX_PENDING: 256, 128 MB)
-    assertPeakBelow(during.peak, base.peak, 96);
+    assertPeakBelow(peak, base, 96);
     // then every reply arrives, whole: counted, not kept
     const reply = `VALUE big 0 ${VALUE_BYTES}\r\n`.length + VALUE_BYTES + '\r\nEND\r\n'.length;
     let received = 0;
@@ -218,10 +233,7 @@ describe('proxy memory bound: a client that asks for large values and does not r
     } finally {
       await setter.close();
     }
-    const socket = connect(f.proxy.poolPorts[0], '127.0.0.1');
-    await new Promise<void>((res, rej) => {
-      socket.once('connect', res).once('error', rej);
-    });
+    const socket = await openSocket(f.proxy.poolPorts[0]);
     let received = 0;
     let wanted = 0;
     let reached: (() => void) | null = null;
@@ -243,15 +255,13 @@ describe('proxy memory bound: a client that asks for large values and does not r
     reached = null;
     assert.equal(received, 8 * 512 * SMALL_REPLY, 'bytes of the small replies');
     await sleep(300);
-    const base = f.proxy.memory();
-    assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
     socket.pause();
-    socket.write('get big2\r\n'.repeat(GETS_AFTER));
-    await sleep(2000);
-    const during = f.proxy.memory();
-    assert.ok(during);
+    const { base, peak } = await peakDuring(f.proxy, async () => {
+      socket.write('get big2\r\n'.repeat(GETS_AFTER));
+      await sleep(2000);
+    });
     // 256 replies of 512 KB are 128 MB; a window of 1024 held 512 MB (peak RSS +519 MB)
-    assertPeakBelow(during.peak, base.peak, 200);
+    assertPeakBelow(peak, base, 200);
     const reply = `VALUE big2 0 ${VALUE_BYTES}\r\n`.length + VALUE_BYTES + '\r\nEND\r\n'.length;
     const done = receive(GETS_AFTER * reply);
     socket.resume();
@@ -275,47 +285,27 @@ describe('proxy memory bound: many clients asking for one large value at once', 
       const set = Buffer.concat([Buffer.from(`set hot 0 0 ${HOT_BYTES}\r\n`), value, Buffer.from('\r\n')]);
       assert.equal((await asciiExchange(admin, set)).data.toString('latin1'), 'STORED\r\n');
       for (let i = 0; i < CLIENTS; i++) {
-        const socket = connect(f.proxy.poolPorts[0], '127.0.0.1');
-        await new Promise<void>((res, rej) => {
-          socket.once('connect', res).once('error', rej);
-        });
+        const socket = await openSocket(f.proxy.poolPorts[0]);
         socket.pause(); // not reading, yet
         clients.push(socket);
       }
       await sleep(200);
-      const base = f.proxy.memory();
-      assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
-      for (const socket of clients) socket.write('get hot\r\n');
-      await sleep(1500);
-      const during = f.proxy.memory();
-      assert.ok(during);
+      const { base, peak } = await peakDuring(f.proxy, async () => {
+        for (const socket of clients) socket.write('get hot\r\n');
+        await sleep(1500);
+      });
       const stats = (await asciiExchange(admin, 'stats proxy\r\n')).data.toString('latin1');
       const squashed = Number(/:pstd_stats:tot_gets_squashed (\d+)/.exec(stats)?.[1]);
       // the gets that met before the fetch was written share its reply: its slabs, not a copy each
       assert.ok(squashed >= CLIENTS / 2, `only ${squashed} of ${CLIENTS} gets were squashed`);
-      assertPeakBelow(during.peak, base.peak, 64);
+      assertPeakBelow(peak, base, 64);
       const reply = Buffer.concat([
         Buffer.from(`VALUE hot 0 ${HOT_BYTES}\r\n`),
         value,
         Buffer.from('\r\nEND\r\n'),
       ]);
       const intact = await Promise.all(
-        clients.map(
-          (socket) =>
-            new Promise<boolean>((res) => {
-              const parts: Buffer[] = [];
-              let length = 0;
-              socket.on('data', (d: Buffer) => {
-                parts.push(d);
-                length += d.length;
-                if (length >= reply.length) res(Buffer.concat(parts).equals(reply));
-              });
-              socket.resume();
-              void sleep(20_000).then(() => {
-                res(false);
-              });
-            }),
-        ),
+        clients.map(async (socket) => (await readAll(socket, reply.length, 20_000)).equals(reply)),
       );
       assert.equal(intact.filter(Boolean).length, CLIENTS, 'clients with the whole value, byte for byte');
     } finally {
@@ -374,36 +364,12 @@ describe('proxy memory bound: multi-gets of more values than a client may hold',
     return Buffer.concat(parts);
   };
 
-  /** Reads from `socket` until `bytes` have arrived (or 30 s): what arrived. */
-  function readBytes(socket: Socket, bytes: number): Promise<Buffer> {
-    return new Promise<Buffer>((res) => {
-      const parts: Buffer[] = [];
-      let length = 0;
-      const timer = setTimeout(() => {
-        res(Buffer.concat(parts));
-      }, 30_000);
-      socket.on('data', (d: Buffer) => {
-        parts.push(d);
-        length += d.length;
-        if (length >= bytes) {
-          clearTimeout(timer);
-          socket.removeAllListeners('data');
-          res(Buffer.concat(parts));
-        }
-      });
-      socket.resume();
-    });
-  }
-
   it('a client that reads: three multi-gets of 100 MB in a row are answered whole', async () => {
-    const socket = connect(f.proxy.poolPorts[0], '127.0.0.1');
-    await new Promise<void>((res, rej) => {
-      socket.once('connect', res).once('error', rej);
-    });
+    const socket = await openSocket(f.proxy.poolPorts[0]);
     try {
       for (const from of [0, 100, 200]) {
         const expected = valuesReply(from, from + 100);
-        const got = readBytes(socket, expected.length);
+        const got = readAll(socket, expected.length, 30_000);
         socket.write(`get ${keys(from, from + 100)}\r\n`);
         assert.ok((await got).equals(expected), `multi-get of mg${from}..mg${from + 99}`);
       }
@@ -413,21 +379,16 @@ describe('proxy memory bound: multi-gets of more values than a client may hold',
   });
 
   it(`a client that does not read: two multi-gets of ${KEYS} MB are refused as memcached refuses a get it cannot build, the next ones answered`, async () => {
-    const base = f.proxy.memory();
-    assert.ok(base, 'cannot read /proc/<pid>/status of moxi');
-    const socket = connect(f.proxy.poolPorts[0], '127.0.0.1');
-    await new Promise<void>((res, rej) => {
-      socket.once('connect', res).once('error', rej);
-    });
+    const socket = await openSocket(f.proxy.poolPorts[0]);
     try {
       socket.pause(); // not reading, yet
-      socket.write(`get ${keys(0, KEYS)}\r\nget ${keys(0, KEYS)}\r\nget ${keys(0, 10)}\r\nget mg7\r\n`);
-      await sleep(3000);
-      const during = f.proxy.memory();
-      assert.ok(during);
+      const { base, peak } = await peakDuring(f.proxy, async () => {
+        socket.write(`get ${keys(0, KEYS)}\r\nget ${keys(0, KEYS)}\r\nget ${keys(0, 10)}\r\nget mg7\r\n`);
+        await sleep(3000);
+      });
       // the client may hold 256 MiB of values (268 MB): peak RSS +269 MB; without that limit both
       // multi-gets were held whole, +563 MB
-      assertPeakBelow(during.peak, base.peak, 268 + SLACK_MB);
+      assertPeakBelow(peak, base, 268 + SLACK_MB);
       // another client is served meanwhile
       const other = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
       try {
@@ -438,7 +399,7 @@ describe('proxy memory bound: multi-gets of more values than a client may hold',
       }
       const refused = 'SERVER_ERROR out of memory writing get response\r\n';
       const expected = Buffer.concat([Buffer.from(refused + refused), valuesReply(0, 10), valuesReply(7, 8)]);
-      const got = await readBytes(socket, expected.length);
+      const got = await readAll(socket, expected.length, 30_000);
       assert.equal(got.subarray(0, refused.length).toString('latin1'), refused);
       assert.ok(got.equals(expected), 'then the 10 values, then mg7, byte for byte');
       const admin = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
