@@ -5,6 +5,9 @@
  *   GET /healthz     {"status":"ok"|"degraded"|"down", pools...}: 200, or 503 when down
  *   GET /api/stats   the whole snapshot as JSON (what the dashboard draws)
  *   GET /            the live dashboard (admin/dashboard.ts), which polls /api/stats
+ *   GET /debug/cpu-profile?seconds=S[&worker=W]
+ *                    a CPU profile of S seconds (default 10, at most 120) as a .cpuprofile download
+ *                    (admin/cpu-profile.ts); with -t N, of worker W (1..N, default 1)
  *
  * It runs in the process that owns the ports: the only one, or the -t N primary, which asks every
  * worker for its numbers on each request (AdminSource). A slow or failing source answers 503, never
@@ -15,6 +18,7 @@ import type { Logger } from '../util/log.ts';
 import type { AdminAddress } from './address.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
 import { AdminMetrics, mergedProxy } from './metrics.ts';
+import { CpuProfileError, profileSeconds } from './cpu-profile.ts';
 import { health, type AdminSource } from './snapshot.ts';
 
 export class AdminServer {
@@ -74,7 +78,9 @@ export class AdminServer {
       send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
       return;
     }
-    const path = (req.url ?? '/').split('?')[0];
+    const target = req.url ?? '/';
+    const query = target.indexOf('?');
+    const path = query < 0 ? target : target.slice(0, query);
     switch (path) {
       case '/metrics': {
         const snapshot = await this.source.snapshot();
@@ -116,8 +122,41 @@ export class AdminServer {
       case '/index.html':
         send(res, 200, 'text/html; charset=utf-8', DASHBOARD_HTML);
         return;
+      case '/debug/cpu-profile':
+        await this.cpuProfile(new URLSearchParams(query < 0 ? '' : target.slice(query + 1)), res);
+        return;
       default:
-        send(res, 404, 'text/plain; charset=utf-8', 'not found: try /metrics, /healthz, /api/stats or /\n');
+        send(
+          res,
+          404,
+          'text/plain; charset=utf-8',
+          'not found: try /metrics, /healthz, /api/stats, /debug/cpu-profile or /\n',
+        );
+    }
+  }
+
+  private async cpuProfile(params: URLSearchParams, res: http.ServerResponse): Promise<void> {
+    try {
+      const seconds = profileSeconds(params.get('seconds'));
+      const workerText = params.get('worker');
+      const worker = workerText === null ? null : Number(workerText);
+      if (worker !== null && !(Number.isInteger(worker) && worker >= 1)) {
+        throw new CpuProfileError(400, `worker must be a worker number (1, 2, ...), not "${workerText}"`);
+      }
+      this.log.info({ seconds, worker }, 'taking a CPU profile');
+      const { pid, profile } = await this.source.cpuProfile(seconds, worker);
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      res.writeHead(200, {
+        'Content-Type': JSON_TYPE,
+        'Content-Length': Buffer.byteLength(profile),
+        'Content-Disposition': `attachment; filename="moxi-${pid}-${stamp}.cpuprofile"`,
+        'Cache-Control': 'no-store',
+        'X-Moxi-Pid': String(pid),
+      });
+      res.end(res.req.method === 'HEAD' ? undefined : profile);
+    } catch (err) {
+      if (!(err instanceof CpuProfileError)) throw err;
+      send(res, err.status, 'text/plain; charset=utf-8', err.message + '\n');
     }
   }
 }

@@ -4,6 +4,7 @@
  * (one, or each -t N worker), those processes' CPU and memory, and the embedded server's counters.
  * Nothing here is computed on the request path: it reads the counters the proxy keeps anyway.
  */
+import type { CpuProfileCapture } from './cpu-profile.ts';
 import type { EmbeddedServer } from '../server/server.ts';
 import type { RestStreamStatus } from '../config/rest-stream.ts';
 import type { StatsProxySnapshot } from '../proxy/stats-proxy.ts';
@@ -109,6 +110,11 @@ export function adminSnapshot(
 /** Where the admin server gets its data, each time an endpoint is asked. */
 export interface AdminSource {
   snapshot(): Promise<AdminSnapshot>;
+  /**
+   * A CPU profile of `seconds` of the process serving clients: this one, or with -t N worker `worker`
+   * (null: the first). Rejects with a CpuProfileError saying what the client did wrong or what failed.
+   */
+  cpuProfile(seconds: number, worker: number | null): Promise<CpuProfileCapture>;
 }
 
 export type HealthStatus = 'ok' | 'degraded' | 'down';

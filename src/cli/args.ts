@@ -67,7 +67,8 @@ export const OPTIONS = {
     type: 'string',
     arg: '<[addr:]port>',
     help:
-      'HTTP admin endpoint: /metrics (Prometheus), /healthz, / (live dashboard);\n' +
+      'HTTP admin endpoint: /metrics (Prometheus), /healthz, / (live dashboard),\n' +
+      '/debug/cpu-profile?seconds=N (a CPU profile of the running proxy);\n' +
       'off by default; the address defaults to 127.0.0.1',
   },
   'memcached-errors': {

@@ -125,6 +125,17 @@ async function main(argv: readonly string[]): Promise<number> {
           const configSource = group !== null ? group.configSourceStatus() : (rest?.status() ?? null);
           return adminSnapshot(options.threads, serving, embeddedNow, options.cluster !== null, configSource);
         },
+        cpuProfile: async (seconds, worker) => {
+          if (group !== null) return group.cpuProfile(worker ?? 1, seconds);
+          const { captureCpuProfile, CpuProfileError } = await import('../admin/cpu-profile.ts');
+          if (worker !== null && worker !== 1) {
+            throw new CpuProfileError(
+              404,
+              `there is no worker ${worker}: moxi.ts runs in one process (-t 1)`,
+            );
+          }
+          return captureCpuProfile(seconds);
+        },
       },
       log,
     );

@@ -11,6 +11,8 @@
  *         <─────────────────────────────── snapshot / reset {gather}   (to every ready worker)
  *   snapshot / reset-done {gather} ──────> (each, or a timeout)
  *         <─────────────────────────────── stats {id, snapshots}   (requester's own snapshot first)
+ *         <─────────────────────────────── profile {id, seconds}   (the admin endpoint's /debug/cpu-profile)
+ *   profile {id, profile | error} ───────> (after the window, or at once when it cannot be taken)
  *   forget {port, bucket, key} ──────────> a front cache dropped a key (null: all of them)
  *         <─────────────────────────────── forget (the same, to every other ready worker)
  *   leaving ─────────────────────────────> (SIGTERM or a crash: listeners closed, about to exit)
@@ -49,6 +51,13 @@ export type WorkerMessage =
   | { readonly type: 'moxi:reset-done'; readonly gather: number }
   /** The worker closed its listeners and is about to exit; it waits for `moxi:bye`. */
   | { readonly type: 'moxi:leaving' }
+  /** The answer to `moxi:profile`: the profile's JSON, or why there is none (and its HTTP status). */
+  | {
+      readonly type: 'moxi:profile';
+      readonly id: number;
+      readonly profile?: string;
+      readonly error?: { readonly status: number; readonly message: string };
+    }
   | ForgetMessage;
 
 /**
@@ -71,6 +80,8 @@ export type PrimaryMessage =
   | { readonly type: 'moxi:stats'; readonly id: number; readonly snapshots: readonly StatsProxySnapshot[] }
   /** After `moxi:leaving`: every connection handed to the worker before it closed has reached it. */
   | { readonly type: 'moxi:bye' }
+  /** Take a CPU profile of `seconds` and answer with `moxi:profile` {id}. */
+  | { readonly type: 'moxi:profile'; readonly id: number; readonly seconds: number }
   | ForgetMessage;
 
 /** Whether `m` is one of ours (Node's cluster sends its own messages on the same channel). */

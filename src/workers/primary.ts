@@ -32,6 +32,7 @@ import type { MoxiOptions } from '../cli/args.ts';
 import { workerExecArgv } from '../cli/heap.ts';
 import { followRestConfig, type RestConfigFollower } from '../cli/proxy-service.ts';
 import { AUTH_FAILURE_MESSAGE, type RestStreamStatus } from '../config/rest-stream.ts';
+import { CpuProfileError, type CpuProfileCapture } from '../admin/cpu-profile.ts';
 import { workerSnapshot, type WorkerSnapshot } from '../admin/snapshot.ts';
 import type { Logger } from '../util/log.ts';
 import {
@@ -43,6 +44,8 @@ import {
 
 /** How long the primary waits for the workers' counters before answering with those it has. */
 const STATS_GATHER_TIMEOUT_MS = 1000;
+/** How long past its window a worker's CPU profile may take to arrive (serialising, IPC). */
+const PROFILE_SLACK_MS = 10_000;
 /** Restart backoff: 100 ms, doubling per quick death, at most 10 s; reset once a worker lived 10 s. */
 const RESTART_BASE_MS = 100;
 const RESTART_MAX_MS = 10_000;
@@ -94,6 +97,14 @@ interface Gather {
   readonly done: ((snapshots: WorkerSnapshot[]) => void) | null;
 }
 
+/** A CPU profile asked of a worker for the admin endpoint. */
+interface PendingProfile {
+  readonly worker: Worker;
+  readonly resolve: (capture: CpuProfileCapture) => void;
+  readonly reject: (err: CpuProfileError) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
 export class WorkerGroup {
   private readonly options: MoxiOptions;
   private readonly argv: readonly string[];
@@ -107,6 +118,9 @@ export class WorkerGroup {
   private onStarted: (() => void) | null = null;
   private nextGather = 0;
   private readonly gathers = new Map<number, Gather>();
+  private nextProfile = 0;
+  /** CPU profiles asked of workers (admin endpoint), by id: who answers, and what to do with it. */
+  private readonly profiles = new Map<number, PendingProfile>();
 
   constructor(o: WorkerGroupOptions) {
     this.options = o.options;
@@ -227,6 +241,9 @@ export class WorkerGroup {
           if (other.ready && other.worker !== null && other.worker !== worker) this.send(other.worker, m);
         }
         return;
+      case 'moxi:profile':
+        this.profiled(worker, m);
+        return;
       case 'moxi:leaving':
         // Node processed the worker's listener closes before this message: nothing more goes to it
         this.send(worker, { type: 'moxi:bye' });
@@ -239,6 +256,12 @@ export class WorkerGroup {
     slot.worker = null;
     slot.inited = false;
     slot.ready = false;
+    for (const [id, p] of this.profiles) {
+      if (p.worker !== worker) continue;
+      this.profiles.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new CpuProfileError(503, `worker ${slot.index} exited while it was being profiled`));
+    }
     for (const [id, g] of this.gathers) {
       if (g.requester === worker) {
         clearTimeout(g.timer);
@@ -343,6 +366,46 @@ export class WorkerGroup {
     });
     if (g.requester === null) g.done?.(snapshots);
     else this.send(g.requester, { type: 'moxi:stats', id: g.id, snapshots: snapshots.map((s) => s.proxy) });
+  }
+
+  /** A CPU profile of `seconds` of worker `index` (1..N), for the admin endpoint. */
+  cpuProfile(index: number, seconds: number): Promise<CpuProfileCapture> {
+    return new Promise((resolve, reject) => {
+      const slot = this.slots[index - 1] as Slot | undefined;
+      if (slot === undefined) {
+        reject(
+          new CpuProfileError(
+            404,
+            `there is no worker ${index}: moxi.ts runs ${this.slots.length} workers (-t ${this.slots.length})`,
+          ),
+        );
+        return;
+      }
+      const worker = slot.worker;
+      if (worker === null || !slot.ready) {
+        reject(new CpuProfileError(503, `worker ${index} is not serving now (restarting?)`));
+        return;
+      }
+      const id = this.nextProfile++;
+      const timer = setTimeout(
+        () => {
+          this.profiles.delete(id);
+          reject(new CpuProfileError(503, `worker ${index} sent no profile in time`));
+        },
+        seconds * 1000 + PROFILE_SLACK_MS,
+      );
+      this.profiles.set(id, { worker, resolve, reject, timer });
+      this.send(worker, { type: 'moxi:profile', id, seconds });
+    });
+  }
+
+  private profiled(worker: Worker, m: Extract<WorkerMessage, { type: 'moxi:profile' }>): void {
+    const p = this.profiles.get(m.id);
+    if (p === undefined || p.worker !== worker) return;
+    this.profiles.delete(m.id);
+    clearTimeout(p.timer);
+    if (m.profile !== undefined) p.resolve({ pid: worker.process.pid ?? 0, profile: m.profile });
+    else p.reject(new CpuProfileError(m.error?.status ?? 500, m.error?.message ?? 'no profile'));
   }
 
   private send(worker: Worker, message: PrimaryMessage): void {

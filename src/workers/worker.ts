@@ -167,6 +167,22 @@ class WorkerProcess {
       case 'moxi:forget':
         this.proxy.forgetFromPeer(message.port, message.bucket, message.key);
         return;
+      case 'moxi:profile':
+        void this.cpuProfile(message.id, message.seconds);
+        return;
+    }
+  }
+
+  /** The admin endpoint (in the primary) asked for a CPU profile of this worker. */
+  private async cpuProfile(id: number, seconds: number): Promise<void> {
+    const { captureCpuProfile, CpuProfileError } = await import('../admin/cpu-profile.ts');
+    try {
+      const { profile } = await captureCpuProfile(seconds);
+      send({ type: 'moxi:profile', id, profile });
+    } catch (err) {
+      const status = err instanceof CpuProfileError ? err.status : 500;
+      const message = err instanceof Error ? err.message : String(err);
+      send({ type: 'moxi:profile', id, error: { status, message } });
     }
   }
 

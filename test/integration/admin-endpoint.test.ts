@@ -6,7 +6,10 @@
  *    /api/stats is JSON without config text or passwords; / is the dashboard; 404, 405, HEAD;
  *  - a server that refuses connections: /healthz degraded (200) with that server down, its
  *    moxi_server_up 0 and the connect failures counted; with every server down: 503;
- *  - -t 2: the counters are the two workers' sums and each worker has its CPU and memory series;
+ *  - /debug/cpu-profile: a V8 CPU profile of the window asked for, taken while clients are served, one
+ *    at a time; bad arguments 400, a worker that does not exist 404;
+ *  - -t 2: the counters are the two workers' sums and each worker has its CPU and memory series; a
+ *    profile is of the worker asked for;
  *  - cluster mode: the REST configuration stream's series and /api/stats entry (open, configurations
  *    received, errors once it is cut; the URL without its password);
  *  - an admin port in use: a clear message and exit 71, as for -p.
@@ -189,6 +192,49 @@ describe('admin endpoint: proxy and embedded server', SUITE, () => {
     assert.match(d.body, /api\/stats/);
   });
 
+  it('/debug/cpu-profile samples the proxy serving clients for the seconds asked, one profile at a time', async () => {
+    const load = keepBusy(proxy!.poolPorts[0]);
+    try {
+      const [first, second] = await Promise.all([
+        cpuProfile(admin, 'seconds=1'),
+        sleep(200).then(() => cpuProfile(admin, 'seconds=1')),
+      ]);
+      assert.equal(first.status, 200, first.body.slice(0, 200));
+      assert.equal(first.pid, proxy!.pid);
+      assert.match(
+        first.disposition,
+        new RegExp(`^attachment; filename="moxi-${proxy!.pid}-[0-9TZ-]+\\.cpuprofile"$`),
+      );
+      const p = first.profile!;
+      const windowUs = p.endTime - p.startTime;
+      assert.ok(windowUs >= 950_000 && windowUs < 3_000_000, `profile window ${windowUs} us`);
+      assert.ok(p.samples.length > 100, `${p.samples.length} samples`);
+      // the clients' requests went through the proxy's code while it was sampled
+      const sampled = sampledFunctions(p);
+      assert.ok(sampled.size > 0, 'no sample in moxi.ts code');
+      assert.equal(second.status, 409);
+      assert.match(second.body, /being taken already/);
+    } finally {
+      await load.stop();
+    }
+    // once the first is done, the next one is taken
+    assert.equal((await cpuProfile(admin, 'seconds=0.2')).status, 200);
+  });
+
+  it('/debug/cpu-profile refuses a bad window or worker with a reason', async () => {
+    for (const [query, status, reason] of [
+      ['seconds=0', 400, /seconds must be a number above 0 and at most 120/],
+      ['seconds=121', 400, /at most 120, not "121"/],
+      ['seconds=ten', 400, /not "ten"/],
+      ['worker=0', 400, /worker must be a worker number/],
+      ['seconds=1&worker=2', 404, /there is no worker 2: moxi\.ts runs in one process/],
+    ] as const) {
+      const r = await cpuProfile(admin, query);
+      assert.equal(r.status, status, query);
+      assert.match(r.body, reason, query);
+    }
+  });
+
   it('unknown paths 404, other methods 405, HEAD has no body', async () => {
     const base = `http://${LOOPBACK}:${admin}`;
     assert.equal((await httpRequest(`${base}/nope`)).status, 404);
@@ -200,6 +246,68 @@ describe('admin endpoint: proxy and embedded server', SUITE, () => {
     assert.equal(head.body, '');
   });
 });
+
+interface CpuProfileJson {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string } }>;
+  startTime: number;
+  endTime: number;
+  samples: number[];
+}
+
+/** GET /debug/cpu-profile?<query>: the status, the pid it names, and the profile when there is one. */
+async function cpuProfile(
+  adminPort: number,
+  query: string,
+): Promise<{
+  status: number;
+  pid: number;
+  profile: CpuProfileJson | null;
+  body: string;
+  disposition: string;
+}> {
+  const r = await httpRequest(`http://${LOOPBACK}:${adminPort}/debug/cpu-profile?${query}`, {
+    timeoutMs: 30_000,
+  });
+  return {
+    status: r.status,
+    pid: Number(r.headers['x-moxi-pid'] ?? NaN),
+    profile: r.status === 200 ? (JSON.parse(r.body) as CpuProfileJson) : null,
+    body: r.body,
+    disposition: r.headers['content-disposition'] ?? '',
+  };
+}
+
+/** Names of the functions a profile sampled (those its samples landed in). */
+function sampledFunctions(profile: CpuProfileJson): Set<string> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const names = new Set<string>();
+  for (const id of profile.samples) {
+    const frame = byId.get(id)?.callFrame;
+    if (frame !== undefined && frame.url.includes('/dist/src/')) names.add(frame.functionName);
+  }
+  return names;
+}
+
+/** Sets and gets on `port` until `stop()` (so that a profile has the proxy's code to sample). */
+function keepBusy(port: number): { stop(): Promise<void> } {
+  const state = { running: true };
+  const done = (async () => {
+    const client = await RawClient.connect(port);
+    try {
+      for (let i = 0; state.running && i < 100_000; i++) {
+        await timedRequest(client, `set busy-${i % 50} 0 0 2\r\nok\r\nget busy-${i % 50}\r\n`, retrievalDone);
+      }
+    } finally {
+      client.destroy();
+    }
+  })();
+  return {
+    stop: async () => {
+      state.running = false;
+      await done;
+    },
+  };
+}
 
 describe('admin endpoint: a slow server', SUITE, () => {
   let mc: ServerHandle | undefined;
@@ -356,6 +464,24 @@ describe('admin endpoint: -t 2', SUITE, () => {
     } finally {
       for (const c of clients) c.destroy();
     }
+  });
+
+  it('profiles the worker asked for (the first by default), never the primary', async () => {
+    const [first, second, byDefault] = await Promise.all([
+      cpuProfile(admin, 'seconds=0.5&worker=1'),
+      cpuProfile(admin, 'seconds=0.5&worker=2'),
+      sleep(800).then(() => cpuProfile(admin, 'seconds=0.5')),
+    ]);
+    for (const r of [first, second, byDefault]) {
+      assert.equal(r.status, 200, r.body.slice(0, 200));
+      assert.ok(r.profile!.samples.length > 0);
+      assert.notEqual(r.pid, proxy!.pid);
+    }
+    assert.notEqual(first.pid, second.pid);
+    assert.equal(byDefault.pid, first.pid);
+    const third = await cpuProfile(admin, 'seconds=0.5&worker=3');
+    assert.equal(third.status, 404);
+    assert.match(third.body, /there is no worker 3: moxi\.ts runs 2 workers \(-t 2\)/);
   });
 });
 
