@@ -76,6 +76,13 @@ export interface LoadgenReport {
   readonly preloadMs: number;
 }
 
+/** Sent once the measured window's times are set (absoluteNow() clock), before the report. */
+export interface LoadgenWindow {
+  readonly type: 'window';
+  readonly startAt: number;
+  readonly endAt: number;
+}
+
 export interface LoadgenFailure {
   readonly type: 'failure';
   readonly message: string;
@@ -131,6 +138,8 @@ async function runJob(job: LoadgenJob): Promise<LoadgenReport> {
     (threads > 1 ? WORKER_STARTUP_MS : 0) +
     (w.idleConnections > 0 ? connectBudgetMs : 0);
   const measureEndAt = measureStartAt + job.durationMs;
+  const window: LoadgenWindow = { type: 'window', startAt: measureStartAt, endAt: measureEndAt };
+  process.send?.(window);
   const share = (total: number, t: number): number =>
     Math.floor(total / threads) + (t < total % threads ? 1 : 0);
   const configs: EngineConfig[] = [];

@@ -24,6 +24,8 @@ export interface BenchOptions {
   readonly moxiBin: string;
   readonly repoRoot: string;
   readonly json: boolean;
+  /** Take a CPU profile of moxi.ts over each measured window (bench/profile.ts). */
+  readonly profile: boolean;
 }
 
 export const DEFAULTS = {
@@ -82,6 +84,9 @@ export function usage(): string {
     lines.push(`  --${name.padEnd(16)} ${env.padEnd(22)} ${text}`);
   lines.push(
     `  --${'no-json'.padEnd(16)} ${''.padEnd(22)} do not write the JSON results file (nor the chart)`,
+  );
+  lines.push(
+    `  --${'profile'.padEnd(16)} ${'BENCH_PROFILE=1'.padEnd(22)} CPU-profile moxi.ts over each measured window (its admin endpoint's /debug/cpu-profile): .cpuprofile files under --out/profiles/, and each run's busiest functions; the profiler's cost (a few %) is in those runs' figures`,
   );
   lines.push(`  --${'help'.padEnd(16)} ${''.padEnd(22)} this text`);
   return lines.join('\n');
@@ -155,6 +160,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): P
         { type: 'string' }
       >),
       'no-json': { type: 'boolean' },
+      profile: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -197,6 +203,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): P
       moxiBin: resolve(get('moxi') ?? join(repoRoot, 'bin', 'moxi')),
       repoRoot,
       json: values['no-json'] !== true,
+      profile: values.profile === true || env['BENCH_PROFILE'] === '1',
     },
   };
 }

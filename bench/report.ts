@@ -2,6 +2,7 @@
  * Benchmark results: the per-run record, medians per (workload, target), ratios between pairs of
  * targets, and their text rendering. Pure functions over plain data; run.ts does the I/O.
  */
+import type { ProfileSummary } from './profile.ts';
 
 export interface RunRecord {
   readonly workload: string;
@@ -63,6 +64,8 @@ export interface RunRecord {
   readonly loadgenSystemCpuPct?: number;
   /** CPU used on the machine by anything but our processes (target, backends, loadgen), % of one core. */
   readonly otherCpuPct?: number;
+  /** --profile: the window's CPU profile (file relative to the working directory) and its summary. */
+  readonly profile?: { readonly file: string; readonly summary: ProfileSummary } | { readonly error: string };
 }
 
 export interface Summary {

@@ -10,8 +10,9 @@ import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.ts';
-import { Encoder, type EngineEndpoint } from './engine.ts';
-import type { LoadgenFailure, LoadgenJob, LoadgenReport } from './loadgen.ts';
+import { Encoder, absoluteNow, type EngineEndpoint } from './engine.ts';
+import type { LoadgenFailure, LoadgenJob, LoadgenReport, LoadgenWindow } from './loadgen.ts';
+import { fetchCpuProfile, profileLines, summarizeCpuProfile, type CpuProfile } from './profile.ts';
 import { OptionError, parseOptions, usage, type BenchOptions } from './options.ts';
 import { clockTicksPerSecond, treePeakRssBytes } from './proc.ts';
 import {
@@ -26,6 +27,7 @@ import {
   type Summary,
 } from './report.ts';
 import {
+  LOOPBACK,
   killAllStarted,
   killAllStartedSync,
   pinnedArgv,
@@ -128,7 +130,12 @@ function machineFacts(o: BenchOptions): Machine {
 // ---------------------------------------------------------------------------------------------------
 // One measured run
 
-function awaitReport(lg: TrackedProcess, job: LoadgenJob, timeoutMs: number): Promise<LoadgenReport> {
+function awaitReport(
+  lg: TrackedProcess,
+  job: LoadgenJob,
+  timeoutMs: number,
+  onWindow: (w: LoadgenWindow) => void,
+): Promise<LoadgenReport> {
   return new Promise((resolve, reject) => {
     const child = lg.child;
     const finish = (fn: () => void): void => {
@@ -137,7 +144,11 @@ function awaitReport(lg: TrackedProcess, job: LoadgenJob, timeoutMs: number): Pr
       child.off('exit', onExit);
       fn();
     };
-    const onMessage = (msg: LoadgenReport | LoadgenFailure): void => {
+    const onMessage = (msg: LoadgenReport | LoadgenFailure | LoadgenWindow): void => {
+      if (msg.type === 'window') {
+        onWindow(msg);
+        return;
+      }
       finish(() => {
         if (msg.type === 'report') resolve(msg);
         else reject(new Error(`load generator: ${msg.message}`));
@@ -163,6 +174,8 @@ interface RunContext {
   readonly options: BenchOptions;
   readonly pinning: Pinning;
   readonly machine: Machine;
+  /** --profile: where this bench's CPU profiles go. */
+  readonly profileDir: string;
 }
 
 /** Set by SIGINT/SIGTERM/SIGHUP: no new run starts. */
@@ -190,6 +203,24 @@ function routedEndpoints(server: StartedTarget, workload: Workload): EngineEndpo
   const empty = keys.findIndex((list) => list.length === 0);
   if (empty >= 0) throw new Error(`${router.name} puts no key on endpoint ${empty}`);
   return endpoints.map((e, i) => ({ host: e.host, port: e.port, keys: keys[i] }));
+}
+
+/** Writes a run's CPU profile under ctx.profileDir and sums it up (or says why there is none). */
+async function saveProfile(
+  ctx: RunContext,
+  profiling: Promise<string>,
+  run: { workload: string; target: string; round: number },
+): Promise<NonNullable<RunRecord['profile']>> {
+  try {
+    const text = await profiling;
+    mkdirSync(ctx.profileDir, { recursive: true });
+    const file = join(ctx.profileDir, `${run.workload}-${run.target}-r${run.round}.cpuprofile`);
+    writeFileSync(file, text);
+    const summary = summarizeCpuProfile(JSON.parse(text) as CpuProfile, ctx.options.repoRoot);
+    return { file: relative(process.cwd(), file), summary };
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 async function runOnce(
@@ -237,7 +268,17 @@ async function runOnce(
       durationMs: o.durationMs,
       threads: o.loadgenThreads,
     };
-    const r = await awaitReport(lg, job, o.warmupMs + o.durationMs + LOADGEN_SLACK_MS);
+    let profiling: Promise<string> | undefined;
+    const adminPort = server.adminPort;
+    const r = await awaitReport(lg, job, o.warmupMs + o.durationMs + LOADGEN_SLACK_MS, (w) => {
+      if (!o.profile || adminPort === undefined) return;
+      const seconds = (w.endAt - w.startAt) / 1000;
+      profiling = new Promise((resolve) => setTimeout(resolve, w.startAt - absoluteNow())).then(() =>
+        fetchCpuProfile(LOOPBACK, adminPort, seconds),
+      );
+      profiling.catch(() => undefined); // awaited below; not unhandled if the run fails first
+    });
+    const profile = profiling === undefined ? undefined : await saveProfile(ctx, profiling, base);
     const rss = server.measured === undefined ? undefined : treePeakRssBytes(server.measured.pid);
     const died = server.dead();
     if (died !== undefined) throw new Error(`during the run: ${died}`);
@@ -293,6 +334,7 @@ async function runOnce(
             backendCpuPct: (100 * backendCpu) / windowUs,
             backendCpuShares: backendParts.map((x) => (backendCpu > 0 ? x! / backendCpu : NaN)),
           }),
+      ...(profile === undefined ? {} : { profile }),
       loadgenCpuUsPerOp: r.loadgenCpuMicros / r.ops,
       loadgenCpuPct: (100 * r.loadgenCpuMicros) / windowUs,
       loadgenSystemCpuPct: (100 * r.loadgenSystemCpuMicros) / windowUs,
@@ -475,7 +517,19 @@ async function main(): Promise<number> {
     out(`NOTE: ${o.moxiBin} does not exist; the moxi targets will fail`);
   }
 
-  const ctx: RunContext = { options: o, pinning, machine };
+  const ctx: RunContext = {
+    options: o,
+    pinning,
+    machine,
+    profileDir: join(
+      o.outDir,
+      'profiles',
+      new Date()
+        .toISOString()
+        .replaceAll(':', '-')
+        .replace(/\.\d+Z$/, 'Z'),
+    ),
+  };
   /** The current round's backends, started by the first target that asks. */
   let backends: Promise<Backends> | undefined;
   const targetContext: TargetContext = {
@@ -485,6 +539,7 @@ async function main(): Promise<number> {
     memcachedBin: o.memcachedBin,
     nutcrackerBin: o.nutcrackerBin,
     moxiBin: o.moxiBin,
+    profile: o.profile,
     backends: () =>
       (backends ??= startBackends(targetContext).then((b) => {
         if (!shownArgv.has(' backends')) {
@@ -551,6 +606,11 @@ async function main(): Promise<number> {
         }
         runs.push(record);
         out(runLine(record, nameWidth, o.rounds));
+        const profile = record.profile;
+        if (profile !== undefined) {
+          if ('error' in profile) out(`      profile: none (${profile.error})`);
+          else for (const line of profileLines(profile.summary, profile.file)) out(line);
+        }
       }
       endRound();
     }

@@ -53,6 +53,8 @@ export interface TargetContext {
   readonly moxiBin: string;
   /** The current round's backends: started by the first target that asks, shared by the round. */
   backends(): Promise<Backends>;
+  /** Start moxi.ts with its admin endpoint, so that it can be profiled (--profile). */
+  readonly profile: boolean;
 }
 
 export interface ProcessInfo {
@@ -73,6 +75,8 @@ export interface StartedTarget {
   dead(): string | undefined;
   /** Stops what this target started itself (not the shared backends). */
   stop(): Promise<void>;
+  /** moxi.ts's admin endpoint port (with --profile), where its CPU profile is asked for. */
+  readonly adminPort?: number;
 }
 
 export interface Target {
@@ -237,6 +241,8 @@ async function startNutcracker(name: string, ctx: TargetContext): Promise<Starte
 async function startMoxiProxy(name: string, threads: number, ctx: TargetContext): Promise<StartedTarget> {
   const backends = await ctx.backends();
   const servers = backends.servers.map((b) => `${LOOPBACK}:${b.port}`).join(',');
+  // a new admin port with each attempt: one in use makes moxi.ts exit as a busy proxy port does
+  let adminPort: number | undefined;
   const proxy = await startServer({
     name,
     cpus: ctx.serverCpus,
@@ -255,10 +261,12 @@ async function startMoxiProxy(name: string, threads: number, ctx: TargetContext)
         String(threads),
         '-c',
         String(MAX_CLIENT_CONNECTIONS),
+        ...(ctx.profile ? ['--admin', `${LOOPBACK}:${(adminPort = randomPort())}`] : []),
       ],
     }),
   });
-  return proxyTarget(proxy, backends, () => proxy.process.stop());
+  const target = proxyTarget(proxy, backends, () => proxy.process.stop());
+  return adminPort === undefined ? target : { ...target, adminPort };
 }
 
 async function startDirect(ctx: TargetContext): Promise<StartedTarget> {
