@@ -2,8 +2,9 @@
  * The live dashboard served at `/` by the admin endpoint: one self-contained page (no external assets,
  * so it works on a host without internet access) that polls /api/stats every second and shows rates
  * computed from the counters' deltas: per pool, client connections, requests/s, multi-get keys/s and
- * errors/s, each downstream server's state, requests/s, mean response time and connections; each worker's CPU and memory; the embedded
- * server's items, memory and hit ratio. Names and values are inserted as text, never as HTML.
+ * errors/s, each downstream server's state, requests/s, mean response time and connections; each
+ * worker's CPU and memory (and a link to a 10 s CPU profile of it); the embedded server's items, memory
+ * and hit ratio. Names and values are inserted as text, never as HTML.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -133,9 +134,12 @@ function render(s, prev, seconds) {
     const rows = s.workers.map((w) => {
       const v = prev && prev.workers.find((x) => x.worker === w.worker && x.pid === w.pid);
       const cpu = v ? rate(w.cpuUserSeconds + w.cpuSystemSeconds, v.cpuUserSeconds + v.cpuSystemSeconds, seconds) : NaN;
-      return [String(w.worker), String(w.pid), num(cpu * 100, 1) + ' %', bytes(w.rssBytes), bytes(w.heapUsedBytes)];
+      // a 10 s CPU profile of this process, downloaded as a .cpuprofile (admin/cpu-profile.ts)
+      const profile = el('a', '10 s');
+      profile.href = '/debug/cpu-profile?seconds=10&worker=' + w.worker;
+      return [String(w.worker), String(w.pid), num(cpu * 100, 1) + ' %', bytes(w.rssBytes), bytes(w.heapUsedBytes), profile];
     });
-    workers.append(table(s.workers.length === 1 ? 'Process' : 'Workers', ['worker', 'pid', 'cpu', 'rss', 'heap'], rows));
+    workers.append(table(s.workers.length === 1 ? 'Process' : 'Workers', ['worker', 'pid', 'cpu', 'rss', 'heap', 'CPU profile'], rows));
   }
   const embedded = document.getElementById('embedded');
   embedded.replaceChildren();

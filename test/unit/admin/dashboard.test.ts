@@ -86,6 +86,16 @@ function stats(requests: number, cpu: number): unknown {
   };
 }
 
+/** The first node below `node` with tag `tag`. */
+function findTag(node: FakeNode, tag: string): FakeNode | undefined {
+  for (const child of node.children) {
+    if (child.tag === tag) return child;
+    const found = findTag(child, tag);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 async function runDashboard(answers: Array<() => Promise<unknown>>): Promise<Map<string, FakeNode>> {
   const script = DASHBOARD_HTML.slice(
     DASHBOARD_HTML.indexOf('<script>') + '<script>'.length,
@@ -146,6 +156,10 @@ describe('dashboard', () => {
       ).includes('FOUND'),
     );
     assert.match(page.get('workers')!.text(), /1\|42\|25\.0 %\|80\.0 MB/);
+    // each process's row links to a 10 s CPU profile of it
+    const link = findTag(page.get('workers')!, 'a');
+    assert.equal(link?.textContent, '10 s');
+    assert.equal((link as FakeNode & { href?: string }).href, '/debug/cpu-profile?seconds=10&worker=1');
     assert.match(page.get('embedded')!.text(), /1 \/ 1,024\|1,000\|0\|75\.0 %/);
     assert.match(page.get('embedded')!.text(), /default\|5\|500 B\|64\.0 MB\|0/);
     assert.equal(page.get('error')!.textContent, '');
