@@ -9,7 +9,7 @@
  *  - /debug/cpu-profile: a V8 CPU profile of the window asked for, taken while clients are served, one
  *    at a time; bad arguments 400, a worker that does not exist 404;
  *  - -t 2: the counters are the two workers' sums and each worker has its CPU and memory series; a
- *    profile is of the worker asked for;
+ *    profile is of the worker asked for, and a worker that dies while profiled answers 503 at once;
  *  - cluster mode: the REST configuration stream's series and /api/stats entry (open, configurations
  *    received, errors once it is cut; the URL without its password);
  *  - an admin port in use: a clear message and exit 71, as for -p.
@@ -482,6 +482,26 @@ describe('admin endpoint: -t 2', SUITE, () => {
     const third = await cpuProfile(admin, 'seconds=0.5&worker=3');
     assert.equal(third.status, 404);
     assert.match(third.body, /there is no worker 3: moxi\.ts runs 2 workers \(-t 2\)/);
+  });
+
+  it('a worker that dies while it is profiled: 503 at once, not at the end of the window', async () => {
+    const { pid } = await cpuProfile(admin, 'seconds=0.1&worker=2');
+    const t0 = performance.now();
+    const [r] = await Promise.all([
+      cpuProfile(admin, 'seconds=20&worker=2'),
+      sleep(300).then(() => {
+        process.kill(pid, 'SIGKILL');
+      }),
+    ]);
+    assert.equal(r.status, 503);
+    assert.match(r.body, /worker 2 exited while it was being profiled/);
+    assert.ok(performance.now() - t0 < 5000);
+    // the primary starts another worker 2, which can be profiled
+    const again = await pollUntil(async () => {
+      const p = await cpuProfile(admin, 'seconds=0.1&worker=2');
+      return p.status === 200 ? p : undefined;
+    }, 10_000);
+    assert.ok(again !== undefined && again.pid !== pid);
   });
 });
 
