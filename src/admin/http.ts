@@ -56,7 +56,7 @@ export class AdminServer {
         const port = typeof a === 'object' && a !== null ? a.port : this.address.port;
         this.log.info(
           { address: this.address.host, port },
-          'admin endpoint listening (/metrics, /healthz, /)',
+          'admin endpoint listening (/metrics, /healthz, /debug/cpu-profile, /)',
         );
         resolve(port);
       });
