@@ -86,7 +86,7 @@ export function usage(): string {
     `  --${'no-json'.padEnd(16)} ${''.padEnd(22)} do not write the JSON results file (nor the chart)`,
   );
   lines.push(
-    `  --${'profile'.padEnd(16)} ${'BENCH_PROFILE=1'.padEnd(22)} CPU-profile moxi.ts over each measured window (its admin endpoint's /debug/cpu-profile): .cpuprofile files under --out/profiles/, and each run's busiest functions; the profiler's cost (a few %) is in those runs' figures`,
+    `  --${'profile'.padEnd(16)} ${'BENCH_PROFILE=1'.padEnd(22)} CPU-profile moxi.ts over each measured window (its admin endpoint's /debug/cpu-profile): .cpuprofile files under --out/profiles/, and each run's busiest functions; the profiler's cost (about 10% more CPU per request) is in those runs' figures`,
   );
   lines.push(`  --${'help'.padEnd(16)} ${''.padEnd(22)} this text`);
   return lines.join('\n');
