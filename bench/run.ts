@@ -205,6 +205,14 @@ function routedEndpoints(server: StartedTarget, workload: Workload): EngineEndpo
   return endpoints.map((e, i) => ({ host: e.host, port: e.port, keys: keys[i] }));
 }
 
+/** A time as part of a file name: ISO 8601 to the second, with no colons (2026-11-25T05-17-03Z). */
+function fileStamp(at: Date): string {
+  return at
+    .toISOString()
+    .replaceAll(':', '-')
+    .replace(/\.\d+Z$/, 'Z');
+}
+
 /** Writes a run's CPU profile under ctx.profileDir and sums it up (or says why there is none). */
 async function saveProfile(
   ctx: RunContext,
@@ -521,14 +529,7 @@ async function main(): Promise<number> {
     options: o,
     pinning,
     machine,
-    profileDir: join(
-      o.outDir,
-      'profiles',
-      new Date()
-        .toISOString()
-        .replaceAll(':', '-')
-        .replace(/\.\d+Z$/, 'Z'),
-    ),
+    profileDir: join(o.outDir, 'profiles', fileStamp(new Date())),
   };
   /** The current round's backends, started by the first target that asks. */
   let backends: Promise<Backends> | undefined;
@@ -645,10 +646,7 @@ async function main(): Promise<number> {
   printSummary(summaries, ratioRows, missing, runs);
 
   if (o.json) {
-    const stamp = new Date()
-      .toISOString()
-      .replaceAll(':', '-')
-      .replace(/\.\d+Z$/, 'Z');
+    const stamp = fileStamp(new Date());
     mkdirSync(o.outDir, { recursive: true });
     const file = join(o.outDir, `${stamp}.json`);
     const doc = {

@@ -235,13 +235,24 @@ async function startNutcracker(name: string, ctx: TargetContext): Promise<Starte
 }
 
 /**
+ * With --profile, moxi.ts's admin endpoint on a random port (told to `chosen`), where its CPU profile is
+ * asked for. A new port at each start attempt: one in use makes moxi.ts exit as a busy listening port
+ * does, and startServer tries again.
+ */
+function adminArgs(ctx: TargetContext, chosen: (port: number) => void): string[] {
+  if (!ctx.profile) return [];
+  const port = randomPort();
+  chosen(port);
+  return ['--admin', `${LOOPBACK}:${port}`];
+}
+
+/**
  * moxi.ts in proxy mode with `threads` (-t) event loops; with more than one they are worker processes
  * under a primary, all of them the process under test (CPU and peak RSS are summed over the tree).
  */
 async function startMoxiProxy(name: string, threads: number, ctx: TargetContext): Promise<StartedTarget> {
   const backends = await ctx.backends();
   const servers = backends.servers.map((b) => `${LOOPBACK}:${b.port}`).join(',');
-  // a new admin port with each attempt: one in use makes moxi.ts exit as a busy proxy port does
   let adminPort: number | undefined;
   const proxy = await startServer({
     name,
@@ -261,7 +272,7 @@ async function startMoxiProxy(name: string, threads: number, ctx: TargetContext)
         String(threads),
         '-c',
         String(MAX_CLIENT_CONNECTIONS),
-        ...(ctx.profile ? ['--admin', `${LOOPBACK}:${(adminPort = randomPort())}`] : []),
+        ...adminArgs(ctx, (p) => (adminPort = p)),
       ],
     }),
   });
@@ -326,8 +337,9 @@ export const TARGETS: readonly Target[] = [
     name: 'moxi-server',
     usesBackends: false,
     description: 'bin/moxi as an embedded memcached server (-p, no -z), one event loop (-t 1)',
-    start: (ctx) =>
-      startServer({
+    start: async (ctx) => {
+      let adminPort: number | undefined;
+      const server = await startServer({
         name: 'moxi-server',
         cpus: ctx.serverCpus,
         readyTimeoutMs: 15_000,
@@ -348,9 +360,13 @@ export const TARGETS: readonly Target[] = [
             String(ctx.memoryMb),
             '-c',
             String(MAX_CLIENT_CONNECTIONS),
+            ...adminArgs(ctx, (p) => (adminPort = p)),
           ],
         }),
-      }).then(serverTarget),
+      });
+      const target = serverTarget(server);
+      return adminPort === undefined ? target : { ...target, adminPort };
+    },
   },
   {
     name: 'memcached2',
