@@ -212,12 +212,7 @@ export class ProxySession implements ReplyAccount {
   /** Parses and dispatches what is buffered, until backpressure or the end of the input. */
   private process(): void {
     while (!this.paused && !this.inputHeld && !this.closed && !this.closeWhenDone) {
-      if (
-        this.slots.length >= this.window ||
-        this.socket.writableNeedDrain ||
-        this.awaitingAdmission ||
-        this.holdsManyReplyBytes
-      ) {
+      if (this.slots.length >= this.window || this.heldBack) {
         this.pause();
         return;
       }
@@ -624,15 +619,7 @@ export class ProxySession implements ReplyAccount {
       wrote = true;
     }
     if (wrote || (this.closeWhenDone && this.slots.length === 0)) scheduleFlush(this);
-    if (
-      this.paused &&
-      this.slots.length < this.window / 2 &&
-      !this.socket.writableNeedDrain &&
-      !this.awaitingAdmission &&
-      !this.holdsManyReplyBytes
-    ) {
-      this.resume();
-    }
+    if (this.paused && this.slots.length < this.window / 2 && !this.heldBack) this.resume();
   }
 
   /** @internal Writes what is ready; closes after the last reply when asked to. */
@@ -658,6 +645,14 @@ export class ProxySession implements ReplyAccount {
 
   releaseReplyBytes(n: number): void {
     this.replyBytesHeld -= n;
+  }
+
+  /**
+   * Whether this client's requests stay unread whatever its window: its socket will not take more, a
+   * request of its waits for admission, or too many of its reply bytes are held.
+   */
+  private get heldBack(): boolean {
+    return this.socket.writableNeedDrain || this.awaitingAdmission || this.holdsManyReplyBytes;
   }
 
   /** Enough reply bytes wait for this client that reading more of its requests would only add to them. */
