@@ -107,13 +107,13 @@ export class MultiGetRequest implements ReplyWriter {
    */
   private distinct: KeyList;
   /**
-   * Where distinct key 0 goes now, and its value once found: parsed, or the server's reply bytes
-   * holding the VALUE unit to send exactly as received (where in them: `blocks`). Fields rather than
-   * arrays: most gets have one key, and a request in flight keeps all it holds alive (routeOf, hitAt).
+   * A one-key get's: where its key goes now, and its value once found: parsed, or the server's reply
+   * bytes holding the VALUE unit to send exactly as received (where in them: `blocks`). Fields rather
+   * than arrays: most gets have one key, and a request in flight keeps all it holds alive.
    */
   private firstRoute: Route | undefined = undefined;
   private firstHit: Found = undefined;
-  /** The same for distinct keys 1 and on, at their index (null for a one-key get). */
+  /** The same for a multi-get, by distinct key index (null for a one-key get; see routeOf, hitAt). */
   private routes: Route[] | null = null;
   private hits: Found[] | null = null;
   /**
@@ -196,7 +196,6 @@ export class MultiGetRequest implements ReplyWriter {
       const routes = new Array<Route>(n);
       this.pool.routeAll(distinct, routes);
       this.routes = routes;
-      this.firstRoute = routes[0];
     }
     const cache = this.pool.frontCache;
     if (cache !== null) this.cacheMark = cache.sendMark;
@@ -321,21 +320,21 @@ export class MultiGetRequest implements ReplyWriter {
 
   /** @internal Where distinct key `index` goes now. */
   routeOf(index: number): Route {
-    return index === 0 ? this.firstRoute! : this.routes![index];
+    return this.routes === null ? this.firstRoute! : this.routes[index];
   }
 
   private setRoute(index: number, route: Route): void {
-    if (index === 0) this.firstRoute = route;
-    else this.routes![index] = route;
+    if (this.routes === null) this.firstRoute = route;
+    else this.routes[index] = route;
   }
 
   private hitAt(index: number): Found {
-    return index === 0 ? this.firstHit : this.hits![index];
+    return this.hits === null ? this.firstHit : this.hits[index];
   }
 
   private setHit(index: number, hit: Found): void {
-    if (index === 0) this.firstHit = hit;
-    else this.hits![index] = hit;
+    if (this.hits === null) this.firstHit = hit;
+    else this.hits[index] = hit;
   }
 
   /** Groups distinct keys (by index) by the server their route names and sends one batch to each. */
