@@ -77,6 +77,12 @@ const POOL_METRICS: ReadonlyArray<readonly [field: string, name: string, kind: K
     'counter',
     'Multi-gets answered out of memory: their values would pass what one client may hold',
   ],
+  [
+    'totUnreadDisconnects',
+    'moxi_unread_disconnects_total',
+    'counter',
+    'Clients disconnected because the replies held for all clients passed --max-unread and theirs were the most unread',
+  ],
   ['totConfigs', 'moxi_configs_total', 'counter', 'Configurations applied to the pool'],
   ['totBytesRead', 'moxi_client_read_bytes_total', 'counter', "Bytes read from the pool's clients"],
   ['totBytesWritten', 'moxi_client_written_bytes_total', 'counter', "Bytes written to the pool's clients"],

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseAdminAddress, type AdminAddress } from '../admin/address.ts';
+import { UNREAD_REPLIES_LIMIT } from '../upstream/unread-replies.ts';
 import { type Behaviors, parseBehaviors, proxyDefaults, defaultBehaviors } from '../config/behaviors.ts';
 import {
   type ClusterConfig,
@@ -77,6 +78,14 @@ export const OPTIONS = {
       "with a binary downstream, answer text clients memcached's error lines (e.g. SERVER_ERROR\n" +
       "object too large for cache) instead of moxi's a2b ones (SERVER_ERROR a2b e2big)",
   },
+  'max-unread': {
+    type: 'string',
+    arg: '<size>',
+    help:
+      'proxy: most reply bytes held for clients, per event loop (replies written to clients\n' +
+      'that do not read them, multi-get values not yet sent), e.g. 1g; past it the client\n' +
+      'with the most unread replies is disconnected; 0 = no cap (default: 512m)',
+  },
   h: { type: 'boolean', help: 'print this help and exit' },
   i: { type: 'boolean', help: 'print license information and exit' },
 } as const;
@@ -124,6 +133,8 @@ export interface MoxiOptions {
   admin: AdminAddress | null;
   /** --memcached-errors: memcached's error lines, not moxi's, for text clients of binary servers. */
   memcachedErrors: boolean;
+  /** --max-unread: bytes; 0 = no cap. */
+  maxUnreadReplies: number;
 }
 
 export type ParsedCommandLine =
@@ -146,6 +157,15 @@ function parseItemSize(text: string): number {
   if (unit === 'k' || unit === 'K') return atoi(text.slice(0, -1)) * 1024;
   if (unit === 'm' || unit === 'M') return atoi(text.slice(0, -1)) * 1024 * 1024;
   return atoi(text);
+}
+
+/** --max-unread: bytes with an optional k/m/g suffix; null when it is not one. */
+export function parseByteSize(text: string): number | null {
+  const m = /^(\d+)([kmg]?)$/i.exec(text.trim());
+  if (m === null) return null;
+  const unit = m[2].toLowerCase();
+  const scale = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  return Number(m[1]) * scale;
 }
 
 const ITEM_SIZE_MAX_LOWER_LIMIT = 1024;
@@ -211,7 +231,20 @@ export function parseCommandLine(
     warnings,
     admin: null,
     memcachedErrors: v['memcached-errors'] === true,
+    maxUnreadReplies: UNREAD_REPLIES_LIMIT,
   };
+
+  if (str('max-unread') !== undefined) {
+    const bytes = parseByteSize(str('max-unread')!);
+    if (bytes === null || !Number.isSafeInteger(bytes)) {
+      return {
+        kind: 'exit',
+        code: 1,
+        message: `Illegal --max-unread "${str('max-unread')!}": expected bytes with an optional k, m or g, e.g. 1g (0: no cap)`,
+      };
+    }
+    options.maxUnreadReplies = bytes;
+  }
 
   if (str('admin') !== undefined) {
     options.admin = parseAdminAddress(str('admin')!);

@@ -51,6 +51,7 @@ export function createProxy(
     log,
     maxBytes: options.maxBytes,
     memcachedErrors: options.memcachedErrors,
+    maxUnreadReplies: options.maxUnreadReplies,
     settings: serverSettings(options, options.port ?? 0),
     ...(statsProxy !== undefined ? { statsProxy } : {}),
     ...(frontCacheForgot !== undefined ? { frontCacheForgot } : {}),

@@ -133,6 +133,11 @@ export class PoolCounters {
    * client may hold (CLIENT_REPLY_LIMIT).
    */
   errOom = 0;
+  /**
+   * Clients disconnected because the replies held for clients across the process passed their cap
+   * (--max-unread) and this one had the most unread (UnreadReplies).
+   */
+  totUnreadDisconnects = 0;
   totConfigs = 0;
   /** Bytes read from and written to this pool's clients (memcached:stats:bytes_read/bytes_written). */
   totBytesRead = 0;

@@ -15,6 +15,7 @@ import { createRouter, type PoolRouter } from '../routing/router.ts';
 import { CoarseTimer } from '../util/coarse-timer.ts';
 import type { Logger } from '../util/log.ts';
 import { ProxySession, type SessionHost } from '../upstream/session.ts';
+import { UNREAD_REPLIES_LIMIT, UnreadReplies } from '../upstream/unread-replies.ts';
 import { ProxyPool } from './pool.ts';
 import { renderStatsProxy } from './stats-proxy.ts';
 import type { ServerSettings } from '../server/stats.ts';
@@ -29,6 +30,11 @@ export interface ProxyOptions {
   maxBytes?: number;
   /** --memcached-errors: memcached's error lines for text clients of binary servers. */
   memcachedErrors?: boolean;
+  /**
+   * --max-unread: the most reply bytes this process holds for its clients (unread replies and multi-get
+   * values) before it disconnects the client with the most unread; 0 = no cap. Default 512 MiB.
+   */
+  maxUnreadReplies?: number;
   /** The memcached settings of the run (-p, -c, -m, ...), which `stats proxy settings` lists. */
   settings?: ServerSettings;
   /**
@@ -99,10 +105,23 @@ export class Proxy implements SessionHost {
   private readonly buckets = new Map<string, ProxyPool>();
   private configured = false;
   private clusterListening: Promise<void> | null = null;
+  readonly unreadReplies: UnreadReplies<ProxySession>;
 
   private constructor(options: ProxyOptions, mode: 'static' | 'cluster') {
     this.options = options;
     this.mode = mode;
+    const cap = options.maxUnreadReplies ?? UNREAD_REPLIES_LIMIT;
+    this.unreadReplies = new UnreadReplies<ProxySession>(cap, (session, unread) => {
+      options.log.warn(
+        {
+          client: `${session.socket.remoteAddress ?? '?'}:${session.socket.remotePort ?? '?'}`,
+          unread,
+          cap,
+        },
+        'disconnecting the client with the most unread replies: replies held for clients passed --max-unread',
+      );
+      session.shed();
+    });
     const b = options.behaviors;
     const timeouts = [
       b.downstream_timeout,

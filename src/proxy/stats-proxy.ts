@@ -437,6 +437,7 @@ const PSTD_STATS: ReadonlyArray<readonly [name: string, value: PoolValue]> = [
   ['tot_requests_connect_failed', counter('totDownstreamConnectFailures')],
   ['tot_downstream_closed', counter('totDownstreamClosed')],
   ['tot_gets_squashed', counter('totGetsSquashed')],
+  ['tot_unread_disconnects', counter('totUnreadDisconnects')],
   ['tot_configs', counter('totConfigs')],
 ];
 

@@ -35,6 +35,7 @@ import { FlushBatch } from '../util/flush-batch.ts';
 import { OutputQueue } from '../util/output-queue.ts';
 import { RingQueue } from '../util/ring-queue.ts';
 import { SERVER_VERSION } from '../version.ts';
+import type { UnreadHolder, UnreadReplies } from './unread-replies.ts';
 
 /**
  * Requests in flight per client before we stop reading from it, however well it reads. It bounds what
@@ -105,6 +106,8 @@ export interface SessionHost {
   statsProxy(pool: ProxyPool | null, arg: string): string | Promise<string>;
   /** The bucket SASL PLAIN credentials select, or null when they match none. */
   login(user: string, password: string): ProxyPool | null;
+  /** The process's cap on reply bytes held for clients (unread replies, multi-get values). */
+  readonly unreadReplies: UnreadReplies<ProxySession>;
 }
 
 class Slot implements ReplySlot {
@@ -136,7 +139,7 @@ function scheduleFlush(session: ProxySession): void {
   dirty.add(session);
 }
 
-export class ProxySession implements ReplyAccount {
+export class ProxySession implements ReplyAccount, UnreadHolder {
   readonly id: number;
   readonly socket: Socket;
   /** The client's bucket; null is moxi's NULL bucket (default_bucket_name names a bucket that is absent). */
@@ -154,6 +157,8 @@ export class ProxySession implements ReplyAccount {
   private window = START_WINDOW;
   /** Multi-get values arrived for this client's requests and not yet in its output (holdReplyBytes). */
   private replyBytesHeld = 0;
+  /** Its socket's backlog is counted in the host's unreadReplies (since a write that backed it up). */
+  private unreadCounted = false;
   /**
    * A request of this client waits in its pool's wait queue (downstream_max requests are in flight): no
    * later request is read until it runs or times out. moxi serves a connection one request at a time,
@@ -182,12 +187,14 @@ export class ProxySession implements ReplyAccount {
     this.onClose = onClose;
     socket.setNoDelay(true);
     socket.on('drain', () => {
+      if (this.unreadCounted) this.countUnread(false);
       this.resume();
     });
     socket.on('error', () => {
       socket.destroy();
     });
     socket.on('close', () => {
+      if (this.unreadCounted) this.countUnread(false);
       this.closed = true;
       requestBytes.forget(this.relieved);
       this.onClose(this);
@@ -629,7 +636,9 @@ export class ProxySession implements ReplyAccount {
     if (!this.out.isEmpty) {
       if (this.pool !== null) this.pool.counters.totBytesWritten += this.out.committedLength;
       this.out.flush(this.socket);
-      this.window = this.socket.writableNeedDrain ? START_WINDOW : Math.min(MAX_PENDING, this.window * 2);
+      const backedUp = this.socket.writableNeedDrain;
+      this.window = backedUp ? START_WINDOW : Math.min(MAX_PENDING, this.window * 2);
+      if (backedUp || this.unreadCounted) this.countUnread(backedUp);
     }
     if (this.closeWhenDone && this.slots.length === 0) {
       this.closed = true;
@@ -639,12 +648,37 @@ export class ProxySession implements ReplyAccount {
 
   holdReplyBytes(n: number): boolean {
     if (this.replyBytesHeld + this.socket.writableLength + n > CLIENT_REPLY_LIMIT) return false;
+    if (!this.host.unreadReplies.hold(n)) return false;
     this.replyBytesHeld += n;
     return true;
   }
 
   releaseReplyBytes(n: number): void {
     this.replyBytesHeld -= n;
+    this.host.unreadReplies.release(n);
+  }
+
+  /** Bytes written to the client's socket and not taken by it yet. */
+  get unread(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Counts the socket's backlog in the process's cap while it is backed up (which may disconnect someone). */
+  private countUnread(backedUp: boolean): void {
+    this.unreadCounted = backedUp;
+    this.host.unreadReplies.count(this, backedUp ? this.socket.writableLength : 0);
+  }
+
+  /**
+   * Disconnects the client to keep the process under its cap on held replies (this client had the most
+   * unread): its unread replies go with its socket, and nothing more is read or written.
+   */
+  shed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unreadCounted = false;
+    if (this.pool !== null) this.pool.counters.totUnreadDisconnects++;
+    this.socket.destroy();
   }
 
   /**

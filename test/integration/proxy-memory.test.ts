@@ -418,3 +418,112 @@ describe('proxy memory bound: multi-gets of more values than a client may hold',
     }
   });
 });
+
+describe('proxy memory bound: clients that leave replies unread, across the process (--max-unread)', () => {
+  // 16 MB: a client with 64 gets of 512 KB in flight (32 MB) passes it alone; one with 8 (4 MB) does not
+  const CAP_MB = 16;
+  const KEYS = 40; // 20 MB of values in one multi-get: more than the cap
+  const f = {} as { mc: ServerHandle; proxy: ProxyHandle };
+  const valueOf = (k: number): Buffer => Buffer.alloc(VALUE_BYTES, 0x30 + (k % 40));
+  const getReply = (k: number): Buffer =>
+    Buffer.concat([Buffer.from(`VALUE u${k} 0 ${VALUE_BYTES}\r\n`), valueOf(k), Buffer.from('\r\nEND\r\n')]);
+  const statOf = async (name: string): Promise<number> => {
+    const admin = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
+    try {
+      const stats = (await asciiExchange(admin, 'stats proxy\r\n')).data.toString('latin1');
+      return Number(new RegExp(`:pstd_stats:${name} (\\d+)`).exec(stats)?.[1]);
+    } finally {
+      await admin.close();
+    }
+  };
+
+  before(async () => {
+    f.mc = await startMemcached({ memoryMb: 64, maxItemSize: '1m' });
+    f.proxy = await startProxy((ports) => `${ports[0]}=${hostList([f.mc])}`, {
+      extraArgs: ['--max-unread', `${CAP_MB}m`],
+    });
+    const setter = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
+    try {
+      for (let k = 0; k < KEYS; k++) {
+        const set = Buffer.concat([
+          Buffer.from(`set u${k} 0 0 ${VALUE_BYTES}\r\n`),
+          valueOf(k),
+          Buffer.from('\r\n'),
+        ]);
+        assert.equal((await asciiExchange(setter, set)).data.toString('latin1'), 'STORED\r\n');
+      }
+    } finally {
+      await setter.close();
+    }
+  });
+  after(async () => {
+    await f.proxy.stop();
+    await f.mc.stop();
+  });
+
+  it('the client with the most unread replies is disconnected; one with a few keeps them, and a reader is served throughout', async () => {
+    const modest = await openSocket(f.proxy.poolPorts[0]);
+    const hog = await openSocket(f.proxy.poolPorts[0]);
+    const reader = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
+    try {
+      modest.pause();
+      hog.pause();
+      modest.write('get u1\r\n'.repeat(8));
+      await sleep(300);
+      const { base, peak } = await peakDuring(f.proxy, async () => {
+        hog.write('get u2\r\n'.repeat(80));
+        // a client that reads is served, byte for byte, while the hog piles up and goes
+        for (let i = 0; i < 20; i++) {
+          const k = 3 + (i % 10);
+          const got = await asciiExchange(reader, `get u${k}\r\n`);
+          assert.ok(got.data.equals(getReply(k)), `reader's get of u${k}`);
+        }
+        for (let i = 0; i < 100 && (await statOf('tot_unread_disconnects')) < 1; i++) await sleep(100);
+      });
+      assert.equal(await statOf('tot_unread_disconnects'), 1, 'clients disconnected for unread replies');
+      // the hog's socket gives what the kernel had taken for it, then ends: fewer than its 80 replies
+      let hogBytes = 0;
+      const hogEnded = new Promise<void>((res) => {
+        hog.on('data', (d: Buffer) => (hogBytes += d.length));
+        hog.once('close', () => {
+          res();
+        });
+      });
+      hog.resume();
+      await Promise.race([hogEnded, sleep(10_000)]);
+      assert.ok(hog.destroyed, 'the hog was disconnected');
+      assert.ok(hogBytes < 80 * getReply(2).length, `the hog got ${hogBytes} bytes`);
+      // the modest client reads its 8 replies, whole
+      const expected = Buffer.concat(Array.from({ length: 8 }, () => getReply(1)));
+      assert.ok(
+        (await readAll(modest, expected.length, 20_000)).equals(expected),
+        "the modest client's replies",
+      );
+      // 32 MB of the hog's replies would have been held; the cap and a few in flight are
+      assertPeakBelow(peak, base, CAP_MB + SLACK_MB);
+    } finally {
+      modest.destroy();
+      hog.destroy();
+      await reader.close();
+    }
+  });
+
+  it('a multi-get whose values pass the cap is answered out of memory, one that fits is answered whole', async () => {
+    const reader = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
+    try {
+      const oomBefore = await statOf('err_oom');
+      const keys = (n: number): string => Array.from({ length: n }, (_, k) => `u${k}`).join(' ');
+      const refused = await asciiExchange(reader, `get ${keys(KEYS)}\r\n`);
+      assert.equal(refused.data.toString('latin1'), 'SERVER_ERROR out of memory writing get response\r\n');
+      const whole = Buffer.concat([
+        ...Array.from({ length: 20 }, (_, k) => getReply(k).subarray(0, -'END\r\n'.length)),
+        Buffer.from('END\r\n'),
+      ]);
+      const answered = await asciiExchange(reader, `get ${keys(20)}\r\n`);
+      assert.ok(answered.data.equals(whole), '20 values of 512 KB (10 MB)');
+      assert.equal((await statOf('err_oom')) - oomBefore, 1);
+    } finally {
+      await reader.close();
+    }
+  });
+});

@@ -88,6 +88,21 @@ describe('command line', () => {
     assert.equal(run('-z', '11211=127.0.0.1:11311', '--memcached-errors').memcachedErrors, true);
   });
 
+  it('--max-unread takes bytes with k, m or g; 0 turns the cap off; anything else exits 1 with the reason', () => {
+    const z = ['-z', '11211=127.0.0.1:11311'];
+    assert.equal(run(...z).maxUnreadReplies, 512 * 1024 * 1024);
+    assert.equal(run(...z, '--max-unread', '1g').maxUnreadReplies, 1024 ** 3);
+    assert.equal(run(...z, '--max-unread=64M').maxUnreadReplies, 64 * 1024 ** 2);
+    assert.equal(run(...z, '--max-unread', '300k').maxUnreadReplies, 300 * 1024);
+    assert.equal(run(...z, '--max-unread', '1000000').maxUnreadReplies, 1_000_000);
+    assert.equal(run(...z, '--max-unread', '0').maxUnreadReplies, 0);
+    for (const bad of ['-1', '1t', 'lots', '', '1.5m', '99999999999999999g']) {
+      const r = exitOf(...z, `--max-unread=${bad}`);
+      assert.equal(r.code, 1, bad);
+      assert.match(r.message, /^Illegal --max-unread ".*": expected bytes/, bad);
+    }
+  });
+
   it('reports a bad -z with moxi text and exit 1', () => {
     assert.deepEqual(exitOf('-z', '11211'), { kind: 'exit', code: 1, message: 'bad moxi config, missing =' });
   });
@@ -95,7 +110,7 @@ describe('command line', () => {
   it('documents every flag in -h', () => {
     const text = usageText();
     const flags = ['-p', '-U', '-l', '-t', '-c', '-m', '-M', '-I', '-B', '-z', '-Z', '-v', '-h'];
-    for (const flag of [...flags, '--admin', '--memcached-errors']) {
+    for (const flag of [...flags, '--admin', '--memcached-errors', '--max-unread']) {
       assert.ok(text.includes(`  ${flag}`), flag);
     }
     assert.ok(text.includes('downstream_timeout=5000'));

@@ -115,6 +115,7 @@ describe('stats proxy pstd_stats', () => {
       'tot_requests_connect_failed',
       'tot_downstream_closed',
       'tot_gets_squashed',
+      'tot_unread_disconnects',
       'tot_configs',
     ]);
   });
@@ -135,6 +136,7 @@ describe('stats proxy pstd_stats', () => {
             totRequests: 12,
             totGetsSquashed: 13,
             errOom: 14,
+            totUnreadDisconnects: 15,
           }),
           '',
         ),
@@ -159,6 +161,7 @@ describe('stats proxy pstd_stats', () => {
       tot_gets_squashed: '13',
       tot_downstream_reserved: '0',
       err_oom: '14',
+      tot_unread_disconnects: '15',
     };
     for (const [name, value] of Object.entries(expected)) assert.equal(rows.get(name), value, name);
   });
