@@ -137,9 +137,9 @@ function render(s, prev, seconds) {
       // a 10 s CPU profile of this process, downloaded as a .cpuprofile (admin/cpu-profile.ts)
       const profile = el('a', '10 s');
       profile.href = '/debug/cpu-profile?seconds=10&worker=' + w.worker;
-      return [String(w.worker), String(w.pid), num(cpu * 100, 1) + ' %', bytes(w.rssBytes), bytes(w.heapUsedBytes), profile];
+      return [String(w.worker), String(w.pid), num(cpu * 100, 1) + ' %', bytes(w.rssBytes), bytes(w.heapUsedBytes), bytes(w.heldReplyBytes), profile];
     });
-    workers.append(table(s.workers.length === 1 ? 'Process' : 'Workers', ['worker', 'pid', 'cpu', 'rss', 'heap', 'CPU profile'], rows));
+    workers.append(table(s.workers.length === 1 ? 'Process' : 'Workers', ['worker', 'pid', 'cpu', 'rss', 'heap', 'held replies', 'CPU profile'], rows));
   }
   const embedded = document.getElementById('embedded');
   embedded.replaceChildren();

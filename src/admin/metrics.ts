@@ -222,6 +222,12 @@ export class AdminMetrics {
   private readonly workerHeap = this.gauge(this.proxy, 'moxi_worker_heap_used_bytes', 'V8 heap in use', [
     'worker',
   ]);
+  private readonly workerHeldReplies = this.gauge(
+    this.proxy,
+    'moxi_worker_held_reply_bytes',
+    'Reply bytes held for clients, counted against --max-unread: replies clients have not read, multi-get values not yet sent',
+    ['worker'],
+  );
   private readonly configConnected = this.gauge(
     this.configStream,
     'moxi_config_stream_connected',
@@ -340,6 +346,7 @@ export class AdminMetrics {
       this.workerCpu.inc({ worker, mode: 'system' }, w.process.cpuSystemSeconds);
       this.workerRss.set({ worker }, w.process.rssBytes);
       this.workerHeap.set({ worker }, w.process.heapUsedBytes);
+      this.workerHeldReplies.set({ worker }, w.process.heldReplyBytes);
     }
     const source = snapshot.configSource;
     if (source !== null) {

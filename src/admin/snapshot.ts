@@ -19,6 +19,8 @@ export interface ProcessSnapshot {
   readonly cpuSystemSeconds: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
+  /** Reply bytes held for clients under --max-unread (unread replies, multi-get values); 0 outside a proxy. */
+  readonly heldReplyBytes: number;
   readonly uptimeSeconds: number;
 }
 
@@ -61,8 +63,11 @@ export interface AdminSnapshot {
   readonly configSource: RestStreamStatus | null;
 }
 
-/** This process's CPU and memory, as `worker` (its -t N slot, 1..N; 1 for a single process). */
-export function processSnapshot(worker: number): ProcessSnapshot {
+/**
+ * This process's CPU and memory, as `worker` (its -t N slot, 1..N; 1 for a single process), with the
+ * reply bytes its proxy holds for clients.
+ */
+export function processSnapshot(worker: number, heldReplyBytes = 0): ProcessSnapshot {
   const cpu = process.cpuUsage();
   const memory = process.memoryUsage();
   return {
@@ -72,6 +77,7 @@ export function processSnapshot(worker: number): ProcessSnapshot {
     cpuSystemSeconds: cpu.system / 1e6,
     rssBytes: memory.rss,
     heapUsedBytes: memory.heapUsed,
+    heldReplyBytes,
     uptimeSeconds: process.uptime(),
   };
 }

@@ -30,6 +30,7 @@ export interface StatsProxySource {
     readonly settings?: ServerSettings;
   };
   readonly configEvents: ConfigEvents;
+  readonly unreadReplies: { readonly bytes: number };
   listeningOn(port: number): number;
 }
 
@@ -142,7 +143,7 @@ export function statsProxySnapshot(proxy: StatsProxySource, worker = 1): StatsPr
     behaviors: proxy.options.behaviors,
     threads: proxy.options.threads,
     settings: settingsRows(proxy.options.settings, proxy.options.threads),
-    process: processSnapshot(worker),
+    process: processSnapshot(worker, proxy.unreadReplies.bytes),
     configEvents: { ...(proxy.configEvents as unknown as Record<string, number>) },
     pools: proxy.pools.map((p) => ({
       port: p.port,
@@ -482,6 +483,7 @@ export function mergeStatsProxySnapshots(snapshots: readonly StatsProxySnapshot[
       cpuSystemSeconds: snapshots.reduce((n, s) => n + s.process.cpuSystemSeconds, 0),
       rssBytes: snapshots.reduce((n, s) => n + s.process.rssBytes, 0),
       heapUsedBytes: snapshots.reduce((n, s) => n + s.process.heapUsedBytes, 0),
+      heldReplyBytes: snapshots.reduce((n, s) => n + s.process.heldReplyBytes, 0),
     },
     configEvents,
     pools: [...pools.values()].map((p) => ({ ...p, servers: [...p.servers.values()] })),

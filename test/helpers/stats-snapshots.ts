@@ -73,6 +73,7 @@ export function proxySnapshot(
       cpuSystemSeconds: 0,
       rssBytes: 0,
       heapUsedBytes: 0,
+      heldReplyBytes: 0,
       uptimeSeconds: 0,
     },
     configEvents: { ...(new ConfigEvents() as unknown as Record<string, number>) },

@@ -43,6 +43,7 @@ function stats(requests: number, cpu: number): unknown {
         cpuSystemSeconds: 0,
         rssBytes: 80 * 1024 * 1024,
         heapUsedBytes: 1024,
+        heldReplyBytes: 3 * 1024 * 1024,
         uptimeSeconds: 1,
       },
     ],
@@ -155,7 +156,7 @@ describe('dashboard', () => {
         k === 'tag' && v === 'b' ? 'FOUND' : v,
       ).includes('FOUND'),
     );
-    assert.match(page.get('workers')!.text(), /1\|42\|25\.0 %\|80\.0 MB/);
+    assert.match(page.get('workers')!.text(), /1\|42\|25\.0 %\|80\.0 MB\|1\.0 KB\|3\.0 MB/);
     // each process's row links to a 10 s CPU profile of it
     const link = findTag(page.get('workers')!, 'a');
     assert.equal(link?.textContent, '10 s');

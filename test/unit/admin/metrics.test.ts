@@ -35,6 +35,7 @@ function worker(n: number, pools: PoolSnapshot[]): WorkerSnapshot {
       cpuSystemSeconds: n / 2,
       rssBytes: n * 1e6,
       heapUsedBytes: n * 1e5,
+      heldReplyBytes: n * 1e4,
       uptimeSeconds: 9,
     },
   };
@@ -150,6 +151,7 @@ describe('Prometheus metrics', () => {
     assert.equal(s.get('moxi_workers_answering'), 1);
     assert.equal(s.get('moxi_worker_cpu_seconds_total{worker="1",mode="user"}'), 1);
     assert.equal(s.get('moxi_worker_resident_memory_bytes{worker="1"}'), 1e6);
+    assert.equal(s.get('moxi_worker_held_reply_bytes{worker="1"}'), 1e4);
     assert.equal(s.get('moxi_info{version="0.1.0",mode="proxy",node="' + process.versions.node + '"}'), 1);
     // the front cache is off: no series for it, and nothing of the embedded server
     assert.ok(![...s.keys()].some((k) => k.startsWith('moxi_front_cache') || k.startsWith('moxi_embedded')));

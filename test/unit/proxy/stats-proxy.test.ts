@@ -469,6 +469,7 @@ describe('stats proxy families and sub-commands', () => {
             cpuSystemSeconds: 0.25,
             rssBytes: 0,
             heapUsedBytes: 0,
+            heldReplyBytes: 0,
             uptimeSeconds: pid,
           },
           configEvents: {
