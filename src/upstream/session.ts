@@ -674,9 +674,10 @@ export class ProxySession implements ReplyAccount, UnreadHolder {
    * unread): its unread replies go with its socket, and nothing more is read or written.
    */
   shed(): void {
-    if (this.closed) return;
-    this.closed = true;
     this.unreadCounted = false;
+    // (a client closing after its last reply still holds what it has not read: it goes too)
+    if (this.socket.destroyed) return;
+    this.closed = true;
     if (this.pool !== null) this.pool.counters.totUnreadDisconnects++;
     this.socket.destroy();
   }
