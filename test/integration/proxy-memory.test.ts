@@ -419,6 +419,17 @@ describe('proxy memory bound: multi-gets of more values than a client may hold',
   });
 });
 
+/** A `stats proxy` pstd_stats row of the proxy's first pool (summed over its workers with -t N). */
+async function poolStat(proxy: ProxyHandle, name: string): Promise<number> {
+  const admin = await RawClient.connect(proxy.poolPorts[0], '127.0.0.1');
+  try {
+    const stats = (await asciiExchange(admin, 'stats proxy\r\n')).data.toString('latin1');
+    return Number(new RegExp(`:pstd_stats:${name} (\\d+)`).exec(stats)?.[1]);
+  } finally {
+    await admin.close();
+  }
+}
+
 describe('proxy memory bound: clients that leave replies unread, across the process (--max-unread)', () => {
   // 16 MB: a client with 64 gets of 512 KB in flight (32 MB) passes it alone; one with 8 (4 MB) does not
   const CAP_MB = 16;
@@ -427,15 +438,7 @@ describe('proxy memory bound: clients that leave replies unread, across the proc
   const valueOf = (k: number): Buffer => Buffer.alloc(VALUE_BYTES, 0x30 + (k % 40));
   const getReply = (k: number): Buffer =>
     Buffer.concat([Buffer.from(`VALUE u${k} 0 ${VALUE_BYTES}\r\n`), valueOf(k), Buffer.from('\r\nEND\r\n')]);
-  const statOf = async (name: string): Promise<number> => {
-    const admin = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
-    try {
-      const stats = (await asciiExchange(admin, 'stats proxy\r\n')).data.toString('latin1');
-      return Number(new RegExp(`:pstd_stats:${name} (\\d+)`).exec(stats)?.[1]);
-    } finally {
-      await admin.close();
-    }
-  };
+  const statOf = (name: string): Promise<number> => poolStat(f.proxy, name);
 
   before(async () => {
     f.mc = await startMemcached({ memoryMb: 64, maxItemSize: '1m' });
@@ -524,6 +527,57 @@ describe('proxy memory bound: clients that leave replies unread, across the proc
       assert.equal((await statOf('err_oom')) - oomBefore, 1);
     } finally {
       await reader.close();
+    }
+  });
+});
+
+describe('proxy memory bound: --max-unread with -t 2 (each worker its own cap)', () => {
+  const f = {} as { mc: ServerHandle; proxy: ProxyHandle };
+  before(async () => {
+    f.mc = await startMemcached({ memoryMb: 64, maxItemSize: '1m' });
+    f.proxy = await startProxy((ports) => `${ports[0]}=${hostList([f.mc])}`, {
+      threads: 2,
+      extraArgs: ['--max-unread', '8m'],
+    });
+  });
+  after(async () => {
+    await f.proxy.stop();
+    await f.mc.stop();
+  });
+
+  it('a client leaving 32 MB unread is disconnected by its worker, and stats proxy counts it once', async () => {
+    const setter = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
+    try {
+      const set = Buffer.concat([
+        Buffer.from(`set t2 0 0 ${VALUE_BYTES}\r\n`),
+        Buffer.alloc(VALUE_BYTES, 0x74),
+        Buffer.from('\r\n'),
+      ]);
+      assert.equal((await asciiExchange(setter, set)).data.toString('latin1'), 'STORED\r\n');
+    } finally {
+      await setter.close();
+    }
+    const hog = await openSocket(f.proxy.poolPorts[0]);
+    try {
+      hog.pause();
+      hog.write('get t2\r\n'.repeat(64));
+      let disconnects = 0;
+      for (let i = 0; i < 100 && disconnects < 1; i++) {
+        await sleep(100);
+        disconnects = await poolStat(f.proxy, 'tot_unread_disconnects');
+      }
+      assert.equal(disconnects, 1, 'tot_unread_disconnects over both workers');
+      const ended = new Promise<void>((res) =>
+        hog.once('close', () => {
+          res();
+        }),
+      );
+      hog.on('data', () => {});
+      hog.resume();
+      await Promise.race([ended, sleep(10_000)]);
+      assert.ok(hog.destroyed, 'the hog was disconnected');
+    } finally {
+      hog.destroy();
     }
   });
 });
