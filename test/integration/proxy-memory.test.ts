@@ -63,6 +63,26 @@ async function openSocket(port: number): Promise<Socket> {
   return socket;
 }
 
+/** Sets each key to its value through the proxy, asserting STORED. */
+async function storeValues(
+  proxy: ProxyHandle,
+  values: ReadonlyArray<readonly [string, Buffer]>,
+): Promise<void> {
+  const setter = await RawClient.connect(proxy.poolPorts[0], '127.0.0.1');
+  try {
+    for (const [key, value] of values) {
+      const set = Buffer.concat([
+        Buffer.from(`set ${key} 0 0 ${value.length}\r\n`),
+        value,
+        Buffer.from('\r\n'),
+      ]);
+      assert.equal((await asciiExchange(setter, set)).data.toString('latin1'), 'STORED\r\n', key);
+    }
+  } finally {
+    await setter.close();
+  }
+}
+
 /** Writes `count` sets of VALUE_BYTES and never reads; resolves when the socket stops taking more or all is written. */
 async function floodWithoutReading(
   port: number,
@@ -187,14 +207,7 @@ describe('proxy memory bound: a client that asks for large values and does not r
   const f = proxyOverOneServer();
 
   it(`${GETS} pipelined gets of a ${VALUE_BYTES / 1024} KB value: the proxy holds a window of replies, not all of them`, async () => {
-    const value = Buffer.alloc(VALUE_BYTES, 0x62);
-    const setter = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
-    try {
-      const set = Buffer.concat([Buffer.from(`set big 0 0 ${VALUE_BYTES}\r\n`), value, Buffer.from('\r\n')]);
-      assert.equal((await asciiExchange(setter, set)).data.toString('latin1'), 'STORED\r\n');
-    } finally {
-      await setter.close();
-    }
+    await storeValues(f.proxy, [['big', Buffer.alloc(VALUE_BYTES, 0x62)]]);
     const socket = await openSocket(f.proxy.poolPorts[0]);
     socket.pause(); // not reading, yet
     const { base, peak } = await peakDuring(f.proxy, async () => {
@@ -445,19 +458,10 @@ describe('proxy memory bound: clients that leave replies unread, across the proc
     f.proxy = await startProxy((ports) => `${ports[0]}=${hostList([f.mc])}`, {
       extraArgs: ['--max-unread', `${CAP_MB}m`],
     });
-    const setter = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
-    try {
-      for (let k = 0; k < KEYS; k++) {
-        const set = Buffer.concat([
-          Buffer.from(`set u${k} 0 0 ${VALUE_BYTES}\r\n`),
-          valueOf(k),
-          Buffer.from('\r\n'),
-        ]);
-        assert.equal((await asciiExchange(setter, set)).data.toString('latin1'), 'STORED\r\n');
-      }
-    } finally {
-      await setter.close();
-    }
+    await storeValues(
+      f.proxy,
+      Array.from({ length: KEYS }, (_, k) => [`u${k}`, valueOf(k)] as const),
+    );
   });
   after(async () => {
     await f.proxy.stop();
@@ -546,17 +550,7 @@ describe('proxy memory bound: --max-unread with -t 2 (each worker its own cap)',
   });
 
   it('a client leaving 32 MB unread is disconnected by its worker, and stats proxy counts it once', async () => {
-    const setter = await RawClient.connect(f.proxy.poolPorts[0], '127.0.0.1');
-    try {
-      const set = Buffer.concat([
-        Buffer.from(`set t2 0 0 ${VALUE_BYTES}\r\n`),
-        Buffer.alloc(VALUE_BYTES, 0x74),
-        Buffer.from('\r\n'),
-      ]);
-      assert.equal((await asciiExchange(setter, set)).data.toString('latin1'), 'STORED\r\n');
-    } finally {
-      await setter.close();
-    }
+    await storeValues(f.proxy, [['t2', Buffer.alloc(VALUE_BYTES, 0x74)]]);
     const hog = await openSocket(f.proxy.poolPorts[0]);
     try {
       hog.pause();
